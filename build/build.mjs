@@ -36,7 +36,7 @@ async function wasm() {
 
 async function bundles() {
   const esbuild = await import("esbuild");
-  const tests = readdirSync(join(root, "test")).filter((f) => f.endsWith(".ts")).map((f) => join(root, "test", f));
+  const tests = readdirSync(join(root, "test")).filter((f) => f.endsWith(".test.ts") || f === "bench.ts").map((f) => join(root, "test", f));
   rmSync(join(out, "test"), { recursive: true, force: true });
   await esbuild.build({
     entryPoints: tests,

@@ -1,0 +1,714 @@
+// The engine: one WireGuard interface, sans-IO.
+//
+// An adapter drives it with three calls and carries out what comes back:
+//   fromTunnel(n, now)  - IP packets it wrote at packetOffset(i)  -> datagrams to send
+//   fromNetwork(n, now) - datagrams it wrote at datagramOffset(i) -> packets for the tunnel,
+//                         and datagrams to send (handshake answers, flushed queues)
+//   tick(now)           - timers: retries, keepalives, rekeys, key expiry
+// Each returns the same reused Output, valid until the next call, whose `wake`
+// says when tick wants to run next. `now` is a monotonic clock in ms; the
+// wall clock (for TAI64N and handshake times) is `epoch + now`.
+//
+// The way of a packet out: fromTunnel -> encap_batch in WASM (AllowedIPs
+// route, keypair, counter, pad, seal, header) -> Output.datagrams. In:
+// fromNetwork -> decap_batch in WASM (index, replay, open, trim, source
+// check) -> per-packet bookkeeping here -> Output.packets. Handshake
+// messages are rare and handled here in TypeScript.
+import {
+  DECAP_AUTH, DECAP_DATA, DECAP_EXPIRED, DECAP_KEEPALIVE, DECAP_MALFORMED, DECAP_NOT_DATA, DECAP_REPLAY,
+  DECAP_SOURCE, DECAP_UNKNOWN, DESC_LEN, DESC_PEER, DESC_SLOT, DESC_STATUS, ENCAP_NO_KEY, ENCAP_SEND,
+  ENCAP_SEND_REKEY, HEADROOM, instantiate, type Wasm,
+} from "./wasm.ts";
+import {
+  DEFAULT_MTU, MAX_STAGED_PACKETS, MAX_TIMER_HANDSHAKES, REKEY_ON_RECEIVE_AGE, REKEY_TIMEOUT,
+  UNDER_LOAD_AFTER_TIME,
+} from "./constants.ts";
+import { Keypair, Peer, Timer, type Endpoint } from "./peer.ts";
+import * as timers from "./timers.ts";
+import type { X25519 } from "./crypto.ts";
+import { wipe, equal } from "./crypto.ts";
+import {
+  LocalStatic, PeerHandshake, beginSession, consumeInitiation, consumeResponse, createInitiation, createResponse,
+} from "./handshake.ts";
+import { CookieChecker, CookieGenerator } from "./cookie.ts";
+import { RateLimiter } from "./ratelimiter.ts";
+import { tai64n } from "./tai64n.ts";
+import {
+  MESSAGE_COOKIE_REPLY, MESSAGE_COOKIE_REPLY_SIZE, MESSAGE_INITIATION, MESSAGE_INITIATION_SIZE,
+  MESSAGE_RESPONSE, MESSAGE_RESPONSE_SIZE,
+} from "./messages.ts";
+import { formatPrefix, maskPrefix, parseAddress, parsePrefix, type Prefix } from "./ip.ts";
+import { type DeviceConfig, type DeviceStatus, type PeerConfig, type PeerStatus, keyHex } from "./config.ts";
+
+export type { Endpoint } from "./peer.ts";
+
+export interface EngineOptions {
+  /** The compiled engine.wasm (WebAssembly.Module, so edge runtimes can import it). */
+  wasm: WebAssembly.Module;
+  /** X25519; adapters pass the runtime's fastest synchronous one. */
+  x25519: X25519;
+  /** Wall-clock ms at monotonic time 0 (Date.now() - performance.now()). */
+  epoch: number;
+  /** Inner MTU (default 1420). */
+  mtu?: number;
+  /** Packets per batch (default 128). */
+  batch?: number;
+  maxPeers?: number;
+  /** Prefix capacity of AllowedIPs, in trie nodes (default 65536). */
+  allowedIpsNodes?: number;
+  /** Handshake messages in one fromNetwork call from which the engine is under load (default 16). */
+  underLoadBacklog?: number;
+  /** Handshake messages per second from which the engine is under load (default 400). */
+  underLoadRate?: number;
+}
+
+/** Why packets were dropped; counted, never thrown. */
+export interface Drops {
+  noRoute: number;
+  badPacket: number;
+  unknownIndex: number;
+  expired: number;
+  replay: number;
+  auth: number;
+  source: number;
+  malformed: number;
+  handshake: number;
+  staged: number;
+}
+
+/** What the adapter must do after a call. Reused: valid until the next call. */
+export class Output {
+  /** Datagrams to send: datagramBuf[i] from datagramOff[i], datagramLen[i] bytes, to datagramTo[i]. */
+  datagrams = 0;
+  datagramBuf: Uint8Array[] = [];
+  datagramOff: number[] = [];
+  datagramLen: number[] = [];
+  datagramTo: Endpoint[] = [];
+  /** IP packets to write to the tunnel, one write each. */
+  packets = 0;
+  packetBuf: Uint8Array[] = [];
+  packetOff: number[] = [];
+  packetLen: number[] = [];
+  /** When tick(now) wants to be called next (ms, monotonic; Infinity: never). */
+  wake = Infinity;
+
+  reset(): void {
+    this.datagrams = 0;
+    this.packets = 0;
+  }
+  send(buf: Uint8Array, off: number, len: number, to: Endpoint): void {
+    const i = this.datagrams++;
+    this.datagramBuf[i] = buf; this.datagramOff[i] = off; this.datagramLen[i] = len; this.datagramTo[i] = to;
+  }
+  deliver(buf: Uint8Array, off: number, len: number): void {
+    const i = this.packets++;
+    this.packetBuf[i] = buf; this.packetOff[i] = off; this.packetLen[i] = len;
+  }
+}
+
+export class Engine {
+  readonly mtu: number;
+  readonly batch: number;
+  /** The largest datagram fromNetwork accepts. */
+  readonly maxDatagram: number;
+  /** Linear memory: adapters write packets and datagrams into it, and read results. */
+  readonly memory: Uint8Array;
+  /** Lengths of the packets/datagrams the adapter wrote before fromTunnel/fromNetwork. */
+  readonly packetLengths: Int32Array;
+  readonly datagramLengths: Int32Array;
+  /** The source of each datagram before fromNetwork. */
+  readonly datagramFrom: Endpoint[];
+  readonly drops: Drops = {
+    noRoute: 0, badPacket: 0, unknownIndex: 0, expired: 0, replay: 0, auth: 0, source: 0, malformed: 0,
+    handshake: 0, staged: 0,
+  };
+  listenPort = 0;
+  fwmark = 0;
+
+  private readonly w: Wasm;
+  private readonly dh: X25519;
+  private readonly epoch: number;
+  private readonly out = new Output();
+  private local: LocalStatic | null = null;
+  private checker: CookieChecker | null = null;
+  private readonly limiter = new RateLimiter();
+  private readonly peers: (Peer | null)[] = [];
+  private readonly byKey = new Map<string, Peer>();
+  /** Local indices of handshakes in flight -> peer (for responses and cookie replies). */
+  private readonly pending = new Map<number, Peer>();
+  private readonly freeSlots: number[] = [];
+  private readonly maxPeers: number;
+  private underLoadUntil = -Infinity;
+  private loadWindowStart = -Infinity;
+  private loadCount = 0;
+  private readonly underLoadBacklog: number;
+  private readonly underLoadRate: number;
+  private readonly rnd = new Uint32Array(1);
+
+  constructor(opts: EngineOptions) {
+    this.mtu = opts.mtu ?? DEFAULT_MTU;
+    if (!Number.isInteger(this.mtu) || this.mtu < 576 || this.mtu > 65535 - 80) throw new RangeError(`invalid MTU ${opts.mtu}`);
+    this.batch = opts.batch ?? 128;
+    this.maxPeers = opts.maxPeers ?? 1024;
+    this.dh = opts.x25519;
+    this.epoch = opts.epoch;
+    this.underLoadBacklog = opts.underLoadBacklog ?? 16;
+    this.underLoadRate = opts.underLoadRate ?? 400;
+    // Three keypairs per peer plus the ones being rotated out.
+    const maxSlots = this.maxPeers * 3 + 16;
+    // A cell holds the largest datagram: MTU + header + padding + tag, and any
+    // peer's datagram up to 16 bytes of padding beyond our own MTU.
+    this.maxDatagram = this.mtu + HEADROOM + 16 + 16;
+    this.w = instantiate(opts.wasm, {
+      maxPeers: this.maxPeers, maxSlots, batch: this.batch, cell: this.maxDatagram, aipNodes: opts.allowedIpsNodes ?? 65536,
+    });
+    for (let i = maxSlots - 1; i >= 0; i--) this.freeSlots.push(i);
+    this.memory = this.w.mem;
+    this.packetLengths = new Int32Array(this.batch);
+    this.datagramLengths = new Int32Array(this.batch);
+    this.datagramFrom = new Array(this.batch).fill(null);
+  }
+
+  /** Where the adapter writes IP packet i (at most `mtu` bytes) before fromTunnel. */
+  packetOffset(i: number): number {
+    return this.w.cell(i) + HEADROOM;
+  }
+
+  /** Where the adapter writes datagram i (at most `maxDatagram` bytes) before fromNetwork. */
+  datagramOffset(i: number): number {
+    return this.w.cell(this.batch + i);
+  }
+
+  /** The engine's public key, or null before a private key is set. */
+  get publicKey(): Uint8Array | null {
+    return this.local ? this.local.publicKey : null;
+  }
+
+  // ---- the data path --------------------------------------------------------
+
+  /** Encrypts the n packets written at packetOffset(0..n-1) with packetLengths. */
+  fromTunnel(n: number, now: number): Output {
+    const out = this.out, w = this.w, d = w.desc, mem = w.mem;
+    out.reset();
+    if (n > this.batch) throw new RangeError(`batch of ${n} exceeds ${this.batch}`);
+    for (let i = 0; i < n; i++) d[i * 4 + DESC_LEN] = this.packetLengths[i];
+    w.x.encap_batch(0, n, now, this.mtu);
+    for (let i = 0; i < n; i++) {
+      const e = i * 4, status = d[e + DESC_STATUS];
+      if (status === ENCAP_SEND || status === ENCAP_SEND_REKEY) {
+        const peer = this.peers[d[e + DESC_PEER]]!;
+        const len = d[e + DESC_LEN];
+        if (peer.endpoint === null) { this.drops.noRoute++; continue; }
+        out.send(mem, w.cell(i), len, peer.endpoint);
+        peer.txBytes += len;
+        timers.anyAuthenticatedPacketTraversal(peer, now);
+        timers.anyAuthenticatedPacketSent(peer);
+        timers.dataSent(peer, now);
+        if (status === ENCAP_SEND_REKEY) this.sendInitiation(peer, false, now);
+      } else if (status === ENCAP_NO_KEY) {
+        const peer = this.peers[d[e + DESC_PEER]]!;
+        this.stage(peer, mem, this.packetOffset(i), this.packetLengths[i]);
+        this.sendInitiation(peer, false, now);
+      } else if (status === 2) this.drops.noRoute++;
+      else this.drops.badPacket++;
+    }
+    out.wake = this.nextWake();
+    return out;
+  }
+
+  /** Handles the n datagrams written at datagramOffset(0..n-1), with datagramLengths and datagramFrom. */
+  fromNetwork(n: number, now: number): Output {
+    const out = this.out, w = this.w, d = w.desc, mem = w.mem, base = this.batch;
+    out.reset();
+    if (n > this.batch) throw new RangeError(`batch of ${n} exceeds ${this.batch}`);
+    for (let i = 0; i < n; i++) {
+      const len = this.datagramLengths[i];
+      d[(base + i) * 4 + DESC_LEN] = len > this.maxDatagram ? this.maxDatagram + 1 : len;
+    }
+    w.x.decap_batch(base, n, now);
+    let handshakes = 0;
+    for (let i = 0; i < n; i++) {
+      const e = (base + i) * 4, status = d[e + DESC_STATUS];
+      if (status === DECAP_DATA || status === DECAP_KEEPALIVE || status === DECAP_SOURCE || status === DECAP_MALFORMED) {
+        const peer = this.peers[d[e + DESC_PEER]];
+        if (!peer) continue;
+        this.authenticated(peer, d[e + DESC_SLOT], this.datagramFrom[i], this.datagramLengths[i], now);
+        if (status === DECAP_KEEPALIVE) continue;
+        timers.dataReceived(peer, now);
+        if (status === DECAP_DATA) out.deliver(mem, w.cell(base + i) + HEADROOM, d[e + DESC_LEN]);
+        else if (status === DECAP_SOURCE) this.drops.source++;
+        else this.drops.malformed++;
+      } else if (status === DECAP_NOT_DATA) {
+        handshakes++;
+      } else if (status === DECAP_UNKNOWN) this.drops.unknownIndex++;
+      else if (status === DECAP_EXPIRED) this.drops.expired++;
+      else if (status === DECAP_REPLAY) this.drops.replay++;
+      else if (status === DECAP_AUTH) this.drops.auth++;
+      else this.drops.malformed++;
+    }
+    if (handshakes > 0) {
+      this.noteLoad(handshakes, now);
+      for (let i = 0; i < n; i++) {
+        if (d[(base + i) * 4 + DESC_STATUS] !== DECAP_NOT_DATA) continue;
+        const off = w.cell(base + i);
+        // Copy out: the message outlives this batch only as far as its handling.
+        this.handshakeMessage(mem.slice(off, off + this.datagramLengths[i]), this.datagramFrom[i], now);
+      }
+    }
+    out.wake = this.nextWake();
+    return out;
+  }
+
+  /** Runs the timers that are due. */
+  tick(now: number): Output {
+    const out = this.out;
+    out.reset();
+    for (const peer of this.peers) if (peer) this.runTimers(peer, now);
+    out.wake = this.nextWake();
+    return out;
+  }
+
+  /** Bookkeeping for every authenticated transport message (wireguard-go: RoutineSequentialReceiver). */
+  private authenticated(peer: Peer, slot: number, from: Endpoint, len: number, now: number): void {
+    // Roaming: the endpoint follows the last authenticated packet.
+    if (from) peer.endpoint = from;
+    const kp = peer.keypairBySlot(slot);
+    if (kp !== null && kp === peer.next) {
+      // Key confirmation: the initiator used the new session, so the responder may too.
+      this.retire(peer.previous);
+      peer.previous = peer.current;
+      peer.current = kp;
+      peer.next = null;
+      this.w.x.peer_set_slot(peer.id, kp.slot);
+      timers.handshakeComplete(peer, this.epoch + now);
+      this.flushStaged(peer, now);
+    }
+    // Whitepaper 6.2: an initiator whose key is getting old rekeys on receive.
+    if (kp !== null && kp === peer.current && kp.isInitiator && !peer.sentLastMinuteHandshake &&
+      now - kp.created >= REKEY_ON_RECEIVE_AGE) {
+      peer.sentLastMinuteHandshake = true;
+      this.sendInitiation(peer, false, now);
+    }
+    timers.anyAuthenticatedPacketTraversal(peer, now);
+    timers.anyAuthenticatedPacketReceived(peer);
+    peer.rxBytes += len;
+  }
+
+  // ---- handshakes -----------------------------------------------------------
+
+  private noteLoad(count: number, now: number): void {
+    if (now - this.loadWindowStart >= 1000) { this.loadWindowStart = now; this.loadCount = 0; }
+    this.loadCount += count;
+    if (count >= this.underLoadBacklog || this.loadCount >= this.underLoadRate) this.underLoadUntil = now + UNDER_LOAD_AFTER_TIME;
+  }
+
+  /** Whether handshake messages must carry a valid mac2 (whitepaper 5.3). */
+  underLoad(now: number): boolean {
+    return now < this.underLoadUntil;
+  }
+
+  private handshakeMessage(msg: Uint8Array, from: Endpoint, now: number): void {
+    const type = msg.length >= 4 ? (msg[0] | (msg[1] << 8) | (msg[2] << 16) | (msg[3] << 24)) >>> 0 : 0;
+    const local = this.local, checker = this.checker;
+    if (local === null || checker === null) { this.drops.handshake++; return; }
+    if (type === MESSAGE_COOKIE_REPLY && msg.length === MESSAGE_COOKIE_REPLY_SIZE) {
+      const receiver = (msg[4] | (msg[5] << 8) | (msg[6] << 16) | (msg[7] << 24)) >>> 0;
+      const peer = this.pending.get(receiver);
+      if (!peer || !peer.cookie.consumeReply(msg, now)) this.drops.handshake++;
+      return;
+    }
+    const isInit = type === MESSAGE_INITIATION && msg.length === MESSAGE_INITIATION_SIZE;
+    const isResp = type === MESSAGE_RESPONSE && msg.length === MESSAGE_RESPONSE_SIZE;
+    if (!isInit && !isResp) { this.drops.handshake++; return; }
+    if (!checker.checkMac1(msg)) { this.drops.handshake++; return; }
+    if (this.underLoad(now)) {
+      const source = endpointBytes(from);
+      if (source === null) { this.drops.handshake++; return; }
+      if (!checker.checkMac2(msg, source, now)) {
+        // Whitepaper 5.4.7: under load, answer with a cookie instead of doing DH.
+        const reply = new Uint8Array(MESSAGE_COOKIE_REPLY_SIZE);
+        const sender = (msg[4] | (msg[5] << 8) | (msg[6] << 16) | (msg[7] << 24)) >>> 0;
+        checker.createReply(msg, sender, source, now, reply);
+        this.out.send(reply, 0, reply.length, from);
+        return;
+      }
+      if (!this.limiter.allow(from.address, now)) { this.drops.handshake++; return; }
+    }
+    if (isInit) this.consumeInitiation(local, msg, from, now);
+    else this.consumeResponse(local, msg, from, now);
+  }
+
+  private consumeInitiation(local: LocalStatic, msg: Uint8Array, from: Endpoint, now: number): void {
+    const hs = consumeInitiation(local, msg, this.dh, this.w, (key) => this.byKey.get(keyHex(key))?.handshake ?? undefined, now);
+    if (hs === null) { this.drops.handshake++; return; }
+    const peer = this.byKey.get(keyHex(hs.remoteStatic))!;
+    peer.endpoint = from;
+    timers.anyAuthenticatedPacketTraversal(peer, now);
+    timers.anyAuthenticatedPacketReceived(peer);
+    // Answer with a response; the new session waits in `next` until the
+    // initiator proves it has the keys by sending data on it.
+    this.forgetPending(peer);
+    const index = this.newIndex();
+    const resp = new Uint8Array(MESSAGE_RESPONSE_SIZE);
+    if (!createResponse(hs, this.dh, this.w, index, resp)) { this.drops.handshake++; return; }
+    peer.cookie.addMacs(resp, now);
+    const keys = beginSession(hs);
+    if (keys === null) { this.drops.handshake++; return; }
+    const kp = this.openKeypair(peer, keys, now);
+    if (kp === null) return;
+    this.retire(peer.next);
+    peer.next = kp;
+    this.retire(peer.previous);
+    peer.previous = null;
+    timers.sessionDerived(peer, now);
+    this.out.send(resp, 0, resp.length, from);
+    timers.anyAuthenticatedPacketTraversal(peer, now);
+    timers.anyAuthenticatedPacketSent(peer);
+  }
+
+  private consumeResponse(local: LocalStatic, msg: Uint8Array, from: Endpoint, now: number): void {
+    const hs = consumeResponse(local, msg, this.dh, this.w, (index) => this.pending.get(index)?.handshake ?? undefined);
+    if (hs === null) { this.drops.handshake++; return; }
+    const peer = this.pending.get(hs.localIndex)!;
+    this.pending.delete(hs.localIndex);
+    peer.endpoint = from;
+    timers.anyAuthenticatedPacketTraversal(peer, now);
+    timers.anyAuthenticatedPacketReceived(peer);
+    const keys = beginSession(hs);
+    if (keys === null) { this.drops.handshake++; return; }
+    const kp = this.openKeypair(peer, keys, now);
+    if (kp === null) return;
+    // The initiator may send at once: the session becomes current.
+    if (peer.next !== null) {
+      this.retire(peer.previous);
+      peer.previous = peer.next;
+      peer.next = null;
+      this.retire(peer.current);
+    } else {
+      this.retire(peer.previous);
+      peer.previous = peer.current;
+    }
+    peer.current = kp;
+    this.w.x.peer_set_slot(peer.id, kp.slot);
+    timers.sessionDerived(peer, now);
+    timers.handshakeComplete(peer, this.epoch + now);
+    // Confirm the keys to the responder: queued data, or else a keepalive.
+    if (peer.staged.length === 0) this.sendKeepalive(peer, now);
+    else this.flushStaged(peer, now);
+  }
+
+  /** Sends a handshake initiation unless one went out less than REKEY_TIMEOUT ago. */
+  private sendInitiation(peer: Peer, isRetry: boolean, now: number): void {
+    if (!isRetry) peer.handshakeAttempts = 0;
+    if (now - peer.lastSentHandshake < REKEY_TIMEOUT) return;
+    const hs = peer.handshake;
+    if (hs === null || peer.endpoint === null || this.local === null) return;
+    peer.lastSentHandshake = now;
+    this.forgetPending(peer);
+    const index = this.newIndex();
+    const msg = new Uint8Array(MESSAGE_INITIATION_SIZE);
+    if (!createInitiation(hs, this.dh, this.w, index, tai64n(this.epoch + now), msg)) { this.drops.handshake++; return; }
+    peer.cookie.addMacs(msg, now);
+    this.pending.set(index, peer);
+    this.out.send(msg, 0, msg.length, peer.endpoint);
+    timers.anyAuthenticatedPacketTraversal(peer, now);
+    timers.anyAuthenticatedPacketSent(peer);
+    timers.handshakeInitiated(peer, now);
+  }
+
+  private forgetPending(peer: Peer): void {
+    const hs = peer.handshake;
+    if (hs !== null && this.pending.get(hs.localIndex) === peer) this.pending.delete(hs.localIndex);
+  }
+
+  // ---- keypairs ---------------------------------------------------------------
+
+  /** A random receiver index, unique among live sessions and handshakes in flight. */
+  private newIndex(): number {
+    for (;;) {
+      crypto.getRandomValues(this.rnd);
+      const i = this.rnd[0];
+      if (!this.pending.has(i) && this.w.x.index_lookup(i) < 0) return i;
+    }
+  }
+
+  private openKeypair(peer: Peer, keys: { sendKey: Uint8Array; recvKey: Uint8Array; isInitiator: boolean; localIndex: number; remoteIndex: number }, now: number): Keypair | null {
+    const slot = this.freeSlots.pop();
+    if (slot === undefined) { wipe(keys.sendKey); wipe(keys.recvKey); this.drops.handshake++; return null; }
+    const ok = this.w.openSlot(slot, peer.id, keys.sendKey, keys.recvKey, keys.localIndex, keys.remoteIndex, keys.isInitiator, now);
+    wipe(keys.sendKey);
+    wipe(keys.recvKey);
+    if (!ok) { this.w.x.slot_close(slot); this.freeSlots.push(slot); this.drops.handshake++; return null; }
+    return new Keypair(slot, keys.localIndex, keys.remoteIndex, now, keys.isInitiator);
+  }
+
+  /** Zeroes a keypair's keys and frees its slot. */
+  private retire(kp: Keypair | null): void {
+    if (kp === null) return;
+    this.w.x.slot_close(kp.slot);
+    this.freeSlots.push(kp.slot);
+  }
+
+  private zeroKeys(peer: Peer): void {
+    this.retire(peer.previous);
+    this.retire(peer.current);
+    this.retire(peer.next);
+    peer.previous = peer.current = peer.next = null;
+    this.w.x.peer_set_slot(peer.id, -1);
+    this.forgetPending(peer);
+    peer.handshake?.clear();
+  }
+
+  // ---- queued packets and keepalives ----------------------------------------
+
+  private stage(peer: Peer, mem: Uint8Array, off: number, len: number): void {
+    if (peer.staged.length >= MAX_STAGED_PACKETS) { peer.staged.shift(); this.drops.staged++; }
+    const buf = new Uint8Array(HEADROOM + len + 32);
+    buf.set(mem.subarray(off, off + len), HEADROOM);
+    peer.staged.push({ buf, len });
+  }
+
+  /** Encrypts and sends a peer's queued packets, if it has a usable session. */
+  private flushStaged(peer: Peer, now: number): void {
+    if (peer.staged.length === 0 || peer.endpoint === null) return;
+    const w = this.w, d = w.desc, mem = w.mem, first = 2 * this.batch;
+    while (peer.staged.length > 0) {
+      const chunk = peer.staged.splice(0, this.batch);
+      for (let j = 0; j < chunk.length; j++) {
+        const p = chunk[j];
+        mem.set(p.buf.subarray(HEADROOM, HEADROOM + p.len), w.cell(first + j) + HEADROOM);
+        d[(first + j) * 4 + DESC_LEN] = p.len;
+      }
+      w.x.encap_batch(first, chunk.length, now, this.mtu);
+      for (let j = 0; j < chunk.length; j++) {
+        const e = (first + j) * 4, status = d[e + DESC_STATUS], p = chunk[j];
+        if (status === ENCAP_SEND || status === ENCAP_SEND_REKEY) {
+          // Copy out of the shared cells: several peers may flush in one call.
+          const len = d[e + DESC_LEN];
+          p.buf.set(mem.subarray(w.cell(first + j), w.cell(first + j) + len));
+          const target = this.peers[d[e + DESC_PEER]]!;
+          if (target.endpoint === null) continue;
+          this.out.send(p.buf, 0, len, target.endpoint);
+          target.txBytes += len;
+          timers.anyAuthenticatedPacketTraversal(target, now);
+          timers.anyAuthenticatedPacketSent(target);
+          timers.dataSent(target, now);
+        } else if (status === ENCAP_NO_KEY) {
+          // Still no session (e.g. it routes to another peer now): queue again.
+          const target = this.peers[d[e + DESC_PEER]]!;
+          if (target === peer) { peer.staged.unshift(...chunk.slice(j)); this.sendInitiation(peer, false, now); return; }
+          target.staged.push(p);
+          this.sendInitiation(target, false, now);
+        } else this.drops.noRoute++;
+      }
+    }
+  }
+
+  private sendKeepalive(peer: Peer, now: number): void {
+    const kp = peer.current;
+    if (kp === null || peer.endpoint === null) {
+      // No session yet: start one; the keepalive is its first message's job.
+      this.sendInitiation(peer, false, now);
+      return;
+    }
+    const at = this.w.cell(2 * this.batch);
+    const len = this.w.x.keepalive(kp.slot, at, now);
+    if (len === 0) { this.sendInitiation(peer, false, now); return; }
+    this.out.send(this.w.mem.slice(at, at + len), 0, len, peer.endpoint);
+    peer.txBytes += len;
+    timers.anyAuthenticatedPacketTraversal(peer, now);
+    timers.anyAuthenticatedPacketSent(peer);
+  }
+
+  // ---- timers -------------------------------------------------------------------
+
+  private runTimers(peer: Peer, now: number): void {
+    const t = peer.timers;
+    if (t[Timer.RetransmitHandshake] <= now) {
+      t[Timer.RetransmitHandshake] = Infinity;
+      if (peer.handshakeAttempts >= MAX_TIMER_HANDSHAKES) {
+        // Whitepaper 6.4: give up after REKEY_ATTEMPT_TIME, drop what waited.
+        this.drops.staged += peer.staged.length;
+        peer.staged = [];
+        t[Timer.SendKeepalive] = Infinity;
+        if (t[Timer.ZeroKeyMaterial] === Infinity) timers.sessionDerived(peer, now);
+      } else {
+        peer.handshakeAttempts++;
+        peer.lastSentHandshake = -Infinity; // a retry is never rate-limited away
+        this.sendInitiation(peer, true, now);
+      }
+    }
+    if (t[Timer.SendKeepalive] <= now) {
+      t[Timer.SendKeepalive] = Infinity;
+      this.sendKeepalive(peer, now);
+      if (peer.needAnotherKeepalive) {
+        peer.needAnotherKeepalive = false;
+        timers.dataReceived(peer, now);
+      }
+    }
+    if (t[Timer.NewHandshake] <= now) {
+      // Data went out but nothing came back: the session may be dead.
+      t[Timer.NewHandshake] = Infinity;
+      this.sendInitiation(peer, false, now);
+    }
+    if (t[Timer.ZeroKeyMaterial] <= now) {
+      t[Timer.ZeroKeyMaterial] = Infinity;
+      this.zeroKeys(peer);
+    }
+    if (t[Timer.PersistentKeepalive] <= now) {
+      t[Timer.PersistentKeepalive] = Infinity;
+      if (peer.persistentKeepalive > 0) this.sendKeepalive(peer, now);
+    }
+  }
+
+  private nextWake(): number {
+    let t = Infinity;
+    for (const peer of this.peers) if (peer) t = Math.min(t, timers.nextDeadline(peer));
+    return t;
+  }
+
+  // ---- configuration (the UAPI model) --------------------------------------
+
+  /**
+   * Applies a configuration change with the semantics of the UAPI's set=1.
+   * Throws RangeError naming the bad field; nothing is applied then.
+   */
+  set(config: DeviceConfig, now: number): Output {
+    validate(config);
+    const out = this.out;
+    out.reset();
+    if (config.privateKey !== undefined) this.setPrivateKey(config.privateKey);
+    if (config.listenPort !== undefined) this.listenPort = config.listenPort;
+    if (config.fwmark !== undefined) this.fwmark = config.fwmark;
+    if (config.replacePeers) for (const p of [...this.byKey.values()]) this.removePeer(p);
+    for (const pc of config.peers ?? []) this.setPeer(pc, now);
+    out.wake = this.nextWake();
+    return out;
+  }
+
+  private setPrivateKey(key: Uint8Array | null): void {
+    if (key !== null && this.local !== null && equal(key, this.local.privateKey)) return;
+    this.local = key === null || key.every((b) => b === 0) ? null : new LocalStatic(key, this.dh);
+    this.checker = this.local ? new CookieChecker(this.local.publicKey, this.w) : null;
+    for (const peer of [...this.byKey.values()]) {
+      // A peer with our own public key is meaningless (wireguard-go removes it).
+      if (this.local && equal(peer.publicKey, this.local.publicKey)) { this.removePeer(peer); continue; }
+      this.zeroKeys(peer);
+      const old = peer.handshake;
+      peer.handshake = this.local ? new PeerHandshake(this.local, peer.publicKey, peer.presharedKey, this.dh) : null;
+      if (old && peer.handshake) {
+        peer.handshake.lastTimestamp = old.lastTimestamp;
+        peer.handshake.lastInitiationConsumedMs = old.lastInitiationConsumedMs;
+      }
+    }
+  }
+
+  private setPeer(pc: PeerConfig, now: number): void {
+    const hex = keyHex(pc.publicKey);
+    let peer = this.byKey.get(hex) ?? null;
+    if (pc.remove) { if (peer) this.removePeer(peer); return; }
+    if (peer === null) {
+      if (pc.updateOnly) return;
+      if (this.local && equal(pc.publicKey, this.local.publicKey)) return;
+      let id = this.peers.indexOf(null);
+      if (id < 0) id = this.peers.length;
+      if (id >= this.maxPeers) throw new RangeError(`too many peers (at most ${this.maxPeers})`);
+      const key = pc.publicKey.slice();
+      const hs = this.local ? new PeerHandshake(this.local, key, null, this.dh) : null;
+      peer = new Peer(id, key, hs, new CookieGenerator(key, this.w));
+      this.peers[id] = peer;
+      this.byKey.set(hex, peer);
+    }
+    if (pc.presharedKey !== undefined) {
+      peer.presharedKey = pc.presharedKey && !pc.presharedKey.every((b) => b === 0) ? pc.presharedKey.slice() : null;
+      peer.handshake?.presharedKey.set(peer.presharedKey ?? new Uint8Array(32));
+    }
+    if (pc.endpoint !== undefined) peer.endpoint = pc.endpoint;
+    if (pc.replaceAllowedIps) this.w.x.aip_remove_peer(peer.id);
+    for (const a of pc.allowedIps ?? []) {
+      const p = maskPrefix(typeof a === "string" ? parsePrefix(a) : a);
+      if (!this.w.insertPrefix(p, peer.id)) throw new RangeError(`AllowedIPs table full adding ${formatPrefix(p)}`);
+    }
+    if (pc.persistentKeepalive !== undefined) {
+      const was = peer.persistentKeepalive;
+      peer.persistentKeepalive = pc.persistentKeepalive;
+      if (was === 0 && pc.persistentKeepalive > 0) this.sendKeepalive(peer, now);
+      if (pc.persistentKeepalive === 0) peer.timers[Timer.PersistentKeepalive] = Infinity;
+    }
+  }
+
+  private removePeer(peer: Peer): void {
+    this.zeroKeys(peer);
+    this.w.x.aip_remove_peer(peer.id);
+    this.byKey.delete(keyHex(peer.publicKey));
+    this.peers[peer.id] = null;
+    peer.staged = [];
+  }
+
+  /** The device and its peers, as the UAPI's get=1 reports them. */
+  status(): DeviceStatus {
+    const peers: PeerStatus[] = [];
+    for (const peer of this.peers) {
+      if (!peer) continue;
+      peers.push({
+        publicKey: peer.publicKey.slice(),
+        presharedKey: peer.presharedKey ? peer.presharedKey.slice() : null,
+        endpoint: peer.endpoint,
+        lastHandshakeTime: peer.lastHandshakeWall,
+        rxBytes: peer.rxBytes,
+        txBytes: peer.txBytes,
+        persistentKeepalive: peer.persistentKeepalive,
+        allowedIps: this.w.listPrefixes(peer.id).map(formatPrefix),
+      });
+    }
+    return {
+      privateKey: this.local ? this.local.privateKey.slice() : null,
+      publicKey: this.local ? this.local.publicKey.slice() : null,
+      listenPort: this.listenPort,
+      fwmark: this.fwmark,
+      peers,
+    };
+  }
+
+  /** For tests and benchmarks: the WASM half. */
+  get wasm(): Wasm {
+    return this.w;
+  }
+
+  /** For tests: a peer's record by public key. */
+  peer(publicKey: Uint8Array): Peer | undefined {
+    return this.byKey.get(keyHex(publicKey));
+  }
+}
+
+/** Source address and port as bytes, for cookies (whitepaper 5.4.7). */
+function endpointBytes(ep: Endpoint): Uint8Array | null {
+  let ip: Uint8Array;
+  try { ip = parseAddress(ep.address.replace(/^\[|\]$/g, "")); } catch { return null; }
+  const b = new Uint8Array(ip.length + 2);
+  b.set(ip);
+  b[ip.length] = ep.port >> 8;
+  b[ip.length + 1] = ep.port & 0xff;
+  return b;
+}
+
+function validate(c: DeviceConfig): void {
+  const key = (k: unknown, what: string) => {
+    if (!(k instanceof Uint8Array) || k.length !== 32) throw new RangeError(`${what} must be 32 bytes`);
+  };
+  if (c.privateKey != null) key(c.privateKey, "private key");
+  if (c.listenPort !== undefined && (!Number.isInteger(c.listenPort) || c.listenPort < 0 || c.listenPort > 65535)) {
+    throw new RangeError(`invalid listen port ${c.listenPort}`);
+  }
+  for (const p of c.peers ?? []) {
+    key(p.publicKey, "public key");
+    if (p.presharedKey != null) key(p.presharedKey, "preshared key");
+    if (p.persistentKeepalive !== undefined &&
+      (!Number.isInteger(p.persistentKeepalive) || p.persistentKeepalive < 0 || p.persistentKeepalive > 65535)) {
+      throw new RangeError(`invalid persistent keepalive interval ${p.persistentKeepalive}`);
+    }
+    for (const a of p.allowedIps ?? []) if (typeof a === "string") parsePrefix(a);
+  }
+}
+
+export type { Prefix };
