@@ -1,5 +1,9 @@
 // Interfaces through which the protocol code reaches its primitives, so each
 // runtime can hand in its fastest implementation (see adapters/).
+// Also the Noise helpers (HASH, MAC, HMAC, KDF) over BLAKE2s, which are the
+// same everywhere and come from @noble/hashes.
+import { blake2s } from "@noble/hashes/blake2.js";
+import { hmac as nobleHmac } from "@noble/hashes/hmac.js";
 
 /** ChaCha20-Poly1305 (RFC 8439) and XChaCha20-Poly1305, writing into caller buffers. */
 export interface Aead {
@@ -11,4 +15,119 @@ export interface Aead {
   xseal(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, plaintext: Uint8Array, out: Uint8Array): void;
   /** XChaCha20-Poly1305 open, `nonce` is 24 bytes. */
   xopen(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, sealed: Uint8Array, out: Uint8Array): boolean;
+}
+
+// ---- Noise helpers over BLAKE2s (whitepaper 5.4, "Symbols and Functions") ----
+
+const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+/** The Noise protocol name: HASH(CONSTRUCTION) is the initial chaining key. */
+export const CONSTRUCTION: Uint8Array = utf8("Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s");
+/** WireGuard's Noise prologue, mixed into the initial hash. */
+export const IDENTIFIER: Uint8Array = utf8("WireGuard v1 zx2c4 Jason@zx2c4.com");
+/** The mac1 key is HASH(LABEL_MAC1 || responder's static public key) (whitepaper 5.4.4). */
+export const LABEL_MAC1: Uint8Array = utf8("mac1----");
+/** The cookie-reply key is HASH(LABEL_COOKIE || static public key) (whitepaper 5.4.7). */
+export const LABEL_COOKIE: Uint8Array = utf8("cookie--");
+
+/** BLAKE2s-256 of the concatenation of `parts`: the whitepaper's HASH. Returns 32 new bytes. */
+export function hash(...parts: Uint8Array[]): Uint8Array {
+  const h = blake2s.create();
+  for (const p of parts) h.update(p);
+  return h.digest();
+}
+
+/** Keyed BLAKE2s with a 16-byte output (RFC 7693 keyed mode, not HMAC): the whitepaper's MAC. Key is 1..32 bytes. */
+export function mac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
+  const h = blake2s.create({ key, dkLen: 16 });
+  for (const p of parts) h.update(p);
+  return h.digest();
+}
+
+/** HMAC-BLAKE2s (RFC 2104 over BLAKE2s-256): the whitepaper's HMAC. Returns 32 new bytes. */
+export function hmac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
+  const h = nobleHmac.create(blake2s, key);
+  for (const p of parts) h.update(p);
+  return h.digest();
+}
+
+const ONE = Uint8Array.of(1), TWO = Uint8Array.of(2), THREE = Uint8Array.of(3);
+
+// KDF_n(key, input), whitepaper 5.4: tau0 := HMAC(key, input); tau1 := HMAC(tau0, 0x1);
+// tau_i := HMAC(tau0, tau_{i-1} || i). This is HKDF (RFC 5869) with the key as salt.
+
+/** KDF1(key, input): tau1. */
+export function kdf1(key: Uint8Array, input: Uint8Array): Uint8Array {
+  const t0 = hmac(key, input);
+  const t1 = hmac(t0, ONE);
+  wipe(t0);
+  return t1;
+}
+
+/** KDF2(key, input): [tau1, tau2]. */
+export function kdf2(key: Uint8Array, input: Uint8Array): [Uint8Array, Uint8Array] {
+  const t0 = hmac(key, input);
+  const t1 = hmac(t0, ONE);
+  const t2 = hmac(t0, t1, TWO);
+  wipe(t0);
+  return [t1, t2];
+}
+
+/** KDF3(key, input): [tau1, tau2, tau3]. */
+export function kdf3(key: Uint8Array, input: Uint8Array): [Uint8Array, Uint8Array, Uint8Array] {
+  const t0 = hmac(key, input);
+  const t1 = hmac(t0, ONE);
+  const t2 = hmac(t0, t1, TWO);
+  const t3 = hmac(t0, t2, THREE);
+  wipe(t0);
+  return [t1, t2, t3];
+}
+
+/** Constant-time (for equal lengths) comparison. Different lengths are unequal; the length is not secret. */
+export function equal(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
+  return d === 0;
+}
+
+/** Whether every byte is zero, in time that depends only on the length. */
+export function isZero(a: Uint8Array): boolean {
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i];
+  return d === 0;
+}
+
+/** Overwrites `a` with zeros. (Best effort: a JS engine may have copied it elsewhere.) */
+export function wipe(a: Uint8Array): void {
+  a.fill(0);
+}
+
+/** Ci := HASH(CONSTRUCTION), the initial chaining key (whitepaper 5.4.2). Shared: never write to it. */
+export const INITIAL_CHAIN_KEY: Uint8Array = hash(CONSTRUCTION);
+/** Hi := HASH(Ci || IDENTIFIER), the initial hash (whitepaper 5.4.2). Shared: never write to it. */
+export const INITIAL_HASH: Uint8Array = hash(INITIAL_CHAIN_KEY, IDENTIFIER);
+
+// ---- Diffie-Hellman ----
+
+/** X25519 (RFC 7748), synchronous. Keys are 32 bytes. */
+export interface X25519 {
+  /** A new random private key (clamped) and its public key. */
+  generate(): { privateKey: Uint8Array; publicKey: Uint8Array };
+  publicKey(privateKey: Uint8Array): Uint8Array;
+  /** The shared secret, or null when it is all zeros (low-order point): callers must abort. */
+  shared(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array | null;
+}
+
+/** Clamps a 32-byte X25519 scalar in place (RFC 7748 section 5, decodeScalar25519). */
+export function clamp(k: Uint8Array): Uint8Array {
+  k[0] &= 248;
+  k[31] = (k[31] & 127) | 64;
+  return k;
+}
+
+/** Throws TypeError/RangeError unless `k` is a 32-byte Uint8Array. */
+export function checkKey(k: unknown, name: string): asserts k is Uint8Array {
+  if (!(k instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array`);
+  if (k.length !== 32) throw new RangeError(`${name} must be 32 bytes, got ${k.length}`);
 }

@@ -1,0 +1,415 @@
+// The WireGuard handshake: Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s, as the
+// whitepaper (section 5.4) writes it out message by message. Pure functions
+// over one PeerHandshake per peer; the primitives (X25519, the AEAD) come in
+// as parameters and mac1/mac2 are cookie.ts's job.
+//
+// Each consume* function works on copies and writes the peer's state only
+// once the message has fully authenticated, so a bad message changes
+// nothing. Every intermediate secret (DH results, KDF outputs, temporary
+// keys) is wiped as soon as it has been used.
+//
+// The whitepaper's lines are quoted above the code that implements them,
+// with i = initiator, r = responder.
+import {
+  type Aead, type X25519, INITIAL_CHAIN_KEY, INITIAL_HASH, checkKey, equal, hash, kdf1, kdf2, kdf3, wipe,
+} from "./crypto.ts";
+import { compareTai64n } from "./tai64n.ts";
+import {
+  INITIATION_EPHEMERAL, INITIATION_MAC1, INITIATION_SENDER, INITIATION_STATIC, INITIATION_TIMESTAMP,
+  MESSAGE_INITIATION, MESSAGE_INITIATION_SIZE, MESSAGE_RESPONSE, MESSAGE_RESPONSE_SIZE, RESPONSE_EMPTY,
+  RESPONSE_EPHEMERAL, RESPONSE_MAC1, RESPONSE_RECEIVER, RESPONSE_SENDER, TIMESTAMP_SIZE, readU32, writeU32,
+} from "./messages.ts";
+
+/** Where a peer's handshake stands (wireguard-go: handshakeZeroed .. handshakeResponseConsumed). */
+export const enum HandshakeState { None, InitiationSent, InitiationConsumed, ResponseCreated, ResponseConsumed }
+
+/** A responder drops initiations from one peer that come less than this many ms apart (wireguard-go HandshakeInitationRate, 50/s). */
+export const INITIATION_MIN_INTERVAL_MS = 20;
+
+/** AEAD nonce for handshake messages: each key is used once, so counter 0. */
+const ZERO_NONCE = new Uint8Array(12);
+const EMPTY = new Uint8Array(0);
+
+/** This side's static key pair, and what can be computed from it once. */
+export class LocalStatic {
+  /** Our own copy of the private key. */
+  readonly privateKey: Uint8Array;
+  readonly publicKey: Uint8Array;
+  /** HASH(Hi || S_pub_r) with ourselves as responder: the hash every incoming initiation starts from. */
+  readonly responderHash: Uint8Array;
+
+  /**
+   * @param privateKey - 32 bytes (copied).
+   * @param dh - computes the public key.
+   * @throws TypeError / RangeError if privateKey is not 32 bytes.
+   */
+  constructor(privateKey: Uint8Array, dh: X25519) {
+    checkKey(privateKey, "privateKey");
+    this.privateKey = privateKey.slice();
+    this.publicKey = dh.publicKey(this.privateKey);
+    this.responderHash = hash(INITIAL_HASH, this.publicKey);
+  }
+}
+
+/** The handshake state of one peer. Fields are public for the engine and tests; only the functions below should write them. */
+export class PeerHandshake {
+  readonly local: LocalStatic;
+  /** The peer's static public key (a copy). */
+  readonly remoteStatic: Uint8Array;
+  /** Q: 32 bytes, all zero when there is none. Update it in place with `.set()`. */
+  readonly presharedKey: Uint8Array;
+  /** DH(S_priv_local, S_pub_remote), or null if that is zero (a low-order peer key): this peer can never complete a handshake. */
+  readonly precomputedStaticStatic: Uint8Array | null;
+  /** HASH(Hi || S_pub_r) with the peer as responder: the hash every initiation we send starts from. */
+  readonly initiatorHash: Uint8Array;
+
+  state: HandshakeState = HandshakeState.None;
+  /** H, the running transcript hash. */
+  hash: Uint8Array = new Uint8Array(32);
+  /** C, the chaining key. */
+  chainKey: Uint8Array = new Uint8Array(32);
+  /** Our ephemeral private key while an initiation of ours is in flight; zeros otherwise. */
+  ephemeralPrivate: Uint8Array = new Uint8Array(32);
+  /** The peer's ephemeral public key from the last initiation consumed. */
+  remoteEphemeral: Uint8Array = new Uint8Array(32);
+  /** Our index in the handshake in flight (the sender field we sent). */
+  localIndex = 0;
+  /** The peer's index (the sender field it sent). */
+  remoteIndex = 0;
+  /** The greatest TAI64N timestamp accepted from this peer (replay protection). */
+  lastTimestamp: Uint8Array = new Uint8Array(TIMESTAMP_SIZE);
+  /** When (ms, caller's clock) the last initiation from this peer was accepted (flood protection). */
+  lastInitiationConsumedMs = -Infinity;
+
+  /**
+   * @param local - our static key.
+   * @param remoteStatic - the peer's public key, 32 bytes (copied).
+   * @param presharedKey - 32 bytes (copied), or null for none.
+   * @param dh - computes the static-static DH once.
+   * @throws TypeError / RangeError for keys that are not 32 bytes.
+   */
+  constructor(local: LocalStatic, remoteStatic: Uint8Array, presharedKey: Uint8Array | null, dh: X25519) {
+    checkKey(remoteStatic, "remoteStatic");
+    if (presharedKey !== null) checkKey(presharedKey, "presharedKey");
+    this.local = local;
+    this.remoteStatic = remoteStatic.slice();
+    this.presharedKey = presharedKey === null ? new Uint8Array(32) : presharedKey.slice();
+    this.precomputedStaticStatic = dh.shared(local.privateKey, this.remoteStatic);
+    this.initiatorHash = hash(INITIAL_HASH, this.remoteStatic);
+  }
+
+  /** Forgets any handshake in progress (wipes H, C and the ephemerals; state None, localIndex 0). Keeps the replay and flood records. */
+  clear(): void {
+    wipe(this.hash);
+    wipe(this.chainKey);
+    wipe(this.ephemeralPrivate);
+    wipe(this.remoteEphemeral);
+    this.localIndex = 0;
+    this.state = HandshakeState.None;
+  }
+}
+
+/** h' := HASH(h || data); wipes the old h. */
+function mixHash(h: Uint8Array, data: Uint8Array): Uint8Array {
+  const next = hash(h, data);
+  wipe(h);
+  return next;
+}
+
+/** c' := KDF1(c, data); wipes the old c. */
+function mixKey(c: Uint8Array, data: Uint8Array): Uint8Array {
+  const next = kdf1(c, data);
+  wipe(c);
+  return next;
+}
+
+/** c' := KDF1(c, DH(priv, pub)), or null (with c wiped) when the DH is zero. */
+function mixDh(c: Uint8Array, dh: X25519, priv: Uint8Array, pub: Uint8Array): Uint8Array | null {
+  const ss = dh.shared(priv, pub);
+  if (ss === null) { wipe(c); return null; }
+  const next = kdf1(c, ss);
+  wipe(ss);
+  wipe(c);
+  return next;
+}
+
+function wipeAll(...a: (Uint8Array | null)[]): void {
+  for (const x of a) if (x !== null) wipe(x);
+}
+
+/**
+ * Writes a handshake initiation (whitepaper 5.4.2) into bytes 0..116 of
+ * `out`: type, reserved zeros, sender, ephemeral, encrypted static,
+ * encrypted timestamp. mac1 and mac2 (bytes 116..148) are left to
+ * CookieGenerator.addMacs. On success the peer is in InitiationSent, holding
+ * the ephemeral private key and `localIndex`.
+ * @param timestamp - 12-byte TAI64N (see tai64n.ts), strictly increasing per peer.
+ * @param out - at least 116 bytes (normally a 148-byte message buffer).
+ * @returns false, with the peer's state untouched, if a DH is zero (the peer's key is low-order). `out` is then unspecified.
+ * @throws RangeError if `out` or `timestamp` is too short.
+ */
+export function createInitiation(
+  hs: PeerHandshake, dh: X25519, aead: Aead, localIndex: number, timestamp: Uint8Array, out: Uint8Array,
+): boolean {
+  if (out.length < INITIATION_MAC1) throw new RangeError(`createInitiation: out needs ${INITIATION_MAC1} bytes`);
+  if (timestamp.length !== TIMESTAMP_SIZE) throw new RangeError("createInitiation: timestamp must be 12 bytes");
+  const staticStatic = hs.precomputedStaticStatic;
+  if (staticStatic === null) return false;
+
+  // Ci := HASH(CONSTRUCTION); Hi := HASH(Ci || IDENTIFIER); Hi := HASH(Hi || S_pub_r)
+  //   (precomputed: INITIAL_CHAIN_KEY and hs.initiatorHash)
+  // (E_priv_i, E_pub_i) := DH-GENERATE(); msg.ephemeral := E_pub_i
+  const e = dh.generate();
+  const ephemeral = out.subarray(INITIATION_EPHEMERAL, INITIATION_STATIC);
+  ephemeral.set(e.publicKey);
+  // Ci := KDF1(Ci, msg.ephemeral)
+  let c = kdf1(INITIAL_CHAIN_KEY, ephemeral);
+  // Hi := HASH(Hi || msg.ephemeral)
+  let h = hash(hs.initiatorHash, ephemeral);
+  // (Ci, k) := KDF2(Ci, DH(E_priv_i, S_pub_r))
+  const es = dh.shared(e.privateKey, hs.remoteStatic);
+  if (es === null) { wipeAll(c, h, e.privateKey); return false; }
+  let [c1, k] = kdf2(c, es);
+  wipeAll(c, es);
+  c = c1;
+  // msg.static := AEAD(k, 0, S_pub_i, Hi)
+  const encStatic = out.subarray(INITIATION_STATIC, INITIATION_TIMESTAMP);
+  aead.seal(k, ZERO_NONCE, h, hs.local.publicKey, encStatic);
+  wipe(k);
+  // Hi := HASH(Hi || msg.static)
+  h = mixHash(h, encStatic);
+  // (Ci, k) := KDF2(Ci, DH(S_priv_i, S_pub_r))   (the DH is precomputed)
+  [c1, k] = kdf2(c, staticStatic);
+  wipe(c);
+  c = c1;
+  // msg.timestamp := AEAD(k, 0, TAI64N(), Hi)
+  const encTimestamp = out.subarray(INITIATION_TIMESTAMP, INITIATION_MAC1);
+  aead.seal(k, ZERO_NONCE, h, timestamp, encTimestamp);
+  wipe(k);
+  // Hi := HASH(Hi || msg.timestamp)
+  h = mixHash(h, encTimestamp);
+  // msg.type := 1; msg.reserved := 0^3; msg.sender := I_i
+  writeU32(out, 0, MESSAGE_INITIATION);
+  writeU32(out, INITIATION_SENDER, localIndex);
+
+  hs.hash.set(h);
+  hs.chainKey.set(c);
+  wipeAll(h, c);
+  wipe(hs.ephemeralPrivate);
+  hs.ephemeralPrivate = e.privateKey;
+  hs.localIndex = localIndex >>> 0;
+  hs.state = HandshakeState.InitiationSent;
+  return true;
+}
+
+/**
+ * Consumes a handshake initiation (whitepaper 5.4.2, responder side). The
+ * caller has checked mac1 (and mac2 under load).
+ * @param msg - the whole 148-byte message.
+ * @param findPeer - the peer with this static public key, if we know it.
+ * @param nowMs - the caller's clock, for flood protection.
+ * @returns the peer, now in InitiationConsumed; or null, with no peer
+ *   changed, if the message is malformed, the static key does not decrypt,
+ *   the peer is unknown, a DH is zero, the timestamp is not newer than the
+ *   last accepted one (replay), or the last initiation from this peer was
+ *   accepted less than 20 ms ago (flood).
+ */
+export function consumeInitiation(
+  local: LocalStatic, msg: Uint8Array, dh: X25519, aead: Aead,
+  findPeer: (remoteStatic: Uint8Array) => PeerHandshake | undefined, nowMs: number,
+): PeerHandshake | null {
+  if (msg.length !== MESSAGE_INITIATION_SIZE || readU32(msg, 0) !== MESSAGE_INITIATION) return null;
+  const ephemeral = msg.subarray(INITIATION_EPHEMERAL, INITIATION_STATIC);
+  const encStatic = msg.subarray(INITIATION_STATIC, INITIATION_TIMESTAMP);
+  const encTimestamp = msg.subarray(INITIATION_TIMESTAMP, INITIATION_MAC1);
+
+  // Cr := HASH(CONSTRUCTION); Hr := HASH(Cr || IDENTIFIER); Hr := HASH(Hr || S_pub_r)
+  //   (precomputed: INITIAL_CHAIN_KEY and local.responderHash)
+  // Cr := KDF1(Cr, msg.ephemeral)
+  let c = kdf1(INITIAL_CHAIN_KEY, ephemeral);
+  // Hr := HASH(Hr || msg.ephemeral)
+  let h = hash(local.responderHash, ephemeral);
+  // (Cr, k) := KDF2(Cr, DH(S_priv_r, msg.ephemeral))
+  const se = dh.shared(local.privateKey, ephemeral);
+  if (se === null) { wipeAll(c, h); return null; }
+  let [c1, k] = kdf2(c, se);
+  wipeAll(c, se);
+  c = c1;
+  // S_pub_i := AEAD-DEC(k, 0, msg.static, Hr)
+  const remoteStatic = new Uint8Array(32);
+  const staticOk = aead.open(k, ZERO_NONCE, h, encStatic, remoteStatic);
+  wipe(k);
+  if (!staticOk) { wipeAll(c, h); return null; }
+  // Hr := HASH(Hr || msg.static)
+  h = mixHash(h, encStatic);
+
+  // (find the peer whose static key that is)
+  const hs = findPeer(remoteStatic);
+  if (hs === undefined || !equal(hs.remoteStatic, remoteStatic) || hs.precomputedStaticStatic === null) {
+    wipeAll(c, h);
+    return null;
+  }
+  // (Cr, k) := KDF2(Cr, DH(S_priv_r, S_pub_i))   (the DH is precomputed)
+  [c1, k] = kdf2(c, hs.precomputedStaticStatic);
+  wipe(c);
+  c = c1;
+  // timestamp := AEAD-DEC(k, 0, msg.timestamp, Hr)
+  const timestamp = new Uint8Array(TIMESTAMP_SIZE);
+  const timestampOk = aead.open(k, ZERO_NONCE, h, encTimestamp, timestamp);
+  wipe(k);
+  if (!timestampOk) { wipeAll(c, h); return null; }
+  // Hr := HASH(Hr || msg.timestamp)
+  h = mixHash(h, encTimestamp);
+
+  // Replay: the timestamp must be greater than any accepted before (whitepaper 5.1).
+  // Flood: at most one initiation per 20 ms from one peer.
+  if (compareTai64n(timestamp, hs.lastTimestamp) <= 0 || nowMs - hs.lastInitiationConsumedMs < INITIATION_MIN_INTERVAL_MS) {
+    wipeAll(c, h);
+    return null;
+  }
+
+  hs.hash.set(h);
+  hs.chainKey.set(c);
+  wipeAll(h, c);
+  // An initiation of our own that was in flight is superseded: its response can no longer be consumed.
+  wipe(hs.ephemeralPrivate);
+  hs.remoteEphemeral.set(ephemeral);
+  hs.remoteIndex = readU32(msg, INITIATION_SENDER);
+  hs.lastTimestamp = timestamp;
+  if (nowMs > hs.lastInitiationConsumedMs) hs.lastInitiationConsumedMs = nowMs;
+  hs.state = HandshakeState.InitiationConsumed;
+  return hs;
+}
+
+/**
+ * Writes a handshake response (whitepaper 5.4.3) into bytes 0..60 of `out`:
+ * type, reserved zeros, sender, receiver, ephemeral, encrypted empty. mac1
+ * and mac2 (bytes 60..92) are left to CookieGenerator.addMacs. On success the
+ * peer is in ResponseCreated, ready for beginSession.
+ * @param out - at least 60 bytes (normally a 92-byte message buffer).
+ * @returns false, with the state untouched, unless the peer is in
+ *   InitiationConsumed and both DHs are non-zero. `out` is then unspecified.
+ * @throws RangeError if `out` is too short.
+ */
+export function createResponse(hs: PeerHandshake, dh: X25519, aead: Aead, localIndex: number, out: Uint8Array): boolean {
+  if (out.length < RESPONSE_MAC1) throw new RangeError(`createResponse: out needs ${RESPONSE_MAC1} bytes`);
+  if (hs.state !== HandshakeState.InitiationConsumed) return false;
+
+  // (E_priv_r, E_pub_r) := DH-GENERATE(); msg.ephemeral := E_pub_r
+  const e = dh.generate();
+  const ephemeral = out.subarray(RESPONSE_EPHEMERAL, RESPONSE_EMPTY);
+  ephemeral.set(e.publicKey);
+  // Cr := KDF1(Cr, E_pub_r)
+  let c: Uint8Array | null = kdf1(hs.chainKey, ephemeral);
+  // Hr := HASH(Hr || msg.ephemeral)
+  let h = hash(hs.hash, ephemeral);
+  // Cr := KDF1(Cr, DH(E_priv_r, E_pub_i))
+  c = mixDh(c, dh, e.privateKey, hs.remoteEphemeral);
+  // Cr := KDF1(Cr, DH(E_priv_r, S_pub_i))
+  if (c !== null) c = mixDh(c, dh, e.privateKey, hs.remoteStatic);
+  wipe(e.privateKey); // the responder's ephemeral is not needed after this
+  if (c === null) { wipe(h); return false; }
+  // (Cr, tau, k) := KDF3(Cr, Q)
+  const [c1, tau, k] = kdf3(c, hs.presharedKey);
+  wipe(c);
+  c = c1;
+  // Hr := HASH(Hr || tau)
+  h = mixHash(h, tau);
+  wipe(tau);
+  // msg.empty := AEAD(k, 0, e, Hr)
+  const encEmpty = out.subarray(RESPONSE_EMPTY, RESPONSE_MAC1);
+  aead.seal(k, ZERO_NONCE, h, EMPTY, encEmpty);
+  wipe(k);
+  // Hr := HASH(Hr || msg.empty)
+  h = mixHash(h, encEmpty);
+  // msg.type := 2; msg.reserved := 0^3; msg.sender := I_r; msg.receiver := I_i
+  writeU32(out, 0, MESSAGE_RESPONSE);
+  writeU32(out, RESPONSE_SENDER, localIndex);
+  writeU32(out, RESPONSE_RECEIVER, hs.remoteIndex);
+
+  hs.hash.set(h);
+  hs.chainKey.set(c);
+  wipeAll(h, c);
+  hs.localIndex = localIndex >>> 0;
+  hs.state = HandshakeState.ResponseCreated;
+  return true;
+}
+
+/**
+ * Consumes a handshake response (whitepaper 5.4.3, initiator side). The
+ * caller has checked mac1 (and mac2 under load).
+ * @param msg - the whole 92-byte message.
+ * @param findByIndex - the peer whose initiation used this index as sender.
+ * @returns the peer, now in ResponseConsumed (ready for beginSession); or
+ *   null, with no peer changed, if the message is malformed, no peer has an
+ *   initiation in flight under that receiver index, a DH is zero, or the
+ *   empty payload does not authenticate.
+ */
+export function consumeResponse(
+  local: LocalStatic, msg: Uint8Array, dh: X25519, aead: Aead,
+  findByIndex: (receiverIndex: number) => PeerHandshake | undefined,
+): PeerHandshake | null {
+  if (msg.length !== MESSAGE_RESPONSE_SIZE || readU32(msg, 0) !== MESSAGE_RESPONSE) return null;
+  const receiver = readU32(msg, RESPONSE_RECEIVER);
+  const hs = findByIndex(receiver);
+  if (hs === undefined || hs.state !== HandshakeState.InitiationSent || hs.localIndex !== receiver) return null;
+  const ephemeral = msg.subarray(RESPONSE_EPHEMERAL, RESPONSE_EMPTY);
+  const encEmpty = msg.subarray(RESPONSE_EMPTY, RESPONSE_MAC1);
+
+  // Cr := KDF1(Cr, msg.ephemeral)   (Cr and Hr as the initiation left them)
+  let c: Uint8Array | null = kdf1(hs.chainKey, ephemeral);
+  // Hr := HASH(Hr || msg.ephemeral)
+  let h = hash(hs.hash, ephemeral);
+  // Cr := KDF1(Cr, DH(E_priv_i, msg.ephemeral))
+  c = mixDh(c, dh, hs.ephemeralPrivate, ephemeral);
+  // Cr := KDF1(Cr, DH(S_priv_i, msg.ephemeral))
+  if (c !== null) c = mixDh(c, dh, local.privateKey, ephemeral);
+  if (c === null) { wipe(h); return null; }
+  // (Cr, tau, k) := KDF3(Cr, Q)
+  const [c1, tau, k] = kdf3(c, hs.presharedKey);
+  wipe(c);
+  c = c1;
+  // Hr := HASH(Hr || tau)
+  h = mixHash(h, tau);
+  wipe(tau);
+  // e := AEAD-DEC(k, 0, msg.empty, Hr)
+  const ok = aead.open(k, ZERO_NONCE, h, encEmpty, EMPTY);
+  wipe(k);
+  if (!ok) { wipeAll(c, h); return null; }
+  // Hr := HASH(Hr || msg.empty)
+  h = mixHash(h, encEmpty);
+
+  hs.hash.set(h);
+  hs.chainKey.set(c);
+  wipeAll(h, c);
+  wipe(hs.ephemeralPrivate); // the initiator's ephemeral is not needed after this
+  hs.remoteIndex = readU32(msg, RESPONSE_SENDER);
+  hs.state = HandshakeState.ResponseConsumed;
+  return hs;
+}
+
+/**
+ * Derives the transport keys (whitepaper 5.4.5) once a handshake is complete:
+ * (T_send_i, T_recv_i) := KDF2(Ci, e) for the initiator (after consumeResponse),
+ * (T_recv_r, T_send_r) := KDF2(Cr, e) for the responder (after createResponse).
+ * Then wipes H, C and the ephemerals, resets localIndex to 0 (the index now
+ * belongs to the session) and returns the state to None.
+ * @returns the keys and indices (the caller owns and should eventually wipe the keys), or null in any other state.
+ */
+export function beginSession(hs: PeerHandshake): {
+  sendKey: Uint8Array; recvKey: Uint8Array; isInitiator: boolean; localIndex: number; remoteIndex: number;
+} | null {
+  let sendKey: Uint8Array, recvKey: Uint8Array, isInitiator: boolean;
+  if (hs.state === HandshakeState.ResponseConsumed) {
+    [sendKey, recvKey] = kdf2(hs.chainKey, EMPTY);
+    isInitiator = true;
+  } else if (hs.state === HandshakeState.ResponseCreated) {
+    [recvKey, sendKey] = kdf2(hs.chainKey, EMPTY);
+    isInitiator = false;
+  } else {
+    return null;
+  }
+  const session = { sendKey, recvKey, isInitiator, localIndex: hs.localIndex, remoteIndex: hs.remoteIndex };
+  hs.clear();
+  return session;
+}
