@@ -171,3 +171,7 @@ export function u32le(b: Uint8Array, off: number): number {
 export function u64le(b: Uint8Array, off: number): bigint {
   return BigInt(u32le(b, off)) | (BigInt(u32le(b, off + 4)) << 32n);
 }
+
+export function hex(s: string): Uint8Array {
+  return Uint8Array.from(s.match(/../g)!.map((h) => parseInt(h, 16)));
+}
