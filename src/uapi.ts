@@ -1,0 +1,389 @@
+// The cross-platform userspace API: the text protocol wg(8) speaks to a
+// userspace implementation over /var/run/wireguard/NAME.sock
+// (https://www.wireguard.com/xplatform/), answered as wireguard-go does.
+//
+// A connection carries requests one after another:
+//   get=1\n\n            -> device and peer lines, then errno=0\n\n
+//   set=1\nkey=value\n...\n\n -> errno=0\n\n, or errno=-N\n\n
+// Key names are lowercase; keys themselves (private_key, public_key,
+// preshared_key) are 64 hex digits.
+// Unlike wireguard-go, which applies a set request line by line and stops at
+// the first bad line, a request here is validated whole and then applied in
+// one Engine.set call, so a request with an error changes nothing.
+import { keyFromHex, keyHex, type DeviceConfig, type DeviceStatus, type PeerConfig } from "./config.ts";
+import { formatAddress, parseAddress, parsePrefix, type Prefix } from "./ip.ts";
+import type { Engine, Output } from "./engine.ts";
+import type { Endpoint } from "./peer.ts";
+
+/** Linux errno values the protocol answers with (negated on the wire). */
+export const EINVAL = 22;
+export const EPROTO = 71;
+export const EADDRINUSE = 98;
+
+/** The longest line a session buffers before it gives up on the connection. */
+const MAX_LINE = 65536;
+/** The most lines one set request may have (wg setconf sends about 10 per peer). */
+const MAX_REQUEST_LINES = 1 << 20;
+
+/** A set request that cannot be applied; `errno` is the positive errno. */
+export class UapiError extends Error {
+  readonly errno: number;
+  constructor(errno: number, message: string) {
+    super(message);
+    this.name = "UapiError";
+    this.errno = errno;
+  }
+}
+
+/** Makes the adapter's Endpoint from an address (no brackets; IPv6 may carry a %zone) and port. */
+export type ResolveEndpoint = (address: string, port: number) => Endpoint;
+
+const plainEndpoint: ResolveEndpoint = (address, port) => ({ address, port });
+
+/** An address as Go's netip prints it: like RFC 5952, with IPv4-mapped IPv6 as ::ffff:a.b.c.d. */
+function goAddress(b: Uint8Array): string {
+  if (b.length === 16 && b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) {
+    return `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  }
+  return formatAddress(b);
+}
+
+function goPrefix(text: string): string {
+  try {
+    const p = parsePrefix(text);
+    return `${goAddress(p.bytes)}/${p.cidr}`;
+  } catch {
+    return text;
+  }
+}
+
+/** `ip:port`, or `[ipv6]:port`, from an engine Endpoint. */
+export function formatEndpoint(ep: Endpoint): string {
+  let a = ep.address;
+  if (a.startsWith("[") && a.endsWith("]")) a = a.slice(1, -1);
+  const pct = a.indexOf("%");
+  try {
+    a = goAddress(parseAddress(pct < 0 ? a : a.slice(0, pct))) + (pct < 0 ? "" : a.slice(pct));
+  } catch { /* not an IP literal: print as given */ }
+  return a.includes(":") ? `[${a}]:${ep.port}` : `${a}:${ep.port}`;
+}
+
+/** Wall-clock ms (fractions allowed) as whole seconds and nanoseconds; 0, 0 for never. */
+function secNsec(ms: number): [number, number] {
+  if (!(ms > 0)) return [0, 0];
+  let sec = Math.floor(ms / 1000);
+  // The division may round up across a second boundary: correct from the remainder.
+  let rest = ms - sec * 1000;
+  if (rest < 0) { sec--; rest += 1000; }
+  return [sec, Math.min(999_999_999, Math.floor(rest * 1e6))];
+}
+
+/**
+ * The body of a get=1 answer (without the errno line), as wireguard-go
+ * writes it: device lines, then per peer public_key, preshared_key (zeros
+ * when none), protocol_version, endpoint, handshake time, counters,
+ * keepalive and one allowed_ip line per prefix.
+ */
+export function formatUapiGet(status: DeviceStatus): string {
+  let s = "";
+  if (status.privateKey && status.privateKey.some((b) => b !== 0)) s += `private_key=${keyHex(status.privateKey)}\n`;
+  if (status.listenPort !== 0) s += `listen_port=${status.listenPort}\n`;
+  if (status.fwmark !== 0) s += `fwmark=${status.fwmark}\n`;
+  for (const p of status.peers) {
+    s += `public_key=${keyHex(p.publicKey)}\n`;
+    s += `preshared_key=${p.presharedKey ? keyHex(p.presharedKey) : "0".repeat(64)}\n`;
+    s += "protocol_version=1\n";
+    if (p.endpoint) s += `endpoint=${formatEndpoint(p.endpoint)}\n`;
+    const [sec, nsec] = secNsec(p.lastHandshakeTime);
+    s += `last_handshake_time_sec=${sec}\n`;
+    s += `last_handshake_time_nsec=${nsec}\n`;
+    s += `tx_bytes=${p.txBytes}\n`;
+    s += `rx_bytes=${p.rxBytes}\n`;
+    s += `persistent_keepalive_interval=${p.persistentKeepalive}\n`;
+    for (const a of p.allowedIps) s += `allowed_ip=${goPrefix(a)}\n`;
+  }
+  return s;
+}
+
+/** An unsigned decimal as Go's strconv.ParseUint(value, 10, bits) accepts it. */
+function parseUint(value: string, max: number, what: string): number {
+  if (!/^[0-9]+$/.test(value) || Number(value) > max) throw new UapiError(EINVAL, `invalid ${what} '${value}'`);
+  return Number(value);
+}
+
+function parseTrue(value: string, what: string): true {
+  if (value !== "true") throw new UapiError(EINVAL, `invalid ${what} '${value}': only true is accepted`);
+  return true;
+}
+
+function parseKey(value: string, what: string): Uint8Array {
+  try {
+    return keyFromHex(value, what);
+  } catch (e) {
+    throw new UapiError(EINVAL, (e as Error).message);
+  }
+}
+
+/** An endpoint as wireguard-go's ParseEndpoint (netip.ParseAddrPort) accepts it: IP:port, [IPv6]:port. */
+function parseUapiEndpoint(value: string, resolve: ResolveEndpoint): Endpoint {
+  const bad = () => new UapiError(EINVAL, `invalid endpoint '${value}'`);
+  let host: string, port: string;
+  if (value.startsWith("[")) {
+    const close = value.indexOf("]");
+    if (close < 0 || value[close + 1] !== ":") throw bad();
+    host = value.slice(1, close);
+    port = value.slice(close + 2);
+  } else {
+    const colon = value.lastIndexOf(":");
+    if (colon < 0) throw bad();
+    host = value.slice(0, colon);
+    port = value.slice(colon + 1);
+    if (host.includes(":")) throw bad();
+  }
+  const pct = host.indexOf("%");
+  const addr = pct < 0 ? host : host.slice(0, pct);
+  let bytes: Uint8Array;
+  try { bytes = parseAddress(addr); } catch { throw bad(); }
+  const v6 = value.startsWith("[");
+  // Brackets only around IPv6; a zone only on IPv6, and not empty.
+  if ((bytes.length === 16) !== v6 || (pct >= 0 && (bytes.length !== 16 || pct === host.length - 1))) throw bad();
+  if (!/^[0-9]+$/.test(port) || Number(port) > 65535) throw bad();
+  return resolve(goAddress(bytes) + (pct < 0 ? "" : host.slice(pct)), Number(port));
+}
+
+/** An allowed_ip value as netip.ParsePrefix accepts it: the /bits are required. */
+function parseAllowedIp(value: string): Prefix {
+  if (!value.includes("/") || value !== value.trim()) throw new UapiError(EINVAL, `invalid allowed_ip '${value}'`);
+  try {
+    return parsePrefix(value);
+  } catch {
+    throw new UapiError(EINVAL, `invalid allowed_ip '${value}'`);
+  }
+}
+
+/** What a set request asks for: the engine configuration, and whether listen_port was among its keys. */
+export interface UapiSet {
+  config: DeviceConfig;
+  listenPort?: number;
+}
+
+/**
+ * Parses and validates the lines of a set=1 request (without `set=1` and the
+ * empty line that ends it), with wireguard-go's meaning of each key and of
+ * their order: device keys come before the first public_key, which starts a
+ * peer section; after `remove=true` a section's keys are checked but do
+ * nothing; a replace_allowed_ips after allowed_ip lines drops those first.
+ * A peer section becomes one or more PeerConfigs, in order.
+ * @throws UapiError with errno EINVAL for bad keys or values, EPROTO for a line without `=`
+ */
+export function parseUapiSet(lines: string[], resolve: ResolveEndpoint = plainEndpoint): UapiSet {
+  const config: DeviceConfig = {};
+  const peers: PeerConfig[] = [];
+  let listenPort: number | undefined;
+  /** The peer section: its PeerConfigs, and whether later keys are ignored (after remove). */
+  let section: { parts: PeerConfig[]; dummy: boolean } | null = null;
+  for (const line of lines) {
+    const eq = line.indexOf("=");
+    if (eq < 0) throw new UapiError(EPROTO, `no '=' in line '${line}'`);
+    const key = line.slice(0, eq), value = line.slice(eq + 1);
+    if (key === "public_key") {
+      const part: PeerConfig = { publicKey: parseKey(value, "public_key") };
+      section = { parts: [part], dummy: false };
+      peers.push(part);
+      continue;
+    }
+    if (section === null) {
+      switch (key) {
+        case "private_key": config.privateKey = parseKey(value, "private_key"); break;
+        case "listen_port": config.listenPort = listenPort = parseUint(value, 0xffff, "listen_port"); break;
+        case "fwmark": config.fwmark = parseUint(value, 0xffffffff, "fwmark"); break;
+        case "replace_peers": config.replacePeers = parseTrue(value, "replace_peers"); break;
+        default: throw new UapiError(EINVAL, `invalid device key '${key}'`);
+      }
+      continue;
+    }
+    const s = section;
+    let cur = s.parts[s.parts.length - 1];
+    switch (key) {
+      case "update_only":
+        parseTrue(value, "update_only");
+        // wireguard-go drops the peer again if this section created it: in
+        // effect the whole section only updates.
+        for (const p of s.parts) p.updateOnly = true;
+        break;
+      case "remove":
+        parseTrue(value, "remove");
+        if (!s.dummy) cur.remove = true;
+        s.dummy = true;
+        break;
+      case "preshared_key": {
+        const k = parseKey(value, "preshared_key");
+        if (!s.dummy) cur.presharedKey = k;
+        break;
+      }
+      case "endpoint": {
+        const ep = parseUapiEndpoint(value, resolve);
+        if (!s.dummy) cur.endpoint = ep;
+        break;
+      }
+      case "persistent_keepalive_interval": {
+        const v = parseUint(value, 0xffff, "persistent_keepalive_interval");
+        if (!s.dummy) cur.persistentKeepalive = v;
+        break;
+      }
+      case "replace_allowed_ips":
+        parseTrue(value, "replace_allowed_ips");
+        if (s.dummy) break;
+        if (cur.allowedIps && cur.allowedIps.length > 0) {
+          // The prefixes added so far go again: continue in a new part, applied after this one.
+          cur = { publicKey: cur.publicKey, ...(cur.updateOnly ? { updateOnly: true } : {}) };
+          s.parts.push(cur);
+          peers.push(cur);
+        }
+        cur.replaceAllowedIps = true;
+        break;
+      case "allowed_ip": {
+        const p = parseAllowedIp(value);
+        if (!s.dummy) (cur.allowedIps ??= []).push(p);
+        break;
+      }
+      case "protocol_version":
+        if (value !== "1") throw new UapiError(EINVAL, `invalid protocol_version '${value}'`);
+        break;
+      default:
+        throw new UapiError(EINVAL, `invalid peer key '${key}'`);
+    }
+  }
+  if (peers.length > 0) config.peers = peers;
+  return listenPort === undefined ? { config } : { config, listenPort };
+}
+
+export interface UapiSessionOptions {
+  /**
+   * Called after a set request that carried listen_port was applied, with
+   * the port (also when unchanged: wireguard-go rebinds then too). If it
+   * throws, the answer is errno=-98 (EADDRINUSE), as wireguard-go's when
+   * binding fails; the configuration stays applied.
+   */
+  onListenPort?: (port: number) => void;
+  /**
+   * Called with what Engine.set returned (datagrams to send, e.g. a first
+   * keepalive when persistent keepalive was switched on, and `wake`), right
+   * after each applied set request. Without it, those datagrams are lost.
+   */
+  onOutput?: (out: Output) => void;
+}
+
+const enum Mode { Idle, Get, Set }
+
+/**
+ * One UAPI connection. Feed it the text read from the socket, in chunks of
+ * any size; write back what `feed` returns. Several requests may follow each
+ * other on one connection, and a request may be split across chunks.
+ * After a line that is no request (anything but get=1 or set=1 where a
+ * request must begin), a line longer than 64 KiB or a set request of more
+ * than 2^20 lines, the session is `closed`
+ * (as wireguard-go hangs up): feed then returns "" and the adapter should
+ * close the socket.
+ * @example
+ * const s = new UapiSession({ onListenPort: (p) => rebind(p) });
+ * socket.on("data", (d) => socket.write(s.feed(decoder.decode(d, { stream: true }), engine, now())));
+ */
+export class UapiSession {
+  onListenPort?: (port: number) => void;
+  onOutput?: (out: Output) => void;
+  /** True once the connection should be closed. */
+  closed = false;
+  private pending = "";
+  private mode = Mode.Idle;
+  private lines: string[] = [];
+
+  constructor(opts: UapiSessionOptions = {}) {
+    this.onListenPort = opts.onListenPort;
+    this.onOutput = opts.onOutput;
+  }
+
+  /**
+   * Takes the next chunk of the connection's text.
+   * @param chunk text as read (UTF-8 decoded); need not end on a line break
+   * @param engine the engine the requests read and change
+   * @param now the engine's monotonic clock (ms), for Engine.set
+   * @param resolve makes an Endpoint from a set request's endpoint= address and port
+   * @returns the text to write back (possibly "", possibly several answers)
+   */
+  feed(chunk: string, engine: Engine, now: number, resolve: ResolveEndpoint = plainEndpoint): string {
+    if (this.closed) return "";
+    const text = this.pending + chunk;
+    let out = "", at = 0;
+    for (;;) {
+      const nl = text.indexOf("\n", at);
+      if (nl < 0) break;
+      const line = text.slice(at, nl);
+      at = nl + 1;
+      out += this.line(line, engine, now, resolve);
+      if (this.closed) { this.pending = ""; this.lines = []; return out; }
+    }
+    this.pending = text.slice(at);
+    if (this.pending.length > MAX_LINE) { this.closed = true; this.pending = ""; this.lines = []; }
+    return out;
+  }
+
+  private line(line: string, engine: Engine, now: number, resolve: ResolveEndpoint): string {
+    if (line.length > MAX_LINE) { this.closed = true; return ""; }
+    switch (this.mode) {
+      case Mode.Idle:
+        if (line === "get=1") this.mode = Mode.Get;
+        else if (line === "set=1") { this.mode = Mode.Set; this.lines = []; }
+        else this.closed = true;
+        return "";
+      case Mode.Get:
+        this.mode = Mode.Idle;
+        // get=1 must be followed by the empty line and nothing else.
+        if (line !== "") { this.closed = true; return `errno=-${EINVAL}\n\n`; }
+        return formatUapiGet(engine.status()) + "errno=0\n\n";
+      case Mode.Set:
+        if (line !== "") {
+          if (this.lines.length >= MAX_REQUEST_LINES) this.closed = true;
+          else this.lines.push(line);
+          return "";
+        }
+        this.mode = Mode.Idle;
+        {
+          const lines = this.lines;
+          this.lines = [];
+          return `errno=${-this.apply(lines, engine, now, resolve)}\n\n`;
+        }
+    }
+  }
+
+  /** Applies a whole set request; returns the positive errno, 0 on success. */
+  private apply(lines: string[], engine: Engine, now: number, resolve: ResolveEndpoint): number {
+    let req: UapiSet;
+    try {
+      req = parseUapiSet(lines, resolve);
+    } catch (e) {
+      if (e instanceof UapiError) return e.errno;
+      throw e;
+    }
+    let out: Output;
+    try {
+      out = engine.set(req.config, now);
+    } catch (e) {
+      // Engine.set checks its input before it changes anything, and the
+      // request was checked here already; what is left is "too many peers"
+      // or "AllowedIPs table full", thrown part-way through (the peers before
+      // stay applied). wireguard-go answers a failed peer creation with EINVAL.
+      if (e instanceof RangeError) return EINVAL;
+      throw e;
+    }
+    this.onOutput?.(out);
+    if (req.listenPort !== undefined && this.onListenPort) {
+      try {
+        this.onListenPort(req.listenPort);
+      } catch {
+        return EADDRINUSE;
+      }
+    }
+    return 0;
+  }
+}
