@@ -145,8 +145,8 @@ function reference(si: Uint8Array, sr: Uint8Array, ei: Uint8Array, er: Uint8Arra
   const text = (s: string) => new TextEncoder().encode(s);
 
   // 5.4.2
-  let C = H(text("Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s"));
-  let h = H(C, text("WireGuard v1 zx2c4 Jason@zx2c4.com"));
+  let C: Uint8Array = H(text("Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s"));
+  let h: Uint8Array = H(C, text("WireGuard v1 zx2c4 Jason@zx2c4.com"));
   h = H(h, PUB(sr));
   const eiPub = PUB(ei);
   C = KDF(1, C, eiPub)[0];
