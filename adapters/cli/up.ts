@@ -1,0 +1,185 @@
+// `wg up CONFIG`: what wg-quick(8) up does, with this engine as the
+// interface. Stays in the foreground until SIGINT/SIGTERM, `wg down NAME`, or
+// the interface is deleted, then removes what it set up.
+import { Engine } from "../../src/engine.ts";
+import type { Endpoint } from "../../src/engine.ts";
+import { parseWgQuick, toDeviceConfig, type WgQuickConfig } from "../../src/wgquick.ts";
+import { UapiSession } from "../../src/uapi.ts";
+import { parsePrefix, maskPrefix, formatPrefix } from "../../src/ip.ts";
+import { Device } from "../common/device.ts";
+import type { Runtime } from "./runtime.ts";
+
+export const RUN_DIR = "/var/run/wireguard";
+
+/** A failure to report as one line. */
+export class UpError extends Error {}
+
+/** The interface name and config path for `wg up TARGET` (a path, or NAME for /etc/wireguard/NAME.conf). */
+export function resolveTarget(target: string): { name: string; path: string } {
+  let path = target, name: string;
+  if (target === "-") return { name: "wg0", path: "-" };
+  if (!target.includes("/") && !target.endsWith(".conf")) {
+    name = target;
+    path = `/etc/wireguard/${target}.conf`;
+  } else {
+    name = target.slice(target.lastIndexOf("/") + 1).replace(/\.conf$/, "");
+  }
+  if (!/^[a-zA-Z0-9_=+.-]{1,15}$/.test(name)) {
+    throw new UpError(`'${target}': the interface is named after the file, and '${name}' is not a valid interface name (1-15 of a-z A-Z 0-9 _ = + . -)`);
+  }
+  return { name, path };
+}
+
+export async function up(rt: Runtime, target: string, opts: { netstack?: boolean } = {}): Promise<number> {
+  if (opts.netstack) throw new UpError("--netstack is not available yet");
+  const { name, path } = resolveTarget(target);
+  const log = (cmd: string) => rt.stderr(`[#] ${cmd}\n`);
+
+  let text: string;
+  try {
+    text = path === "-" ? await rt.readStdin() : await rt.readFile(path);
+  } catch (e) {
+    throw new UpError(`cannot read ${path}: ${(e as Error).message.replace(/^.*?: /, "")}`);
+  }
+  let conf: WgQuickConfig;
+  try {
+    conf = parseWgQuick(text);
+  } catch (e) {
+    throw new UpError(`${path}: ${(e as Error).message}`);
+  }
+  if (!rt.isRoot()) {
+    throw new UpError(`up needs root (CAP_NET_ADMIN) to create interface ${name} and set its addresses and routes; try: sudo ${rt.name === "node" ? "npx " : ""}wg up ${target}`);
+  }
+  const sock = `${RUN_DIR}/${name}.sock`, pidFile = `${RUN_DIR}/${name}.pid`;
+  const ipr = async (...argv: string[]): Promise<{ code: number; stderr: string }> => {
+    log(["ip", ...argv].join(" "));
+    const r = await rt.run(["ip", ...argv]);
+    if (r.code === 127) throw new UpError("iproute2's 'ip' command is needed (apt-get install iproute2)");
+    return r;
+  };
+  if ((await rt.run(["ip", "link", "show", "dev", name])).code === 0) {
+    throw new UpError(`interface '${name}' already exists`);
+  }
+  const table = conf.interface.table ?? "auto";
+  const routes: string[] = [];
+  for (const peer of conf.peers) {
+    for (const a of peer.allowedIps) routes.push(formatPrefix(maskPrefix(parsePrefix(a))));
+  }
+  if (table !== "off" && routes.some((r) => r.endsWith("/0"))) {
+    throw new UpError(`${path}: AllowedIPs with a default route (/0) need wg-quick's fwmark policy routing, which this version does not set up; use Table = off and route it yourself`);
+  }
+  if (conf.interface.dns.length > 0 || conf.interface.dnsSearch.length > 0) {
+    if ((await rt.run(["sh", "-c", "command -v resolvconf"])).code !== 0) {
+      throw new UpError(`${path}: DNS is set, and setting it needs resolvconf (apt-get install openresolv), which is not installed`);
+    }
+  }
+
+  // Endpoints may be host names: resolve them before anything is created.
+  const endpoints = new Map<string, Endpoint>();
+  for (const peer of conf.peers) {
+    if (!peer.endpoint) continue;
+    const key = `${peer.endpoint.host}:${peer.endpoint.port}`;
+    try {
+      endpoints.set(key, await rt.resolve(peer.endpoint.host, peer.endpoint.port));
+    } catch {
+      throw new UpError(`${path}: line ${peer.line}: cannot resolve Endpoint host '${peer.endpoint.host}'`);
+    }
+  }
+
+  const hooks = async (list: string[]) => {
+    for (const h of list) {
+      const cmd = h.replaceAll("%i", name);
+      log(cmd);
+      const code = await rt.shell(cmd);
+      if (code !== 0) throw new UpError(`hook failed with status ${code}: ${cmd}`);
+    }
+  };
+
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const cleanup = async () => {
+    while (cleanups.length) {
+      try { await cleanups.pop()!(); } catch { /* best effort: keep removing the rest */ }
+    }
+  };
+  try {
+    await hooks(conf.interface.preUp);
+    const mtu = conf.interface.mtu ?? 1420;
+    const engine = new Engine({ wasm: await rt.wasm(), x25519: rt.x25519, epoch: rt.epoch, mtu });
+    const tun = rt.openTun(name, mtu);
+    cleanups.push(() => tun.close());
+    const bind = await rt.openBind(conf.interface.listenPort ?? 0, engine.maxDatagram);
+    cleanups.push(() => bind.close());
+    const device = new Device(engine, tun, bind, rt.clock);
+    const config = toDeviceConfig(conf, (host, port) => endpoints.get(`${host}:${port}`)!);
+    config.listenPort = bind.port;
+    device.apply(engine.set(config, rt.clock.now()));
+    device.start();
+    cleanups.pop(); cleanups.pop();
+    cleanups.push(() => device.close());
+
+    // The userspace API, so the stock wg(8) works against this interface.
+    await rt.mkdir(RUN_DIR, 0o755);
+    await rt.remove(sock);
+    const closeUapi = await rt.listenUnix(sock, (conn) => {
+      const session = new UapiSession({
+        onListenPort: (port) => { void rebind(port); },
+        onOutput: (out) => device.apply(out),
+      });
+      conn.start((chunk) => {
+        const reply = session.feed(chunk, engine, rt.clock.now(), (address, port) => ({ address, port }));
+        if (reply) conn.write(reply);
+        if (session.closed) conn.close();
+      }, () => {});
+    });
+    cleanups.push(async () => { closeUapi(); await rt.remove(sock); });
+    await rt.writeFile(pidFile, `${rt.pid()}\n`, 0o644);
+    cleanups.push(() => rt.remove(pidFile));
+    const rebind = async (port: number) => {
+      if (port === device.bind.port) return;
+      const b = await rt.openBind(port, engine.maxDatagram);
+      await device.rebind(b);
+      engine.listenPort = b.port;
+    };
+
+    // Addresses, MTU, routes, DNS: as wg-quick does them.
+    for (const a of conf.interface.addresses) {
+      const r = await ipr(a.family === 6 ? "-6" : "-4", "address", "add", `${a.address}/${a.cidr}`, "dev", name);
+      if (r.code !== 0) throw new UpError(`cannot add address ${a.address}/${a.cidr}: ${r.stderr.trim()}`);
+    }
+    let r = await ipr("link", "set", "mtu", String(mtu), "up", "dev", name);
+    if (r.code !== 0) throw new UpError(`cannot bring ${name} up: ${r.stderr.trim()}`);
+    if (table !== "off") {
+      // Most specific first, as wg-quick sorts them.
+      const sorted = [...new Set(routes)].sort((x, y) => Number(y.split("/")[1]) - Number(x.split("/")[1]));
+      for (const route of sorted) {
+        const argv = [route.includes(":") ? "-6" : "-4", "route", "add", route, "dev", name];
+        if (table !== "auto") argv.push("table", String(table));
+        r = await ipr(...argv);
+        if (r.code !== 0 && !/File exists/.test(r.stderr)) throw new UpError(`cannot add route ${route}: ${r.stderr.trim()}`);
+      }
+    }
+    if (conf.interface.dns.length > 0 || conf.interface.dnsSearch.length > 0) {
+      const body = conf.interface.dns.map((d) => `nameserver ${d}\n`).join("") +
+        (conf.interface.dnsSearch.length ? `search ${conf.interface.dnsSearch.join(" ")}\n` : "");
+      log(`resolvconf -a tun.${name} -m 0 -x`);
+      const d = await rt.run(["resolvconf", "-a", `tun.${name}`, "-m", "0", "-x"], body);
+      if (d.code !== 0) throw new UpError(`resolvconf failed: ${d.stderr.trim()}`);
+      cleanups.push(async () => { log(`resolvconf -d tun.${name} -f`); await rt.run(["resolvconf", "-d", `tun.${name}`, "-f"]); });
+    }
+    await hooks(conf.interface.postUp);
+
+    // Foreground until asked to stop.
+    const signal = await new Promise<string>((resolve) => {
+      rt.onSignal(resolve);
+      tun.onGone?.(() => resolve("interface removed"));
+    });
+    rt.stderr(`[#] ${signal}: taking ${name} down\n`);
+    await hooks(conf.interface.preDown).catch((e) => rt.stderr(`wg: ${(e as Error).message}\n`));
+    await cleanup();
+    await hooks(conf.interface.postDown).catch((e) => rt.stderr(`wg: ${(e as Error).message}\n`));
+    return 0;
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+}

@@ -1,0 +1,120 @@
+// A running interface: the engine plus a TUN, a UDP bind and one timer.
+// Runtime-specific I/O sits behind the Tun and Bind interfaces; this file
+// uses only web-standard timers, so every server adapter shares it.
+import type { Engine, Endpoint, Output } from "../../src/engine.ts";
+
+/** A TUN device (or anything that carries IP packets). */
+export interface Tun {
+  readonly name: string;
+  readonly mtu: number;
+  /** Starts reading; calls `readable` whenever packets are waiting. */
+  start(readable: () => void): void;
+  /** Moves up to `max` waiting packets to engine.packetOffset(i) / packetLengths[i]; returns how many. */
+  read(engine: Engine, max: number): number;
+  /** Writes one IP packet (one write, one packet). */
+  write(buf: Uint8Array, off: number, len: number): void;
+  /** Calls `gone` if the device disappears under us (the interface was deleted). */
+  onGone?(gone: () => void): void;
+  close(): void;
+}
+
+/** A UDP socket pair (v4 and v6) for the WireGuard port. */
+export interface Bind {
+  /** The port bound (the real one when 0 was asked for). */
+  readonly port: number;
+  /** Delivers each datagram; `idle` follows a burst, so the device can flush a batch. */
+  start(datagram: (buf: Uint8Array, off: number, len: number, from: Endpoint) => void, idle: () => void): void;
+  send(buf: Uint8Array, off: number, len: number, to: Endpoint): void;
+  close(): Promise<void> | void;
+}
+
+export interface Clock {
+  /** Monotonic milliseconds. */
+  now(): number;
+}
+
+export class Device {
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private wakeAt = Infinity;
+  private pending = 0; // datagrams copied into the engine, not yet handed over
+  private closed = false;
+
+  constructor(
+    readonly engine: Engine,
+    readonly tun: Tun,
+    public bind: Bind,
+    private readonly clock: Clock,
+  ) {}
+
+  start(): void {
+    this.bind.start((buf, off, len, from) => this.datagram(buf, off, len, from), () => this.flushNetwork());
+    this.tun.start(() => this.readTun());
+    this.apply(this.engine.tick(this.clock.now()));
+  }
+
+  /** Swaps the UDP bind (a new listen port); datagrams in flight on the old one are lost, as in wireguard-go. */
+  async rebind(bind: Bind): Promise<void> {
+    const old = this.bind;
+    this.bind = bind;
+    this.pending = 0;
+    await old.close();
+    bind.start((buf, off, len, from) => this.datagram(buf, off, len, from), () => this.flushNetwork());
+  }
+
+  private datagram(buf: Uint8Array, off: number, len: number, from: Endpoint): void {
+    const e = this.engine;
+    if (len > e.maxDatagram) { e.drops.malformed++; return; }
+    const i = this.pending++;
+    e.memory.set(len === buf.length && off === 0 ? buf : buf.subarray(off, off + len), e.datagramOffset(i));
+    e.datagramLengths[i] = len;
+    e.datagramFrom[i] = from;
+    if (this.pending === e.batch) this.flushNetwork();
+  }
+
+  private flushNetwork(): void {
+    if (this.pending === 0 || this.closed) return;
+    const n = this.pending;
+    this.pending = 0;
+    this.apply(this.engine.fromNetwork(n, this.clock.now()));
+  }
+
+  private readTun(): void {
+    const e = this.engine;
+    for (;;) {
+      if (this.closed) return;
+      const n = this.tun.read(e, e.batch);
+      if (n === 0) return;
+      this.apply(e.fromTunnel(n, this.clock.now()));
+    }
+  }
+
+  /** Carries out what the engine asked for. */
+  apply(out: Output): void {
+    for (let i = 0; i < out.packets; i++) this.tun.write(out.packetBuf[i], out.packetOff[i], out.packetLen[i]);
+    for (let i = 0; i < out.datagrams; i++) {
+      this.bind.send(out.datagramBuf[i], out.datagramOff[i], out.datagramLen[i], out.datagramTo[i]);
+    }
+    this.arm(out.wake);
+  }
+
+  private arm(at: number): void {
+    if (this.closed || at === this.wakeAt) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.wakeAt = at;
+    if (at === Infinity) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.wakeAt = Infinity;
+      this.apply(this.engine.tick(this.clock.now()));
+    }, Math.max(0, at - this.clock.now()));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.tun.close();
+    await this.bind.close();
+  }
+}

@@ -1,0 +1,93 @@
+// UDP for Node: node:dgram, one socket per address family on the same port
+// (as wireguard-go listens on both).
+import dgram from "node:dgram";
+import type { Endpoint } from "../../src/engine.ts";
+import type { Bind } from "../common/device.ts";
+
+const RING = 2048;
+
+export class BindError extends Error {}
+
+export class NodeBind implements Bind {
+  port = 0;
+  private v4: dgram.Socket | null = null;
+  private v6: dgram.Socket | null = null;
+  // dgram sends after a nextTick and may queue; the engine reuses its memory
+  // at the next batch. So each datagram is copied into a ring of buffers that
+  // only ever hold ciphertext.
+  private readonly ring: Buffer[];
+  private next = 0;
+  private idleArmed = false;
+  private srcArr: Uint8Array | null = null;
+  private src: Buffer | null = null;
+  sendErrors = 0;
+
+  constructor(maxDatagram: number) {
+    this.ring = Array.from({ length: RING }, () => Buffer.allocUnsafeSlow(maxDatagram));
+  }
+
+  /** Binds both families on `port` (0: any free port). Throws BindError with a one-line reason. */
+  async open(port: number): Promise<void> {
+    const bindOne = (type: "udp4" | "udp6", p: number) => new Promise<dgram.Socket>((resolve, reject) => {
+      const s = dgram.createSocket({ type, ipv6Only: type === "udp6", recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+      s.once("error", reject);
+      s.bind(p, type === "udp4" ? "0.0.0.0" : "::", () => { s.removeListener("error", reject); resolve(s); });
+    });
+    try {
+      this.v4 = await bindOne("udp4", port);
+      this.port = this.v4.address().port;
+      try {
+        this.v6 = await bindOne("udp6", this.port);
+      } catch (e) {
+        // No IPv6 on this host is fine; a taken port is not.
+        if ((e as NodeJS.ErrnoException).code === "EADDRINUSE") throw e;
+        this.v6 = null;
+      }
+    } catch (e) {
+      this.v4?.close();
+      this.v4 = null;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EADDRINUSE") throw new BindError(`UDP port ${port} is in use`);
+      if (code === "EACCES") throw new BindError(`UDP port ${port}: permission denied`);
+      throw new BindError(`cannot bind UDP port ${port}: ${(e as Error).message}`);
+    }
+  }
+
+  start(datagram: (buf: Uint8Array, off: number, len: number, from: Endpoint) => void, idle: () => void): void {
+    const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo) => {
+      // rinfo has address and port: it serves as the endpoint as it is.
+      datagram(msg, 0, msg.length, rinfo);
+      if (!this.idleArmed) {
+        this.idleArmed = true;
+        setImmediate(() => { this.idleArmed = false; idle(); });
+      }
+    };
+    this.v4?.on("message", onMessage);
+    this.v6?.on("message", onMessage);
+    const ignore = () => { this.sendErrors++; };
+    this.v4?.on("error", ignore);
+    this.v6?.on("error", ignore);
+  }
+
+  send(buf: Uint8Array, off: number, len: number, to: Endpoint): void {
+    const v6 = to.address.includes(":");
+    const s = v6 ? this.v6 : this.v4;
+    if (s === null) { this.sendErrors++; return; }
+    const b = this.ring[this.next];
+    this.next = (this.next + 1) % RING;
+    if (buf !== this.srcArr) {
+      // A Buffer view of the source (the engine's memory), made once, copies without allocating.
+      this.srcArr = buf;
+      this.src = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
+    this.src!.copy(b, 0, off, off + len);
+    s.send(b, 0, len, to.port, v6 ? to.address.replace(/^\[|\]$/g, "") : to.address);
+  }
+
+  close(): Promise<void> {
+    const one = (s: dgram.Socket | null) => new Promise<void>((r) => (s ? s.close(() => r()) : r()));
+    const p = Promise.all([one(this.v4), one(this.v6)]).then(() => {});
+    this.v4 = this.v6 = null;
+    return p;
+  }
+}
