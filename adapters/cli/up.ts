@@ -65,9 +65,6 @@ export async function up(rt: Runtime, target: string, opts: { netstack?: boolean
   for (const peer of conf.peers) {
     for (const a of peer.allowedIps) routes.push(formatPrefix(maskPrefix(parsePrefix(a))));
   }
-  if (table !== "off" && routes.some((r) => r.endsWith("/0"))) {
-    throw new UpError(`${path}: AllowedIPs with a default route (/0) need wg-quick's fwmark policy routing, which this version does not set up; use Table = off and route it yourself`);
-  }
   if (conf.interface.dns.length > 0 || conf.interface.dnsSearch.length > 0) {
     if ((await rt.run(["sh", "-c", "command -v resolvconf"])).code !== 0) {
       throw new UpError(`${path}: DNS is set, and setting it needs resolvconf (apt-get install openresolv), which is not installed`);
@@ -137,8 +134,33 @@ export async function up(rt: Runtime, target: string, opts: { netstack?: boolean
     const rebind = async (port: number) => {
       if (port === device.bind.port) return;
       const b = await rt.openBind(port, engine.maxDatagram);
+      if (engine.fwmark) b.setMark?.(engine.fwmark);
       await device.rebind(b);
       engine.listenPort = b.port;
+    };
+
+    // A default route goes into its own table, with rules that send everything
+    // there except our own (fwmark-ed) datagrams: wg-quick's policy routing.
+    let mark = 0;
+    const defaultRoute = async (family: string, route: string) => {
+      if (mark === 0) {
+        mark = conf.interface.fwmark || 51820;
+        device.bind.setMark?.(mark);
+        engine.fwmark = mark;
+      }
+      const t = String(mark);
+      let q = await ipr(family, "route", "add", route, "dev", name, "table", t);
+      if (q.code !== 0) throw new UpError(`cannot add route ${route}: ${q.stderr.trim()}`);
+      q = await ipr(family, "rule", "add", "not", "fwmark", t, "table", t);
+      if (q.code !== 0) throw new UpError(`cannot add routing rule: ${q.stderr.trim()}`);
+      cleanups.push(async () => { await ipr(family, "rule", "delete", "table", t); });
+      q = await ipr(family, "rule", "add", "table", "main", "suppress_prefixlength", "0");
+      if (q.code !== 0) throw new UpError(`cannot add routing rule: ${q.stderr.trim()}`);
+      cleanups.push(async () => { await ipr(family, "rule", "delete", "table", "main", "suppress_prefixlength", "0"); });
+      if (family === "-4") {
+        log("sysctl -q net.ipv4.conf.all.src_valid_mark=1");
+        await rt.writeFile("/proc/sys/net/ipv4/conf/all/src_valid_mark", "1\n", 0o644).catch(() => {});
+      }
     };
 
     // Addresses, MTU, routes, DNS: as wg-quick does them.
@@ -152,7 +174,12 @@ export async function up(rt: Runtime, target: string, opts: { netstack?: boolean
       // Most specific first, as wg-quick sorts them.
       const sorted = [...new Set(routes)].sort((x, y) => Number(y.split("/")[1]) - Number(x.split("/")[1]));
       for (const route of sorted) {
-        const argv = [route.includes(":") ? "-6" : "-4", "route", "add", route, "dev", name];
+        const family = route.includes(":") ? "-6" : "-4";
+        if (route.endsWith("/0") && table === "auto") {
+          await defaultRoute(family, route);
+          continue;
+        }
+        const argv = [family, "route", "add", route, "dev", name];
         if (table !== "auto") argv.push("table", String(table));
         r = await ipr(...argv);
         if (r.code !== 0 && !/File exists/.test(r.stderr)) throw new UpError(`cannot add route ${route}: ${r.stderr.trim()}`);

@@ -25,6 +25,8 @@ export interface Bind {
   /** Delivers each datagram; `idle` follows a burst, so the device can flush a batch. */
   start(datagram: (buf: Uint8Array, off: number, len: number, from: Endpoint) => void, idle: () => void): void;
   send(buf: Uint8Array, off: number, len: number, to: Endpoint): void;
+  /** Marks outgoing packets (SO_MARK), for policy routing of a default route. */
+  setMark?(mark: number): void;
   close(): Promise<void> | void;
 }
 

@@ -1,6 +1,7 @@
 // UDP for Node: node:dgram, one socket per address family on the same port
 // (as wireguard-go listens on both).
 import dgram from "node:dgram";
+import koffi from "koffi";
 import type { Endpoint } from "../../src/engine.ts";
 import type { Bind } from "../common/device.ts";
 
@@ -84,10 +85,36 @@ export class NodeBind implements Bind {
     s.send(b, 0, len, to.port, v6 ? to.address.replace(/^\[|\]$/g, "") : to.address);
   }
 
+  /** Sets SO_MARK on both sockets, so wg-quick's policy rule lets our own datagrams bypass the tunnel. */
+  setMark(mark: number): void {
+    for (const s of [this.v4, this.v6]) {
+      if (s === null) continue;
+      const fd = socketFd(s);
+      const v = new Int32Array([mark]);
+      if (fd < 0 || setsockopt()(fd, SOL_SOCKET, SO_MARK, v, 4) !== 0) {
+        throw new BindError(`cannot set fwmark ${mark} on the UDP socket (errno ${koffi.errno()})`);
+      }
+    }
+  }
+
   close(): Promise<void> {
     const one = (s: dgram.Socket | null) => new Promise<void>((r) => (s ? s.close(() => r()) : r()));
     const p = Promise.all([one(this.v4), one(this.v6)]).then(() => {});
     this.v4 = this.v6 = null;
     return p;
   }
+}
+
+const SOL_SOCKET = 1, SO_MARK = 36;
+let _setsockopt: ((fd: number, level: number, name: number, v: Int32Array, len: number) => number) | null = null;
+function setsockopt() {
+  _setsockopt ??= koffi.load("libc.so.6").func("int setsockopt(int fd, int level, int name, const void *v, unsigned int len)");
+  return _setsockopt!;
+}
+
+/** The file descriptor of a bound dgram socket (Node keeps it in its internal state). */
+function socketFd(s: dgram.Socket): number {
+  const sym = Object.getOwnPropertySymbols(s).find((k) => k.description === "state symbol");
+  const state = sym ? (s as unknown as Record<symbol, { handle?: { fd?: number } }>)[sym] : undefined;
+  return state?.handle?.fd ?? -1;
 }
