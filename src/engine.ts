@@ -16,7 +16,7 @@
 // messages are rare and handled here in TypeScript.
 import {
   DECAP_AUTH, DECAP_DATA, DECAP_EXPIRED, DECAP_KEEPALIVE, DECAP_MALFORMED, DECAP_NOT_DATA, DECAP_REPLAY,
-  DECAP_SOURCE, DECAP_UNKNOWN, DESC_LEN, DESC_PEER, DESC_SLOT, DESC_STATUS, ENCAP_NO_KEY, ENCAP_SEND,
+  DECAP_SOURCE, DECAP_UNKNOWN, DESC_LEN, DESC_PEER, DESC_SLOT, DESC_STATUS, ENCAP_NO_KEY, ENCAP_NO_ROUTE, ENCAP_SEND,
   ENCAP_SEND_REKEY, HEADROOM, instantiate, type Wasm,
 } from "./wasm.ts";
 import {
@@ -209,7 +209,7 @@ export class Engine {
         const peer = this.peers[d[e + DESC_PEER]]!;
         this.stage(peer, mem, this.packetOffset(i), this.packetLengths[i]);
         this.sendInitiation(peer, false, now);
-      } else if (status === 2) this.drops.noRoute++;
+      } else if (status === ENCAP_NO_ROUTE) this.drops.noRoute++;
       else this.drops.badPacket++;
     }
     out.wake = this.nextWake();
@@ -575,6 +575,15 @@ export class Engine {
    */
   set(config: DeviceConfig, now: number): Output {
     validate(config);
+    // Refuse a change that cannot fit before applying any of it.
+    const existing = config.replacePeers ? new Set<string>() : new Set(this.byKey.keys());
+    let count = existing.size;
+    for (const p of config.peers ?? []) {
+      const hex = keyHex(p.publicKey);
+      if (p.remove) { if (existing.delete(hex)) count--; continue; }
+      if (!existing.has(hex) && !p.updateOnly) { existing.add(hex); count++; }
+    }
+    if (count > this.maxPeers) throw new RangeError(`too many peers: ${count} (at most ${this.maxPeers})`);
     const out = this.out;
     out.reset();
     if (config.privateKey !== undefined) this.setPrivateKey(config.privateKey);

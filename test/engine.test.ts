@@ -307,4 +307,13 @@ test("bad configuration is refused with a RangeError naming the field", () => {
   assert.is(a.engine.status().peers.length, 1, "nothing applied");
 });
 
+test("a change that would exceed the peer limit is refused whole", () => {
+  const { a } = pair({ aOpts: { maxPeers: 2 } });
+  const k = (n: number) => new Uint8Array(32).fill(n);
+  assert.throws(() => a.engine.set({ peers: [{ publicKey: k(7), allowedIps: ["10.1.0.0/16"] }, { publicKey: k(8) }] }, 0), /too many peers/);
+  assert.is(a.engine.status().peers.length, 1, "nothing applied");
+  a.engine.set({ peers: [{ publicKey: k(7) }] }, 0);
+  assert.is(a.engine.status().peers.length, 2);
+});
+
 test.run();
