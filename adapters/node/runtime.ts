@@ -53,8 +53,8 @@ export function nodeRuntime(args: string[]): Runtime {
     run: (argv, input) => new Promise((resolve) => {
       const c = spawn(argv[0], argv.slice(1), { stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
       let stdout = "", stderr = "";
-      c.stdout.on("data", (d) => { stdout += d; });
-      c.stderr.on("data", (d) => { stderr += d; });
+      c.stdout!.on("data", (d) => { stdout += d; });
+      c.stderr!.on("data", (d) => { stderr += d; });
       c.on("error", (e) => resolve({ code: 127, stdout, stderr: `${argv[0]}: ${e.message}` }));
       c.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
       if (c.stdin) {
