@@ -2,7 +2,7 @@
 // module that embeds it (for runtimes that may compile bytes), and the ESM
 // bundles of src/, adapters/ and test/ (esbuild). `npm install` runs this.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync, readdirSync, rmSync, existsSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync, readdirSync, rmSync, chmodSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -45,6 +45,15 @@ async function bundles() {
     packages: "external", sourcemap: "inline", logLevel: "warning",
   });
   log(`bundled ${tests.length} test entries`);
+  // The Node CLI: `npx wg`, package.json's bin.
+  await esbuild.build({
+    entryPoints: { wg: join(root, "adapters", "node", "main.ts") },
+    outdir: out,
+    bundle: true, format: "esm", platform: "node", target: "node20",
+    packages: "external", logLevel: "warning",
+    banner: { js: "#!/usr/bin/env node" },
+  });
+  chmodSync(join(out, "wg.js"), 0o755);
 }
 
 await wasm();
