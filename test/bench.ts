@@ -10,6 +10,7 @@ import { instantiate } from "../src/wasm.ts";
 import { parsePrefix } from "../src/ip.ts";
 import { pair, wasmModule, ipv4, nobleX25519, nodeX25519 } from "./_net.ts";
 import type { X25519 } from "../src/crypto.ts";
+import { benchTunnel } from "./bench-tunnel.ts";
 
 const json = process.argv.includes("--json");
 const SIZES = [64, 1420, 8192];
@@ -144,3 +145,4 @@ emit({ bench: "aead-ratio", bytes: 1420, vs: "noble", ratio: at("noble"), target
 const hsNode = handshakes(nodeX25519);
 emit({ bench: "handshake", impl: "node-crypto", perSecond: hsNode, target: 1000 });
 emit({ bench: "handshake", impl: "noble", perSecond: handshakes(nobleX25519, 1000) });
+await benchTunnel(emit);

@@ -1,0 +1,340 @@
+// Two network namespaces joined by a veth pair, wireguard-go, iperf3 and this
+// project's `wg up` in them: what test/interop.test.ts and test/bench-tunnel.ts
+// build their peers on. Needs root and the Debian packages wireguard-go,
+// wireguard-tools, iproute2, iputils-ping and iperf3.
+//
+// All traffic stays inside the two namespaces (and their loopbacks). Names
+// carry the process id, so concurrent runs do not meet; every process started
+// here is tracked and killed by Layout.destroy, which also deletes the
+// namespaces and any socket or pid file left under /var/run/wireguard by an
+// interface of ours. A synchronous exit handler does the same if the process
+// dies first.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
+import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The repository root (this file runs bundled, from build/out/test). */
+export const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
+/** The Node CLI under test; WG_CLI points the tests at another build of it. */
+export const CLI = process.env.WG_CLI ?? join(ROOT, "build", "out", "wg.js");
+export const RUN_DIR = "/var/run/wireguard";
+
+const TOOLS: [string, string][] = [
+  ["wireguard-go", "wireguard-go"], ["wg", "wireguard-tools"], ["ip", "iproute2"], ["ping", "iputils-ping"], ["iperf3", "iperf3"],
+];
+
+/** Why the namespace tests cannot run here, or null when they can. */
+export function unavailable(): string | null {
+  if (process.getuid?.() !== 0) return "not root (network namespaces, TUN devices and wireguard-go need root)";
+  const path = (process.env.PATH ?? "/usr/bin:/bin").split(":");
+  const lacking = TOOLS.filter(([bin]) => !path.some((d) => {
+    try { accessSync(join(d, bin), constants.X_OK); return true; } catch { return false; }
+  }));
+  if (lacking.length) {
+    return `missing ${lacking.map(([b]) => b).join(", ")} (apt-get install --no-install-recommends ${[...new Set(lacking.map(([, p]) => p))].join(" ")})`;
+  }
+  if (!existsSync("/dev/net/tun")) return "no /dev/net/tun";
+  if (!existsSync(CLI)) return `${CLI} is not built (npm run build)`;
+  return null;
+}
+
+export interface Result { code: number | null; signal: string | null; stdout: string; stderr: string }
+
+/** Runs a program (in namespace `ns` when given) to completion, killed after `timeout` ms. */
+export function run(argv: string[], opts: { ns?: string; input?: string; timeout?: number; env?: Record<string, string> } = {}): Promise<Result> {
+  const full = opts.ns ? ["ip", "netns", "exec", opts.ns, ...argv] : argv;
+  return new Promise((resolve) => {
+    const c = spawn(full[0], full.slice(1), {
+      stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+      env: { ...process.env, ...opts.env },
+    });
+    let stdout = "", stderr = "";
+    c.stdout!.on("data", (d) => { stdout += d; });
+    c.stderr!.on("data", (d) => { stderr += d; });
+    const timer = setTimeout(() => { stderr += `\n[killed after ${opts.timeout ?? 10_000} ms]`; c.kill("SIGKILL"); }, opts.timeout ?? 10_000);
+    c.on("error", (e) => { clearTimeout(timer); resolve({ code: 127, signal: null, stdout, stderr: `${full[0]}: ${e.message}` }); });
+    c.on("close", (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
+    if (c.stdin) { c.stdin.on("error", () => {}); c.stdin.end(opts.input); }
+  });
+}
+
+/** Like run, but throws (with the output) unless the program exits 0; resolves with its stdout. */
+export async function must(argv: string[], opts: Parameters<typeof run>[1] = {}): Promise<string> {
+  const r = await run(argv, opts);
+  if (r.code !== 0) throw new Error(`${opts.ns ? `[${opts.ns}] ` : ""}${argv.join(" ")}: exit ${r.code ?? r.signal}: ${(r.stderr || r.stdout).trim()}`);
+  return r.stdout;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Calls `fn` every `every` ms until it returns a truthy value; throws `what` after `ms`. */
+export async function poll<T>(what: string, fn: () => Promise<T> | T, ms = 5000, every = 50): Promise<NonNullable<T>> {
+  const end = performance.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (performance.now() > end) throw new Error(`timed out after ${ms} ms: ${what}`);
+    await sleep(every);
+  }
+}
+
+/** A fresh X25519 key pair, base64 as wg(8) writes keys. */
+export function keypair(): { priv: string; pub: string } {
+  const { privateKey } = generateKeyPairSync("x25519");
+  const jwk = privateKey.export({ format: "jwk" });
+  const b64 = (u: string) => Buffer.from(u, "base64url").toString("base64");
+  return { priv: b64(jwk.d!), pub: b64(jwk.x!) };
+}
+
+/** A random preshared key, base64. */
+export function psk(): string {
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64");
+}
+
+export interface PeerSpec {
+  pub: string;
+  psk?: string;
+  /** `host:port` or `[v6]:port`. */
+  endpoint?: string;
+  allowedIps: string[];
+  keepalive?: number;
+}
+
+/** A wg-quick(8) configuration file's text. */
+export function wgQuickConf(o: { priv: string; listenPort?: number; addresses: string[]; peers: PeerSpec[]; extra?: string }): string {
+  let s = `[Interface]\nPrivateKey = ${o.priv}\n`;
+  if (o.listenPort !== undefined) s += `ListenPort = ${o.listenPort}\n`;
+  if (o.addresses.length) s += `Address = ${o.addresses.join(", ")}\n`;
+  if (o.extra) s += o.extra;
+  for (const p of o.peers) {
+    s += `\n[Peer]\nPublicKey = ${p.pub}\n`;
+    if (p.psk) s += `PresharedKey = ${p.psk}\n`;
+    s += `AllowedIPs = ${p.allowedIps.join(", ")}\n`;
+    if (p.endpoint) s += `Endpoint = ${p.endpoint}\n`;
+    if (p.keepalive !== undefined) s += `PersistentKeepalive = ${p.keepalive}\n`;
+  }
+  return s;
+}
+
+/** A long-running program in a namespace, its output kept. */
+export class Proc {
+  stdout = "";
+  stderr = "";
+  exited: Promise<{ code: number | null; signal: string | null }>;
+  exit: { code: number | null; signal: string | null } | null = null;
+
+  constructor(readonly child: ChildProcess, readonly label: string) {
+    child.stdout?.on("data", (d) => { this.stdout += d; });
+    child.stderr?.on("data", (d) => { this.stderr += d; });
+    this.exited = new Promise((resolve) => {
+      child.on("error", (e) => { this.stderr += String(e); this.exit ??= { code: 127, signal: null }; resolve(this.exit); });
+      child.on("exit", (code, signal) => { this.exit = { code, signal }; resolve(this.exit); });
+    });
+  }
+
+  get running(): boolean {
+    return this.exit === null;
+  }
+
+  /** Sends `signal`, waits up to `ms` for the exit, then SIGKILL. Resolves with the exit. */
+  async stop(signal: NodeJS.Signals = "SIGTERM", ms = 3000): Promise<{ code: number | null; signal: string | null; timedOut: boolean }> {
+    if (!this.running) return { ...this.exit!, timedOut: false };
+    this.child.kill(signal);
+    const t = await Promise.race([this.exited.then((e) => ({ ...e, timedOut: false })), sleep(ms).then(() => null)]);
+    if (t) return t;
+    this.child.kill("SIGKILL");
+    return { ...(await this.exited), timedOut: true };
+  }
+
+  /** The output, for a failure message. */
+  output(): string {
+    return `${this.label}${this.exit ? ` (exited ${this.exit.code ?? this.exit.signal})` : ""}:\n${this.stderr}${this.stdout}`.trim();
+  }
+}
+
+/** The outer (veth) addresses: the peer namespace `a` is .1 / ::1, ours `b` is .2 / ::2. */
+export const OUTER = { a4: "192.168.77.1", b4: "192.168.77.2", a6: "fd77::1", b6: "fd77::2", v4cidr: 24, v6cidr: 64 };
+/** The tunnel's addresses. */
+export const INNER = { a4: "10.77.0.1", b4: "10.77.0.2", a6: "fd78::1", b6: "fd78::2" };
+
+const live = new Set<Layout>();
+let exitHook = false;
+
+/**
+ * Namespaces `a` (the reference peer) and `b` (this project), a veth between
+ * them with IPv4 and IPv6 addresses, and the processes started in them.
+ */
+export class Layout {
+  readonly a: string;
+  readonly b: string;
+  readonly dir: string;
+  private readonly procs = new Set<Proc>();
+  /** Interface names whose /var/run/wireguard files are ours to remove. */
+  private readonly names = new Set<string>();
+  private seq = 0;
+
+  private constructor(readonly tag: string) {
+    this.a = `${tag}-a`;
+    this.b = `${tag}-b`;
+    this.dir = mkdtempSync(join(tmpdir(), `${tag}-`));
+  }
+
+  /** Creates the namespaces and the veth; `tag` should be unique to this run (e.g. carry the pid). */
+  static async create(tag: string): Promise<Layout> {
+    const l = new Layout(tag);
+    live.add(l);
+    if (!exitHook) {
+      exitHook = true;
+      process.on("exit", () => { for (const x of live) x.destroySync(); });
+      for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, () => { for (const x of live) x.destroySync(); process.exit(130); });
+    }
+    try {
+      await must(["ip", "netns", "add", l.a]);
+      await must(["ip", "netns", "add", l.b]);
+      await must(["ip", "link", "add", "va", "netns", l.a, "type", "veth", "peer", "name", "vb", "netns", l.b]);
+      for (const [ns, dev, v4, v6] of [[l.a, "va", OUTER.a4, OUTER.a6], [l.b, "vb", OUTER.b4, OUTER.b6]]) {
+        await must(["ip", "-n", ns, "address", "add", `${v4}/${OUTER.v4cidr}`, "dev", dev]);
+        await must(["ip", "-n", ns, "address", "add", `${v6}/${OUTER.v6cidr}`, "dev", dev, "nodad"]);
+        await must(["ip", "-n", ns, "link", "set", dev, "up"]);
+        await must(["ip", "-n", ns, "link", "set", "lo", "up"]);
+      }
+    } catch (e) {
+      await l.destroy();
+      throw e;
+    }
+    return l;
+  }
+
+  /** A fresh interface name (at most 15 characters), unique to this run. */
+  name(side: "a" | "b"): string {
+    const n = `${this.tag.replace(/[^a-z0-9]/g, "").slice(0, 10)}${side}${this.seq++}`;
+    this.names.add(n);
+    return n;
+  }
+
+  /** Starts a long-running program in `ns`, tracked for destroy(). */
+  spawn(ns: string, argv: string[], env: Record<string, string> = {}): Proc {
+    const c = spawn("ip", ["netns", "exec", ns, ...argv], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+    const p = new Proc(c, `[${ns}] ${argv.join(" ")}`);
+    this.procs.add(p);
+    void p.exited.then(() => this.procs.delete(p));
+    return p;
+  }
+
+  /** Writes a file in this run's temporary folder; returns its path. */
+  file(name: string, text: string, mode = 0o600): string {
+    const p = join(this.dir, name);
+    writeFileSync(p, text, { mode });
+    return p;
+  }
+
+  /**
+   * wireguard-go as interface `name` in `ns`, configured with wg(8) and ip(8):
+   * its key, port and peers, and `addresses` (CIDR) on the link, which is up.
+   */
+  async wireguardGo(ns: string, name: string, o: { priv: string; listenPort: number; addresses: string[]; peers: PeerSpec[] }): Promise<Proc> {
+    this.names.add(name);
+    const p = this.spawn(ns, ["wireguard-go", name], { WG_PROCESS_FOREGROUND: "1", LOG_LEVEL: "error" });
+    await poll(`${name}.sock from wireguard-go`, () => existsSync(`${RUN_DIR}/${name}.sock`) || !p.running, 5000, 20);
+    if (!p.running) throw new Error(p.output());
+    const key = this.file(`${name}.key`, `${o.priv}\n`);
+    const argv = ["wg", "set", name, "listen-port", String(o.listenPort), "private-key", key];
+    for (const peer of o.peers) {
+      argv.push("peer", peer.pub, "allowed-ips", peer.allowedIps.join(","));
+      if (peer.endpoint) argv.push("endpoint", peer.endpoint);
+      if (peer.keepalive) argv.push("persistent-keepalive", String(peer.keepalive));
+      if (peer.psk) argv.push("preshared-key", this.file(`${name}.psk`, `${peer.psk}\n`));
+    }
+    await must(argv, { ns });
+    for (const a of o.addresses) await must(["ip", "address", "add", a, "dev", name, ...(a.includes(":") ? ["nodad"] : [])], { ns });
+    await must(["ip", "link", "set", name, "up"], { ns });
+    return p;
+  }
+
+  /**
+   * This project's `wg up` on a config file (the interface is named after the
+   * file), in `ns`; resolves once the interface is up with its socket served.
+   */
+  async ours(ns: string, name: string, conf: string): Promise<Proc> {
+    this.names.add(name);
+    const path = this.file(`${name}.conf`, conf);
+    const p = this.spawn(ns, [process.execPath, CLI, "up", path]);
+    await poll(`${name} up (wg up)`, async () => {
+      if (!p.running) return true;
+      if (!existsSync(`${RUN_DIR}/${name}.sock`)) return false;
+      const r = await run(["ip", "-o", "link", "show", "dev", name], { ns });
+      return r.code === 0 && /[<,]UP[,>]/.test(r.stdout);
+    }, 10_000, 50);
+    if (!p.running) throw new Error(`wg up exited early: ${p.output()}`);
+    return p;
+  }
+
+  /** Kills every process started here, deletes the namespaces and this run's files. */
+  async destroy(): Promise<void> {
+    await Promise.all([...this.procs].map((p) => p.stop("SIGTERM", 2000)));
+    for (const ns of [this.a, this.b]) await run(["ip", "netns", "delete", ns]);
+    this.removeFiles();
+    live.delete(this);
+  }
+
+  /** destroy() for an exit handler: synchronous, best effort. */
+  destroySync(): void {
+    for (const p of this.procs) if (p.running) p.child.kill("SIGKILL");
+    for (const ns of [this.a, this.b]) spawnSync("ip", ["netns", "delete", ns], { stdio: "ignore" });
+    this.removeFiles();
+    live.delete(this);
+  }
+
+  private removeFiles(): void {
+    for (const n of this.names) {
+      for (const ext of ["sock", "pid"]) rmSync(`${RUN_DIR}/${n}.${ext}`, { force: true });
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Namespaces, interfaces' files and processes of this run still present (none after destroy). */
+  leftovers(): string[] {
+    const out: string[] = [];
+    const list = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout;
+    for (const ns of [this.a, this.b]) if (new RegExp(`^${ns}( |$)`, "m").test(list)) out.push(`namespace ${ns}`);
+    for (const n of this.names) for (const ext of ["sock", "pid"]) if (existsSync(`${RUN_DIR}/${n}.${ext}`)) out.push(`${RUN_DIR}/${n}.${ext}`);
+    for (const p of this.procs) if (p.running) out.push(`process ${p.child.pid}: ${p.label}`);
+    return out;
+  }
+}
+
+/** Waits for an iperf3 server in `ns` on `port`, runs the client in the other namespace; Mbit/s received. */
+export async function iperf(l: Layout, o: { serverNs: string; clientNs: string; server: string; port: number; seconds: number; reverse: boolean }): Promise<number> {
+  const s = l.spawn(o.serverNs, ["iperf3", "-s", "-1", "-B", o.server, "-p", String(o.port)]);
+  try {
+    // iperf3's own "listening" line sits in its stdout buffer: ask the socket table.
+    await poll("iperf3 server listening", async () => !s.running ||
+      (await run(["ss", "-Hltn", `sport = :${o.port}`], { ns: o.serverNs })).stdout.includes(`:${o.port}`), 5000, 20);
+    if (!s.running) throw new Error(s.output());
+    const argv = ["iperf3", "-c", o.server, "-p", String(o.port), "-t", String(o.seconds), "-J", "--connect-timeout", "3000"];
+    if (o.reverse) argv.push("-R");
+    const r = await run(argv, { ns: o.clientNs, timeout: (o.seconds + 10) * 1000 });
+    let j: { error?: string; end?: { sum_received?: { bits_per_second?: number } } } = {};
+    try { j = JSON.parse(r.stdout); } catch { /* reported below */ }
+    const bps = j.end?.sum_received?.bits_per_second;
+    if (r.code !== 0 || j.error || !bps) {
+      throw new Error(`iperf3${o.reverse ? " -R" : ""} failed (exit ${r.code ?? r.signal}): ${j.error ?? (r.stderr || r.stdout).trim().slice(0, 500)}`);
+    }
+    return bps / 1e6;
+  } finally {
+    await s.stop("SIGTERM", 1000);
+  }
+}
+
+/** One ping from `ns` to `addr`, retried until a reply or `ms` passes. */
+export async function ping(ns: string, addr: string, ms = 5000): Promise<boolean> {
+  const end = performance.now() + ms;
+  do {
+    const r = await run(["ping", "-n", "-c", "1", "-W", "1", addr], { ns, timeout: 3000 });
+    if (r.code === 0) return true;
+  } while (performance.now() < end);
+  return false;
+}
