@@ -35,6 +35,9 @@ export async function up(rt: Runtime, target: string, opts: { netstack?: boolean
   const { name, path } = resolveTarget(target);
   const log = (cmd: string) => rt.stderr(`[#] ${cmd}\n`);
 
+  if (!rt.isRoot()) {
+    throw new UpError(`up needs root (CAP_NET_ADMIN) to create interface ${name} and set its addresses and routes; try: sudo ${rt.name === "node" ? "npx " : ""}wg up ${target}`);
+  }
   let text: string;
   try {
     text = path === "-" ? await rt.readStdin() : await rt.readFile(path);
@@ -46,9 +49,6 @@ export async function up(rt: Runtime, target: string, opts: { netstack?: boolean
     conf = parseWgQuick(text);
   } catch (e) {
     throw new UpError(`${path}: ${(e as Error).message}`);
-  }
-  if (!rt.isRoot()) {
-    throw new UpError(`up needs root (CAP_NET_ADMIN) to create interface ${name} and set its addresses and routes; try: sudo ${rt.name === "node" ? "npx " : ""}wg up ${target}`);
   }
   const sock = `${RUN_DIR}/${name}.sock`, pidFile = `${RUN_DIR}/${name}.pid`;
   const ipr = async (...argv: string[]): Promise<{ code: number; stderr: string }> => {
