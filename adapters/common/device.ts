@@ -25,6 +25,8 @@ export interface Bind {
   /** Delivers each datagram; `idle` follows a burst, so the device can flush a batch. */
   start(datagram: (buf: Uint8Array, off: number, len: number, from: Endpoint) => void, idle: () => void): void;
   send(buf: Uint8Array, off: number, len: number, to: Endpoint): void;
+  /** Sends what `send` queued, if the bind batches (the engine's buffers are reused after this). */
+  flush?(): void;
   /** Marks outgoing packets (SO_MARK), for policy routing of a default route. */
   setMark?(mark: number): void;
   close(): Promise<void> | void;
@@ -96,6 +98,7 @@ export class Device {
     for (let i = 0; i < out.datagrams; i++) {
       this.bind.send(out.datagramBuf[i], out.datagramOff[i], out.datagramLen[i], out.datagramTo[i]);
     }
+    if (out.datagrams > 0) this.bind.flush?.();
     this.arm(out.wake);
   }
 

@@ -1,9 +1,11 @@
 // UDP for Node: node:dgram, one socket per address family on the same port
-// (as wireguard-go listens on both).
+// (as wireguard-go listens on both). Receiving goes through dgram; sending
+// goes out in batches with sendmmsg on the same sockets (mmsg.ts).
 import dgram from "node:dgram";
 import koffi from "koffi";
 import type { Endpoint } from "../../src/engine.ts";
 import type { Bind } from "../common/device.ts";
+import { MmsgBatch } from "./mmsg.ts";
 
 const RING = 2048;
 
@@ -13,9 +15,11 @@ export class NodeBind implements Bind {
   port = 0;
   private v4: dgram.Socket | null = null;
   private v6: dgram.Socket | null = null;
-  // dgram sends after a nextTick and may queue; the engine reuses its memory
-  // at the next batch. So each datagram is copied into a ring of buffers that
-  // only ever hold ciphertext.
+  private batch4: MmsgBatch | null = null;
+  private batch6: MmsgBatch | null = null;
+  // Fallback when a socket's fd cannot be had: dgram sends after a nextTick
+  // and may queue, while the engine reuses its memory at the next batch, so
+  // each datagram is copied into a ring of buffers that only hold ciphertext.
   private readonly ring: Buffer[];
   private next = 0;
   private idleArmed = false;
@@ -24,8 +28,10 @@ export class NodeBind implements Bind {
   sendErrors = 0;
 
   constructor(maxDatagram: number) {
-    this.ring = Array.from({ length: RING }, () => Buffer.allocUnsafeSlow(maxDatagram));
+    this.ring = [];
+    this.maxDatagram = maxDatagram;
   }
+  private readonly maxDatagram: number;
 
   /** Binds both families on `port` (0: any free port). Throws BindError with a one-line reason. */
   async open(port: number): Promise<void> {
@@ -54,6 +60,13 @@ export class NodeBind implements Bind {
     }
   }
 
+  /** Sets up sendmmsg on both sockets; without their fds, sends fall back to dgram. */
+  private batches(): void {
+    const fd4 = this.v4 ? socketFd(this.v4) : -1, fd6 = this.v6 ? socketFd(this.v6) : -1;
+    this.batch4 = fd4 >= 0 ? new MmsgBatch(fd4, false, 256) : null;
+    this.batch6 = fd6 >= 0 ? new MmsgBatch(fd6, true, 256) : null;
+  }
+
   start(datagram: (buf: Uint8Array, off: number, len: number, from: Endpoint) => void, idle: () => void): void {
     const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo) => {
       // rinfo has address and port: it serves as the endpoint as it is.
@@ -63,6 +76,7 @@ export class NodeBind implements Bind {
         setImmediate(() => { this.idleArmed = false; idle(); });
       }
     };
+    this.batches();
     this.v4?.on("message", onMessage);
     this.v6?.on("message", onMessage);
     const ignore = () => { this.sendErrors++; };
@@ -72,8 +86,11 @@ export class NodeBind implements Bind {
 
   send(buf: Uint8Array, off: number, len: number, to: Endpoint): void {
     const v6 = to.address.includes(":");
+    const batch = v6 ? this.batch6 : this.batch4;
+    if (batch !== null) { batch.add(buf, off, len, to); return; }
     const s = v6 ? this.v6 : this.v4;
     if (s === null) { this.sendErrors++; return; }
+    if (this.ring.length === 0) for (let i = 0; i < RING; i++) this.ring.push(Buffer.allocUnsafeSlow(this.maxDatagram));
     const b = this.ring[this.next];
     this.next = (this.next + 1) % RING;
     if (buf !== this.srcArr) {
@@ -97,7 +114,13 @@ export class NodeBind implements Bind {
     }
   }
 
+  flush(): void {
+    this.batch4?.flush();
+    this.batch6?.flush();
+  }
+
   close(): Promise<void> {
+    this.batch4 = this.batch6 = null;
     const one = (s: dgram.Socket | null) => new Promise<void>((r) => (s ? s.close(() => r()) : r()));
     const p = Promise.all([one(this.v4), one(this.v6)]).then(() => {});
     this.v4 = this.v6 = null;
