@@ -75,10 +75,9 @@ export class Ring {
     if (first < n) dst.set(buf.subarray(0, n - first), dstOff + first);
   }
 
-  /** Consumes n readable bytes. */
+  /** Consumes n readable bytes. (The head moves even when nothing is left: bytes parked past the end keep their place.) */
   skip(n: number): void {
     this.len -= n;
-    if (this.len === 0) { this.head = 0; return; }
     this.head += n;
     if (this.head >= this.buf.length) this.head -= this.buf.length;
   }
