@@ -270,13 +270,16 @@ export class Resolver {
     q.sock.close();
   }
 
+  /** The next query timeout or cache expiry. (Expiry is a timer so a long-idle stack never serves a stale answer.) */
   deadline(): number {
     let d = Infinity;
     for (const q of this.pending) if (q.deadline < d) d = q.deadline;
+    for (const e of this.cache.values()) if (e.expires < d) d = e.expires;
     return d;
   }
 
   tick(now: number): void {
+    for (const [k, e] of this.cache) if (e.expires <= now) this.cache.delete(k);
     for (const q of [...this.pending]) {
       if (q.deadline > now) continue;
       if (++q.attempt >= this.opts.attempts) {
