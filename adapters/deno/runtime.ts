@@ -1,0 +1,274 @@
+// The CLI's Runtime on Deno's own APIs: Deno.listenDatagram, Deno.dlopen of
+// libc (the TUN device), Deno.listen/connect on unix sockets, Deno.Command,
+// Deno.resolveDns, Deno.addSignalListener. No node: imports.
+//
+// A call that Deno refuses for want of a permission (Deno.errors.NotCapable)
+// becomes a PermissionError whose message names the flag to add, e.g.
+// "needs --allow-read=/etc/wireguard/wg0.conf (reading a file)"; the CLI
+// prints it as its one line. Nothing here ever prompts: optional things
+// (environment variables, the FFI X25519) are only used when already granted.
+import type { Endpoint } from "../../src/engine.ts";
+import { parseAddress } from "../../src/ip.ts";
+import type { Conn, Runtime } from "../cli/runtime.ts";
+import { denoX25519 } from "./x25519.ts";
+import { DenoTun } from "./tun.ts";
+import { DenoBind } from "./udp.ts";
+
+/** Deno refused an operation for want of a permission; the message names the flag. */
+export class PermissionError extends Error {
+  constructor(readonly flag: string, readonly purpose: string) {
+    super(`needs ${flag} (${purpose})`);
+    this.name = "PermissionError";
+  }
+}
+
+/** The --allow-... flag a NotCapable error asks for ("--allow-read=/etc/x"), or null for another error. */
+export function flagOf(e: unknown): string | null {
+  if (!(e instanceof Deno.errors.NotCapable)) return null;
+  const m = /Requires (\w+) access(?: to "([^"]*)")?.*?(--allow-[a-z-]+)/.exec(e.message);
+  if (!m) return "-A";
+  const [, kind, what, flag] = m;
+  // For the network, a unix socket's "unix:PATH" is worth naming; an address like "[::]:0" is not,
+  // nor a library name (--allow-ffi takes paths).
+  if (what === undefined || kind === "ffi" || (kind === "net" && !what.startsWith("unix:"))) return flag;
+  return `${flag}=${what}`;
+}
+
+/** Runs `f`; a NotCapable error becomes a PermissionError for `purpose`. */
+async function guard<T>(purpose: string, f: () => Promise<T> | T): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    const flag = flagOf(e);
+    if (flag !== null) throw new PermissionError(flag, purpose);
+    throw e;
+  }
+}
+
+/**
+ * Deno's "No such file or directory (os error 2): readfile '/x'" as
+ * "/x: No such file or directory", the shape Node's messages have (the error
+ * keeps its class, which the CLI maps to an errno).
+ */
+function tidy(e: unknown, path: string): unknown {
+  const m = e instanceof Error ? /^(.*?) \(os error \d+\)/.exec(e.message) : null;
+  if (m) (e as Error).message = `${path}: ${m[1]}`;
+  return e;
+}
+
+function guardSync<T>(purpose: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    const flag = flagOf(e);
+    if (flag !== null) throw new PermissionError(flag, purpose);
+    throw e;
+  }
+}
+
+const enc = new TextEncoder();
+
+function writeAll(w: { writeSync(p: Uint8Array): number }, text: string): void {
+  let b = enc.encode(text);
+  while (b.length > 0) b = b.subarray(w.writeSync(b));
+}
+
+function conn(c: Deno.UnixConn): Conn {
+  // Writes are queued in order; close waits for them.
+  let queue: Promise<unknown> = Promise.resolve();
+  let closed = false;
+  const safe = (f: () => Promise<unknown> | void) => { queue = queue.then(f).catch(() => {}); };
+  return {
+    write: (t) => {
+      const b = enc.encode(t);
+      safe(async () => {
+        let off = 0;
+        while (off < b.length) off += await c.write(b.subarray(off));
+      });
+    },
+    start: (data, end) => {
+      void (async () => {
+        const dec = new TextDecoder();
+        const buf = new Uint8Array(16384);
+        try {
+          for (;;) {
+            const n = await c.read(buf);
+            if (n === null) break;
+            const s = dec.decode(buf.subarray(0, n), { stream: true });
+            if (s) data(s);
+          }
+        } catch { /* reset or closed: the end either way */ }
+        end();
+      })();
+    },
+    close: () => {
+      if (closed) return;
+      closed = true;
+      safe(() => { try { c.close(); } catch { /* closed already */ } });
+    },
+  };
+}
+
+/** Literal IPv4/IPv6 address text, or null. */
+function literal(h: string): string | null {
+  try {
+    parseAddress(h);
+    return h;
+  } catch {
+    return null;
+  }
+}
+
+/** The address of `host` in /etc/hosts (as getaddrinfo consults it first), if that file may be read. */
+async function fromHosts(host: string): Promise<string | null> {
+  if (Deno.permissions.querySync({ name: "read", path: "/etc/hosts" }).state !== "granted") return null;
+  let text: string;
+  try {
+    text = await Deno.readTextFile("/etc/hosts");
+  } catch {
+    return null;
+  }
+  const h = host.toLowerCase();
+  let v6: string | null = null;
+  for (const line of text.split("\n")) {
+    const [addr, ...names] = line.replace(/#.*/, "").trim().split(/\s+/);
+    if (!addr || !names.some((n) => n.toLowerCase() === h) || literal(addr) === null) continue;
+    if (!addr.includes(":")) return addr;
+    v6 ??= addr;
+  }
+  return v6;
+}
+
+/** The runtime for Deno, with `args` as the command line. */
+export function denoRuntime(args: string[]): Runtime {
+  return {
+    name: "deno",
+    args,
+    clock: { now: () => performance.now() },
+    epoch: Date.now() - performance.now(),
+    x25519: denoX25519,
+    wasm: async () => (await import("./engine-wasm.js")).default,
+
+    stdout: (t) => writeAll(Deno.stdout, t),
+    stderr: (t) => writeAll(Deno.stderr, t),
+    exit: (code) => Deno.exit(code),
+    env: (n) => Deno.permissions.querySync({ name: "env", variable: n }).state === "granted" ? Deno.env.get(n) : undefined,
+    isRoot: () => guardSync("checking for root", () => Deno.uid() === 0),
+
+    readFile: (p) => guard(`reading ${p}`, () => Deno.readTextFile(p).catch((e) => { throw tidy(e, p); })),
+    readStdin: async () => {
+      const chunks: Uint8Array[] = [];
+      for await (const c of Deno.stdin.readable) chunks.push(c);
+      const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+      let off = 0;
+      for (const c of chunks) { all.set(c, off); off += c.length; }
+      return new TextDecoder().decode(all);
+    },
+    exists: (p) => guard(`looking for ${p}`, async () => {
+      try {
+        await Deno.lstat(p);
+        return true;
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
+        throw e;
+      }
+    }),
+    remove: (p) => guard(`removing ${p}`, async () => {
+      try {
+        await Deno.remove(p);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
+    }),
+    mkdir: (p, mode) => guard(`creating ${p}`, () => Deno.mkdir(p, { recursive: true, mode }).catch((e) => { throw tidy(e, p); })),
+    // Deno.open's mode applies when the file is created, as open(2)'s does;
+    // Deno.writeTextFile's would also chmod an existing file (EPERM on /proc/sys).
+    writeFile: (p, text, mode) => guard(`writing ${p}`, async () => {
+      let f: Deno.FsFile;
+      try {
+        f = await Deno.open(p, { write: true, create: true, truncate: true, mode });
+      } catch (e) {
+        throw tidy(e, p);
+      }
+      try {
+        let b = enc.encode(text);
+        while (b.length > 0) b = b.subarray(await f.write(b));
+      } finally {
+        f.close();
+      }
+    }),
+
+    run: (argv, input) => guard(`running ${argv[0]}`, async () => {
+      let child: Deno.ChildProcess;
+      try {
+        child = new Deno.Command(argv[0], {
+          args: argv.slice(1), stdin: input === undefined ? "null" : "piped", stdout: "piped", stderr: "piped",
+        }).spawn();
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) return { code: 127, stdout: "", stderr: `${argv[0]}: command not found` };
+        throw e;
+      }
+      if (input !== undefined) {
+        // A program that does not read its input closes the pipe: not an error here.
+        const w = child.stdin.getWriter();
+        await w.write(enc.encode(input)).catch(() => {});
+        await w.close().catch(() => {});
+      }
+      const r = await child.output();
+      const dec = new TextDecoder();
+      return { code: r.code, stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
+    }),
+    shell: (command) => guard("running sh (a hook)", async () => {
+      try {
+        const c = new Deno.Command("sh", { args: ["-c", command], stdin: "inherit", stdout: "inherit", stderr: "inherit" });
+        return (await c.output()).code;
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) return 127;
+        throw e;
+      }
+    }),
+    resolve: (host, port) => guard(`resolving ${host}`, async (): Promise<Endpoint> => {
+      const h = host.replace(/^\[|\]$/g, "");
+      const address = literal(h) ?? await fromHosts(h) ??
+        (await Deno.resolveDns(h, "A").catch(() => []))[0] ??
+        (await Deno.resolveDns(h, "AAAA").catch((e) => {
+          if (e instanceof Deno.errors.NotCapable) throw e;
+          return [];
+        }))[0];
+      if (address === undefined) throw new Deno.errors.NotFound(`cannot resolve '${h}'`);
+      return { address, port };
+    }),
+
+    openTun: (name, mtu) => guardSync("the TUN device, through libc", () => DenoTun.open(name, mtu)),
+    openBind: (port, maxDatagram) => guard(`binding UDP port ${port}`, () => {
+      const b = new DenoBind(maxDatagram);
+      b.open(port);
+      return b;
+    }),
+    listenUnix: (path, accept) => guard(`serving ${path}`, () => {
+      const l = Deno.listen({ transport: "unix", path });
+      void (async () => {
+        try {
+          for await (const c of l) accept(conn(c));
+        } catch { /* closed */ }
+      })();
+      return () => { try { l.close(); } catch { /* closed already */ } };
+    }),
+    connectUnix: (path) => guard(`connecting to ${path}`, async () => conn(await Deno.connect({ transport: "unix", path }))),
+    onSignal: (handler) => {
+      Deno.addSignalListener("SIGINT", () => handler("SIGINT"));
+      Deno.addSignalListener("SIGTERM", () => handler("SIGTERM"));
+    },
+    kill: (pid, signal) => {
+      try {
+        Deno.kill(pid, signal as Deno.Signal);
+        return true;
+      } catch (e) {
+        const flag = flagOf(e);
+        if (flag !== null) throw new PermissionError(flag, `signalling process ${pid}`);
+        return false;
+      }
+    },
+    pid: () => Deno.pid,
+  };
+}
