@@ -362,4 +362,24 @@ test("writes after close fail with EPIPE; non-Uint8Array chunks with TypeError",
   await expectError(w2.write(new Uint8Array(1)), "EPIPE");
 });
 
+test("keepalive: an idle connection is probed and stays up; a dead peer is detected (ETIMEDOUT)", async () => {
+  const keepalive = { idle: 10_000, interval: 1000, count: 3 };
+  const link = new Link({ tcp: { keepalive } });
+  const { client } = await link.connect();
+  // The last segment a received was the SYN-ACK, at 10 ms.
+  await link.runFor(35_000);
+  assert.is(client.state, "ESTABLISHED");
+  const probes = fromA(link).filter((p) => p.at > 10 && tcp(p).len === 0);
+  assert.equal(probes.map((p) => p.at), [10_010, 20_020, 30_030], "one probe per idle period, each answered 10 ms later");
+  link.filter = () => false;
+  try {
+    await link.until(client.closed);
+    assert.unreachable();
+  } catch (e) {
+    assert.is((e as NetError).code, "ETIMEDOUT");
+  }
+  // The last answer came at 30 040; then idle, and three unanswered probes a second apart.
+  assert.is(link.now, 30_040 + 10_000 + 3000);
+});
+
 test.run();

@@ -724,8 +724,13 @@ export class Tcb {
     const ka = this.cfg.keepalive!;
     this.kaAt = Infinity;
     if (this.state !== ESTABLISHED && this.state !== CLOSE_WAIT) return;
-    if (this.sndUna !== this.sndMax || now - this.lastRecv < ka.idle) {
-      this.kaAt = Math.max(now, this.lastRecv) + ka.idle;
+    if (this.sndUna !== this.sndMax) {
+      // Data in flight: retransmission watches the peer.
+      this.kaAt = now + ka.idle;
+      return;
+    }
+    if (now - this.lastRecv < ka.idle) {
+      this.kaAt = this.lastRecv + ka.idle;
       return;
     }
     if (this.kaProbes >= ka.count) {
