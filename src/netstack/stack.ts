@@ -214,6 +214,7 @@ export class Stack {
   private readonly tcpConfig: TcpConfig;
   private readonly maxConnections: number;
   private readonly tcbs = new Map<string, Tcb>();
+  private lastTcb: Tcb | null = null;
   private readonly listeners = new Map<number, TcpListener>();
   private readonly udps = new Map<number, UdpSocket>();
   private readonly readySet = new Set<Tcb | UdpSocket>();
@@ -295,7 +296,11 @@ export class Stack {
       counters: this.stats,
       get now() { return stack.clock; },
       ready: (t) => this.wake(t),
-      gone: (t) => { if (this.tcbs.get(t.key) === t) this.tcbs.delete(t.key); this.readySet.delete(t); },
+      gone: (t) => {
+        if (this.tcbs.get(t.key) === t) this.tcbs.delete(t.key);
+        this.readySet.delete(t);
+        if (this.lastTcb === t) this.lastTcb = null;
+      },
       control: (p) => { this.control(p); },
       nextIpId: () => this.nextIpId(),
     };
@@ -645,22 +650,31 @@ export class Stack {
     if (!parseTcp(p, h.payloadOff, h.payloadLen, s) || s.srcPort === 0 || s.dstPort === 0) { st.dropMalformed++; return; }
     if (!checksumOk(p, h.srcOff, h.dstOff, h.alen, h.payloadOff, h.payloadLen)) { st.dropChecksum++; return; }
     st.tcpSegmentsIn++;
-    const key = tcbKey(p, h.dstOff, p, h.srcOff, h.alen, s.dstPort, s.srcPort);
-    let t = this.tcbs.get(key);
+    // The last connection hit first: a bulk flow skips building the key.
+    let t: Tcb | undefined = this.lastTcb ?? undefined, key = "";
+    if (!t || t.state === CLOSED || !sameTuple(t, p, h, s)) {
+      key = tcbKey(p, h.dstOff, p, h.srcOff, h.alen, s.dstPort, s.srcPort);
+      t = this.tcbs.get(key);
+      this.lastTcb = t ?? null;
+    }
     const l = this.listeners.get(s.dstPort);
     // RFC 9293 3.10.7.4 / RFC 1122 4.2.2.13: a new SYN beyond the old connection's sequence space may reopen from TIME-WAIT.
     if (t && t.state === TIME_WAIT && l && (s.flags & (SYN | ACK | RST)) === SYN && seqGt(s.seq, t.rcvNxt)) {
       t.terminate(null);
       t = undefined;
     }
+    if (!t && key === "") key = tcbKey(p, h.dstOff, p, h.srcOff, h.alen, s.dstPort, s.srcPort);
     if (t) {
+      this.lastTcb = t;
       t.input(s, p, this.clock);
       if (t.state !== CLOSED) this.readySet.add(t);
       return;
     }
-    // RFC 9293 3.10.7.1 and 3.10.7.2: no connection.
+    // RFC 9293 3.10.7.1 and 3.10.7.2: no connection. Resets are ignored; a
+    // listener answers an ACK with a reset, takes a SYN, and drops the rest.
     if ((s.flags & RST) !== 0) return;
-    if (l && !l.closed && (s.flags & (SYN | ACK)) === SYN) {
+    if (l && !l.closed && (s.flags & ACK) === 0) {
+      if ((s.flags & SYN) === 0) return;
       if (l.halfOpen >= l.backlog || this.tcbs.size >= this.maxConnections) { st.tcpListenDrops++; return; }
       const local = p.slice(h.dstOff, h.dstOff + h.alen), remote = p.slice(h.srcOff, h.srcOff + h.alen);
       const n = new Tcb(this.tcpHost, this.tcpConfig, key, local, s.dstPort, remote, s.srcPort, this.rand32(), this.mtu, true);
@@ -729,6 +743,14 @@ export class Stack {
 /** Connection key: local address and port, remote address and port. */
 function tcbKey(l: Uint8Array, lOff: number, r: Uint8Array, rOff: number, alen: number, lport: number, rport: number): string {
   return `${addrKey(l, lOff, alen)}|${lport}|${addrKey(r, rOff, alen)}|${rport}`;
+}
+
+/** Whether the segment in p (parsed into h and s) belongs to t's connection. */
+function sameTuple(t: Tcb, p: Uint8Array, h: IpHeader, s: Segment): boolean {
+  if (t.localPort !== s.dstPort || t.remotePort !== s.srcPort || t.local.length !== h.alen) return false;
+  const l = t.local, r = t.remote;
+  for (let i = 0; i < h.alen; i++) if (l[i] !== p[h.dstOff + i] || r[i] !== p[h.srcOff + i]) return false;
+  return true;
 }
 
 function checkPort(port: number, what: string): void {
