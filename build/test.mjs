@@ -1,21 +1,44 @@
 // Runs the uvu suites built into build/out/test, one process per file so a
-// crash in one suite names its file.
+// crash in one suite names its file: every suite on Node, then the unit
+// suites on Deno and Bun too (the suites that drive whole systems, such as
+// the interop and runtime ones, start the other runtimes themselves).
+//   node build/test.mjs [name-filter...] [--runtime=node|deno|bun]
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const dir = join(dirname(fileURLToPath(import.meta.url)), "out", "test");
-const only = process.argv.slice(2);
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const dir = join(root, "build", "out", "test");
+const bin = (n) => join(root, "node_modules", ".bin", n);
+const RUNTIMES = {
+  node: [process.execPath],
+  deno: [bin("deno"), "run", "-A", "--node-modules-dir=manual", "--no-lock", "--no-remote"],
+  bun: [bin("bun")],
+};
+// Suites that need Node's process model or start the other runtimes themselves.
+const NODE_ONLY = ["interop", "runtimes", "deno-adapter", "bun-adapter"];
+
+const args = process.argv.slice(2);
+const only = args.filter((a) => !a.startsWith("--"));
+const pick = args.find((a) => a.startsWith("--runtime="))?.slice(10);
 const files = readdirSync(dir).filter((f) => f.endsWith(".test.js") && (only.length === 0 || only.some((o) => f.includes(o)))).sort();
-let passed = 0, failed = 0, bad = [];
-for (const f of files) {
-  const r = spawnSync(process.execPath, [join(dir, f)], { encoding: "utf8" });
-  process.stdout.write(r.stdout); process.stderr.write(r.stderr);
-  const t = /Total:\s+(\d+)/.exec(r.stdout), p = /Passed:\s+(\d+)/.exec(r.stdout), s = /Skipped:\s+(\d+)/.exec(r.stdout);
-  const total = t ? +t[1] : 0, ok = p ? +p[1] : 0;
-  passed += ok; failed += total - ok;
-  if (r.status !== 0 || total === 0) { bad.push(f); if (total === ok) failed += 1; }
+
+let passed = 0, failed = 0;
+const bad = [];
+for (const [name, argv] of Object.entries(RUNTIMES)) {
+  if (pick && pick !== name) continue;
+  for (const f of files) {
+    if (name !== "node" && NODE_ONLY.some((n) => f.startsWith(n))) continue;
+    const r = spawnSync(argv[0], [...argv.slice(1), join(dir, f)], { encoding: "utf8", cwd: root, env: { ...process.env, NO_COLOR: "1" } });
+    if (name !== "node") process.stdout.write(`\n[${name}] ${f}`);
+    process.stdout.write(r.stdout ?? ""); process.stderr.write(r.stderr ?? "");
+    if (r.error) process.stderr.write(`${name}: ${r.error.message}\n`);
+    const t = /Total:\s+(\d+)/.exec(r.stdout ?? ""), p = /Passed:\s+(\d+)/.exec(r.stdout ?? "");
+    const total = t ? +t[1] : 0, ok = p ? +p[1] : 0;
+    passed += ok; failed += total - ok;
+    if (r.status !== 0 || total === 0) { bad.push(`${f} (${name})`); if (total === ok) failed += 1; }
+  }
 }
 console.log(`\n${passed} passed, ${failed} failed`);
 if (bad.length) { console.error(`failing: ${bad.join(", ")}`); process.exit(1); }
