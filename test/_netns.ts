@@ -22,6 +22,15 @@ export const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 export const CLI = process.env.WG_CLI ?? join(ROOT, "build", "out", "wg.js");
 export const RUN_DIR = "/var/run/wireguard";
 
+export type RuntimeName = "node" | "deno" | "bun";
+/** How each runtime runs this project's `wg` (the commands the README gives). */
+export function wgCommand(runtime: RuntimeName): string[] {
+  const bin = (n: string) => join(ROOT, "node_modules", ".bin", n);
+  if (runtime === "deno") return [bin("deno"), "run", "-A", "--node-modules-dir=manual", "--no-lock", "--no-remote", join(ROOT, "wg.ts")];
+  if (runtime === "bun") return [bin("bun"), join(ROOT, "adapters", "bun", "main.ts")];
+  return [process.execPath, CLI];
+}
+
 const TOOLS: [string, string][] = [
   ["wireguard-go", "wireguard-go"], ["wg", "wireguard-tools"], ["ip", "iproute2"], ["ping", "iputils-ping"], ["iperf3", "iperf3"],
 ];
@@ -258,10 +267,10 @@ export class Layout {
    * This project's `wg up` on a config file (the interface is named after the
    * file), in `ns`; resolves once the interface is up with its socket served.
    */
-  async ours(ns: string, name: string, conf: string): Promise<Proc> {
+  async ours(ns: string, name: string, conf: string, runtime: RuntimeName = "node"): Promise<Proc> {
     this.names.add(name);
     const path = this.file(`${name}.conf`, conf);
-    const p = this.spawn(ns, [process.execPath, CLI, "up", path]);
+    const p = this.spawn(ns, [...wgCommand(runtime), "up", path]);
     await poll(`${name} up (wg up)`, async () => {
       if (!p.running) return true;
       if (!existsSync(`${RUN_DIR}/${name}.sock`)) return false;
