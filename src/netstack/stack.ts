@@ -33,13 +33,16 @@ import {
   unicastSource, writeIp,
 } from "./ip.ts";
 import { storeChecksum } from "./checksum.ts";
-import { CLOSED, TIME_WAIT, Tcb, type TcbHost, type TcbParent, type TcpConfig } from "./tcb.ts";
+import { TcpListener } from "./listener.ts";
+import { Pinger } from "./ping.ts";
+import { CLOSED, TIME_WAIT, Tcb, type TcbHost, type TcpConfig } from "./tcb.ts";
 import { ACK, RST, SYN, FIN, Segment, TCP_HEADER, checksumOk, parseTcp, seqAdd, seqGt, writeTcp } from "./tcp.ts";
 import { UdpHeader, parseUdp } from "./udp.ts";
 import { UdpSocket, type UdpHost } from "./udpsocket.ts";
 import { formatAddress, parseAddress } from "../ip.ts";
 
 export { TcpConn } from "./conn.ts";
+export { TcpListener } from "./listener.ts";
 export { UdpSocket, type UdpMessage } from "./udpsocket.ts";
 export { NetError, type NetErrorCode } from "./errors.ts";
 export type { TcpState } from "./tcb.ts";
@@ -139,56 +142,8 @@ export interface Usage {
 const DEFAULT_MTU = 1420;
 /** Packets the control queue holds: resets, ICMP replies and errors, pings. */
 const CONTROL_QUEUE = 256;
-const MAX_PINGS = 64;
 const EPHEMERAL_LOW = 49152;
 const EPHEMERAL_COUNT = 65536 - EPHEMERAL_LOW;
-
-interface Ping {
-  dst: Uint8Array;
-  sentAt: number;
-  deadline: number;
-  resolve: (rtt: number) => void;
-  reject: (e: NetError) => void;
-}
-
-/** A listening port; made by Stack.listen. */
-export class TcpListener implements TcbParent {
-  /** Connections in SYN-RECEIVED. */
-  halfOpen = 0;
-  private closedFlag = false;
-
-  /** @internal */
-  constructor(
-    private readonly stack: Stack,
-    readonly port: number,
-    private readonly onConnection: (conn: TcpConn) => void,
-    readonly backlog: number,
-  ) {}
-
-  /** Stops accepting; established connections are not affected, half-open ones are reset. */
-  close(): void {
-    if (this.closedFlag) return;
-    this.closedFlag = true;
-    this.stack._unlisten(this);
-  }
-
-  get closed(): boolean {
-    return this.closedFlag;
-  }
-
-  /** @internal */
-  opened(t: Tcb): void {
-    this.halfOpen--;
-    if (this.closedFlag) { t.abort(); return; }
-    const conn = new TcpConn(t);
-    queueMicrotask(() => this.onConnection(conn));
-  }
-
-  /** @internal */
-  failed(): void {
-    this.halfOpen--;
-  }
-}
 
 export class Stack {
   readonly mtu: number;
@@ -220,9 +175,7 @@ export class Stack {
   private readonly readySet = new Set<Tcb | UdpSocket>();
   private ctl: (Uint8Array | undefined)[] = [];
   private ctlHead = 0;
-  private readonly pings = new Map<number, Ping>();
-  private readonly pingId: number;
-  private pingSeq = 0;
+  private readonly pinger: Pinger;
   private readonly resolver: Resolver;
   private clock = 0;
   private depth = 0;
@@ -278,7 +231,7 @@ export class Stack {
     this.maxConnections = opts.maxConnections ?? 4096;
     this.scratch = new Uint8Array(this.mtu);
     this.ipId = this.rand32() & 0xffff;
-    this.pingId = this.rand32() & 0xffff;
+    this.pinger = new Pinger(this.rand32() & 0xffff);
     const stack = this;
     const dns = Array.isArray(opts.dns) ? { servers: opts.dns } : opts.dns ?? { servers: [] };
     this.resolver = new Resolver({
@@ -384,8 +337,7 @@ export class Stack {
       const x = t.deadline();
       if (x < d) d = x;
     }
-    for (const p of this.pings.values()) if (p.deadline < d) d = p.deadline;
-    return d;
+    return Math.min(d, this.pinger.deadline());
   }
 
   /** Runs the timers due at `now`: retransmissions, probes, delayed ACKs, TIME-WAIT, ping and DNS timeouts. */
@@ -399,11 +351,7 @@ export class Stack {
         t.tick(now);
         if (t.state !== CLOSED) this.readySet.add(t);
       }
-      for (const [k, p] of this.pings) {
-        if (p.deadline > now) continue;
-        this.pings.delete(k);
-        p.reject(new NetError("ETIMEDOUT", `no echo reply from ${formatAddress(p.dst)}`));
-      }
+      this.pinger.tick(now);
       this.resolver.tick(now);
     } finally {
       this.depth--;
@@ -463,13 +411,12 @@ export class Stack {
     if (this.listeners.has(port)) throw new NetError("EADDRINUSE", `TCP port ${port} is already listening`);
     const backlog = opts.backlog ?? 128;
     if (!Number.isInteger(backlog) || backlog < 1) throw new RangeError(`invalid backlog ${opts.backlog}`);
-    const l = new TcpListener(this, port, onConnection, backlog);
+    const l = new TcpListener((x) => this.unlisten(x), port, onConnection, backlog);
     this.listeners.set(port, l);
     return l;
   }
 
-  /** @internal */
-  _unlisten(l: TcpListener): void {
+  private unlisten(l: TcpListener): void {
     if (this.listeners.get(l.port) === l) this.listeners.delete(l.port);
     for (const t of [...this.tcbs.values()]) if (t.parent === l) t.abort();
   }
@@ -508,23 +455,16 @@ export class Stack {
     const size = opts.size ?? 56, timeout = opts.timeout ?? 5000;
     const max = this.mtu - ipHeaderLen(dst.length) - 8;
     if (!Number.isInteger(size) || size < 0 || size > max) return Promise.reject(new RangeError(`invalid ping size ${opts.size}`));
-    if (this.pings.size >= MAX_PINGS) return Promise.reject(new NetError("EMFILE", "too many pings in flight"));
-    let seq = -1;
-    for (let i = 0; i < 0x10000 && seq < 0; i++) {
-      const s = (this.pingSeq + i) & 0xffff;
-      if (!this.pings.has(s)) seq = s;
-    }
-    this.pingSeq = (seq + 1) & 0xffff;
+    const seq = this.pinger.take();
+    if (seq < 0) return Promise.reject(new NetError("EMFILE", "too many pings in flight"));
     const data = new Uint8Array(size);
     for (let i = 0; i < size; i++) data[i] = i & 0xff;
-    if (!this.control(echoPacket(src, dst, false, this.pingId, seq, data, 0, size, this.nextIpId()))) {
+    if (!this.control(echoPacket(src, dst, false, this.pinger.id, seq, data, 0, size, this.nextIpId()))) {
       return Promise.reject(new NetError("EMFILE", "the control queue is full"));
     }
     this.stats.icmpOut++;
     this.notify();
-    return new Promise((resolve, reject) => {
-      this.pings.set(seq, { dst, sentAt: this.clock, deadline: this.clock + timeout, resolve, reject });
-    });
+    return this.pinger.wait(seq, dst, this.clock, timeout);
   }
 
   /**
@@ -554,7 +494,7 @@ export class Stack {
       connections: this.tcbs.size,
       listeners: this.listeners.size,
       udpSockets: this.udps.size,
-      pings: this.pings.size,
+      pings: this.pinger.inFlight,
       dnsQueries: this.resolver.inFlight,
       dnsCache: this.resolver.cached,
       controlQueue: this.ctl.length - this.ctlHead,
@@ -729,12 +669,8 @@ export class Stack {
       if (this.control(echoPacket(local, remote, true, m.id, m.seq, p, m.dataOff, m.dataLen, this.nextIpId()))) st.icmpOut++;
       return;
     }
-    if (m.code === 0 && m.type === (v4 ? ICMP4_ECHO_REPLY : ICMP6_ECHO_REPLY) && m.id === this.pingId) {
-      const ping = this.pings.get(m.seq);
-      if (!ping || ping.dst.length !== h.alen) return;
-      for (let i = 0; i < h.alen; i++) if (ping.dst[i] !== p[h.srcOff + i]) return;
-      this.pings.delete(m.seq);
-      ping.resolve(this.clock - ping.sentAt);
+    if (m.code === 0 && m.type === (v4 ? ICMP4_ECHO_REPLY : ICMP6_ECHO_REPLY) && m.id === this.pinger.id) {
+      this.pinger.reply(m.seq, p, h.srcOff, h.alen, this.clock);
     }
     // Other ICMP (errors, NDP, ...) is counted and ignored.
   }
