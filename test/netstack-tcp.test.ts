@@ -3,9 +3,9 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createHash } from "node:crypto";
-import { A4, A6, B4, B6, F, Link, bytes, equalBytes, readAll, tcpOf, writeAll, type Packet } from "./_netstack.ts";
+import { A4, A6, B4, B6, F, Link, bytes, equalBytes, readAll, settle, tcpOf, writeAll, type Packet } from "./_netstack.ts";
 import { NetError, type TcpConn } from "../src/netstack/index.ts";
-import { rstPacket } from "./_netstack-craft.ts";
+import { rstPacket, tcpSegment } from "./_netstack-craft.ts";
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const tcp = (p: Packet) => tcpOf(p.data)!;
@@ -380,6 +380,56 @@ test("keepalive: an idle connection is probed and stays up; a dead peer is detec
   }
   // The last answer came at 30 040; then idle, and three unanswered probes a second apart.
   assert.is(link.now, 30_040 + 10_000 + 3000);
+});
+
+test("a peer without window scaling and with a small MSS is honoured", async () => {
+  const link = new Link();
+  let server: TcpConn | null = null;
+  link.b.listen(80, (c) => { server = c; });
+  // A hand-made SYN: MSS 536, no window scale option.
+  link.b.input(tcpSegment(A4, B4, { sport: 5555, dport: 80, seq: 1000, flags: F.SYN, wnd: 4096, options: [2, 4, 2, 24] }), 0);
+  const synAck = link.b.output(0)!;
+  const t = tcpOf(synAck)!;
+  assert.is(t.flags, F.SYN | F.ACK);
+  assert.is(t.ack, 1001);
+  assert.is(synOptions(synAck).ws, -1, "no window scale when the SYN had none");
+  assert.is(t.wnd, 65535, "unscaled window, capped at 65535");
+  link.b.input(tcpSegment(A4, B4, { sport: 5555, dport: 80, seq: 1001, ack: (t.seq + 1) >>> 0, flags: F.ACK, wnd: 4096 }), 1);
+  await link.run(() => server !== null, 10);
+  const w = server!.writable.getWriter();
+  void w.write(bytes(20_000));
+  await settle(); // the write reaches the send buffer; nothing is pulled yet
+  const sent: Uint8Array[] = [];
+  for (let p = link.b.output(2); p; p = link.b.output(2)) sent.push(p);
+  const lens = sent.map((p) => tcpOf(p)!.len);
+  assert.ok(lens.every((n) => n <= 536), `segments of at most 536 bytes (${lens})`);
+  // Seven full segments fill 3752 of the 4096 bytes; the 344 left wait (sender SWS avoidance, RFC 1122 4.2.3.4).
+  assert.is(lens.reduce((x, y) => x + y, 0), 7 * 536, "within the unscaled 4096-byte window");
+  const ack = tcpOf(sent[0])!;
+  assert.is(ack.wnd, 65535);
+});
+
+test("TIME-WAIT: a new SYN above the old sequence space opens a new connection; one below gets an ACK", async () => {
+  const link = new Link();
+  let server: TcpConn | null = null;
+  link.b.listen(80, (c) => { server = c; });
+  const client = await link.until(link.a.connect(B4, 80, { localPort: 4321 }));
+  await link.run(() => server !== null, 100);
+  await server!.close(); // b closes first: b ends in TIME-WAIT
+  await link.run(() => client.state === "CLOSE-WAIT", 100);
+  await client.close();
+  await link.run(() => server!.state === "TIME-WAIT", 100);
+  const lastFromA = tcpOf(link.log.filter((p) => p.from === link.a).at(-1)!.data)!;
+  const old = (lastFromA.seq - 5000) >>> 0, fresh = (lastFromA.seq + 100_000) >>> 0;
+  link.b.input(tcpSegment(A4, B4, { sport: 4321, dport: 80, seq: old, flags: F.SYN }), link.now);
+  const ack = tcpOf(link.b.output(link.now)!)!;
+  assert.is(ack.flags, F.ACK, "an old SYN is answered with an ACK");
+  assert.is(server!.state, "TIME-WAIT");
+  link.b.input(tcpSegment(A4, B4, { sport: 4321, dport: 80, seq: fresh, flags: F.SYN }), link.now);
+  const synAck = tcpOf(link.b.output(link.now)!)!;
+  assert.is(synAck.flags, F.SYN | F.ACK, "a new one reopens");
+  assert.is(synAck.ack, (fresh + 1) >>> 0);
+  assert.is(server!.state, "CLOSED");
 });
 
 test.run();
