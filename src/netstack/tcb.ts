@@ -407,6 +407,7 @@ export class Tcb {
       this.sndWl1 = s.seq;
       this.sndWl2 = s.ack;
       this.established();
+      if (this.state !== ESTABLISHED) return; // the listener closed meanwhile and aborted it
     }
     if (!this.processAck(s, now)) return;
     if (this.state === CLOSED) return;
@@ -501,7 +502,7 @@ export class Tcb {
 
   /** SND.UNA advances to ack. */
   private newAck(ack: number, now: number): void {
-    const acked = seqDiff(ack, this.sndUna);
+    if (this.state === CLOSED) return;
     if (this.timing && seqGe(ack, this.timedSeq)) {
       this.rtt.sample(now - this.timedAt);
       this.timing = false;
@@ -514,7 +515,7 @@ export class Tcb {
     this.sndUna = ack;
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
     this.retries = 0;
-    if (this.cc.onAck(ack, acked, seqDiff(this.sndMax, ack)) === CC_PARTIAL) {
+    if (this.cc.onAck(ack, dataAcked, seqDiff(this.sndMax, ack)) === CC_PARTIAL) {
       this.rtxOnce = true;
       this.timing = false;
     }
