@@ -135,6 +135,24 @@ function suite(): void {
     }
   });
 
+  test("1,000 peers added with wg addconf; our `wg show dump` into a slow pipe prints every one", async () => {
+    const p = await pair({ endpoint: `${OUTER.a4}:${PORT_A}` });
+    try {
+      let conf = "";
+      for (let i = 0; i < 1000; i++) {
+        conf += `[Peer]\nPublicKey = ${keypair().pub}\nAllowedIPs = 10.${100 + (i >> 8)}.${i & 255}.0/24\n\n`;
+      }
+      await must(["wg", "addconf", p.name, L.file("many.conf", conf)], { ns: L.b });
+      // The reader starts late: output still buffered when the process exits would be lost.
+      const cmd = `${WG.map((a) => `'${a}'`).join(" ")} show ${p.name} dump | (sleep 0.3; wc -l)`;
+      const lines = (await must(["sh", "-c", cmd], { ns: L.b })).trim();
+      assert.is(lines, "1002", "the interface line, our peer and 1,000 more");
+      await pings(L.b, [INNER.a4], p);
+    } finally {
+      await p.close();
+    }
+  });
+
   test("a default route: fwmark policy routing (SO_MARK through bun:ffi); SIGTERM removes the rules", async () => {
     const p = await pair({ endpoint: `${OUTER.a4}:${PORT_A}`, allowed: ["0.0.0.0/0", "::/0"] });
     try {

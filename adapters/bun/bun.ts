@@ -57,6 +57,11 @@ export interface Subprocess {
   readonly exited: Promise<number>;
 }
 
+export interface BunFile {
+  text(): Promise<string>;
+  arrayBuffer(): Promise<ArrayBuffer>;
+}
+
 export type SpawnIO = "pipe" | "inherit" | "ignore" | Uint8Array;
 
 export interface BunApi {
@@ -66,8 +71,12 @@ export interface BunApi {
   listen<T>(options: { unix: string; socket: StreamHandlers<T> }): StreamServer;
   connect<T>(options: { unix: string; socket: StreamHandlers<T> }): Promise<StreamSocket<T>>;
   spawn(argv: string[], options: { stdin?: SpawnIO; stdout?: SpawnIO; stderr?: SpawnIO }): Subprocess;
-  file(path: string | URL): { text(): Promise<string>; arrayBuffer(): Promise<ArrayBuffer> };
-  readonly stdin: { text(): Promise<string> };
+  file(path: string | URL): BunFile;
+  /** Writes all of `data` to the file; resolves with the bytes written. */
+  write(destination: BunFile, data: string | Uint8Array): Promise<number>;
+  readonly stdin: BunFile;
+  readonly stdout: BunFile;
+  readonly stderr: BunFile;
   readonly dns: { lookup(host: string, options?: { family?: 0 | 4 | 6 }): Promise<{ address: string; family: 4 | 6 }[]> };
 }
 

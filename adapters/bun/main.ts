@@ -4,7 +4,13 @@
 import { main } from "../cli/wg.ts";
 import { bunRuntime } from "./runtime.ts";
 
-main(bunRuntime(process.argv.slice(2))).then((code) => process.exit(code), (e) => {
-  process.stderr.write(`wg: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exit(1);
-});
+const rt = bunRuntime(process.argv.slice(2));
+let code = 1;
+try {
+  code = await main(rt);
+} catch (e) {
+  rt.stderr(`wg: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
+}
+// Everything printed reaches its reader before the process ends.
+await rt.drained();
+process.exit(code);

@@ -20,7 +20,14 @@ async function text(s: ReadableStream<Uint8Array> | null): Promise<string> {
   return s === null ? "" : await new Response(s).text();
 }
 
-export function bunRuntime(args: string[]): Runtime {
+/** The Runtime, and `drained`: resolves once all that stdout and stderr were given is written. */
+export type BunRuntime = Runtime & { drained(): Promise<void> };
+
+export function bunRuntime(args: string[]): BunRuntime {
+  // process.stdout.write may still hold output when process.exit runs (a
+  // `wg show` of 1,000 peers into a pipe lost a third of its lines), and
+  // its callback comes too early; Bun.write resolves when all is written.
+  let out: Promise<unknown> = Promise.resolve(), err: Promise<unknown> = Promise.resolve();
   return {
     name: "bun",
     args,
@@ -30,8 +37,9 @@ export function bunRuntime(args: string[]): Runtime {
     // Built by `npm install` next to this folder, in a clone and in an installed package alike.
     wasm: async () => WebAssembly.compile(await Bun.file(new URL("../../build/out/engine.wasm", import.meta.url)).arrayBuffer()),
 
-    stdout: (t) => { process.stdout.write(t); },
-    stderr: (t) => { process.stderr.write(t); },
+    stdout: (t) => { out = out.then(() => Bun.write(Bun.stdout, t)).catch(() => {}); },
+    stderr: (t) => { err = err.then(() => Bun.write(Bun.stderr, t)).catch(() => {}); },
+    drained: async () => { await Promise.all([out, err]); },
     exit: (code) => process.exit(code),
     env: (n) => process.env[n],
     isRoot: () => process.getuid?.() === 0,
