@@ -86,7 +86,7 @@ export class UdpSocket {
    * because the socket's send queue is full (the driver is not pulling
    * output). Throws RangeError for a bad address, port or a datagram larger
    * than the MTU allows (no fragmentation), NetError ENETUNREACH when the
-   * stack has no address of that family.
+   * stack has no address of that family, NetError EPIPE after close().
    */
   send(data: Uint8Array, address: string, port: number): boolean {
     if (!(data instanceof Uint8Array)) throw new TypeError("UdpSocket.send takes a Uint8Array");
