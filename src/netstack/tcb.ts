@@ -376,9 +376,10 @@ export class Tcb {
         this.newAck(s.ack, now);
         this.ackNow = true;
       } else if ((f & ACK) === 0) {
-        // The peer's SYN again: our SYN-ACK was lost. Resend it now.
+        // The peer's SYN again: our SYN-ACK was lost. Resend it now (and do not time it: Karn).
         this.sndNxt = this.iss;
         this.timing = false;
+        this.synRetransmitted = true;
       }
       return;
     }
@@ -445,6 +446,7 @@ export class Tcb {
       this.state = SYN_RECEIVED;
       this.sndNxt = this.iss;
       this.timing = false;
+      this.synRetransmitted = true;
     }
   }
 
