@@ -402,14 +402,14 @@ export class Stack {
   /**
    * Accepts TCP connections on `port` (every local address); onConnection
    * gets each once it is ESTABLISHED (in a microtask). `backlog` caps
-   * connections in SYN-RECEIVED (default 128); SYNs beyond it are dropped.
+   * connections in SYN-RECEIVED (default 511, as Node's net); SYNs beyond it are dropped.
    * @throws NetError EADDRINUSE when the port already listens; RangeError for a bad port.
    */
   listen(port: number, onConnection: (conn: TcpConn) => void, opts: { backlog?: number } = {}): TcpListener {
     checkPort(port, "port");
     if (typeof onConnection !== "function") throw new TypeError("listen needs an onConnection callback");
     if (this.listeners.has(port)) throw new NetError("EADDRINUSE", `TCP port ${port} is already listening`);
-    const backlog = opts.backlog ?? 128;
+    const backlog = opts.backlog ?? 511;
     if (!Number.isInteger(backlog) || backlog < 1) throw new RangeError(`invalid backlog ${opts.backlog}`);
     const l = new TcpListener((x) => this.unlisten(x), port, onConnection, backlog);
     this.listeners.set(port, l);
