@@ -34,6 +34,11 @@ export async function up(rt: Runtime, target: string, opts: { netstack?: boolean
   if (opts.netstack) throw new UpError("--netstack is not available yet");
   const { name, path } = resolveTarget(target);
   const log = (cmd: string) => rt.stderr(`[#] ${cmd}\n`);
+  // Signals are ours from the start: one that arrives while setting up ends
+  // the run as soon as setup finishes, with everything removed again.
+  let stop: (why: string) => void = () => {};
+  const stopped = new Promise<string>((resolve) => { stop = resolve; });
+  rt.onSignal((signal) => stop(signal));
 
   if (!rt.isRoot()) {
     throw new UpError(`up needs root (CAP_NET_ADMIN) to create interface ${name} and set its addresses and routes; try: sudo ${rt.name === "node" ? "npx " : ""}wg up ${target}`);
@@ -196,10 +201,8 @@ export async function up(rt: Runtime, target: string, opts: { netstack?: boolean
     await hooks(conf.interface.postUp);
 
     // Foreground until asked to stop.
-    const signal = await new Promise<string>((resolve) => {
-      rt.onSignal(resolve);
-      tun.onGone?.(() => resolve("interface removed"));
-    });
+    tun.onGone?.(() => stop("interface removed"));
+    const signal = await stopped;
     rt.stderr(`[#] ${signal}: taking ${name} down\n`);
     await hooks(conf.interface.preDown).catch((e) => rt.stderr(`wg: ${(e as Error).message}\n`));
     await cleanup();

@@ -14,7 +14,7 @@ const O_RDWR = 2, O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000;
 const TUNSETIFF = 0x400454ca;
 const IFF_TUN = 0x0001, IFF_NO_PI = 0x1000;
 const IFNAMSIZ = 16;
-const RING = 1024; // packets the reader may run ahead of the main thread
+const RING = 1024; // packets the reader may run ahead of the main thread (a power of two)
 
 const libc = koffi.load("libc.so.6");
 const c_open = libc.func("int open(const char *path, int flags)");
@@ -51,12 +51,12 @@ new DataView(pfd.buffer).setInt16(4, 1, true); // POLLIN
 let w = 0;
 while (Atomics.load(ctrl, 2) === 0) {
   const r = Atomics.load(ctrl, 1);
-  if (w - r >= slots) { Atomics.wait(ctrl, 1, r, 100); continue; }
-  const i = w % slots;
+  if (((w - r) | 0) >= slots) { Atomics.wait(ctrl, 1, r, 100); continue; }
+  const i = w & (slots - 1);
   const n = read(fd, views[i], slot);
   if (n > 0) {
     lens[i] = n;
-    w++;
+    w = (w + 1) | 0; // the counters live in an Int32Array: they wrap, differences stay right
     Atomics.store(ctrl, 0, w);
     Atomics.notify(ctrl, 0);
     continue;
@@ -159,17 +159,17 @@ export class NodeTun implements Tun {
 
   read(engine: Engine, max: number): number {
     const w = Atomics.load(this.ctrl, 0);
-    const n = Math.min(w - this.consumed, max);
+    const n = Math.min((w - this.consumed) | 0, max);
     const mem = engine.memory;
     for (let i = 0; i < n; i++) {
-      const s = (this.consumed + i) % RING;
+      const s = (this.consumed + i) & (RING - 1);
       const len = this.lens[s];
       // The whole slot (mtu bytes) is copied: no view to allocate per packet.
       mem.set(this.views[s], engine.packetOffset(i));
       engine.packetLengths[i] = len;
     }
     if (n > 0) {
-      this.consumed += n;
+      this.consumed = (this.consumed + n) | 0;
       Atomics.store(this.ctrl, 1, this.consumed);
       Atomics.notify(this.ctrl, 1);
     }
