@@ -126,12 +126,14 @@ export class TcpConn implements TcbEvents {
     return new Promise<void>((resolve, reject) => { this.pending = { chunk, off, resolve, reject }; });
   }
 
-  // ---- TcbEvents ----------------------------------------------------------------
+  // ---- TcbEvents (internal: the TCB calls these) -----------------------------------
 
+  /** @internal */
   onReadable(): void {
     this.readWake?.();
   }
 
+  /** @internal */
   onWritable(): void {
     const p = this.pending;
     if (!p) return;
@@ -142,6 +144,7 @@ export class TcpConn implements TcbEvents {
     }
   }
 
+  /** @internal */
   onClosed(err: NetError | null): void {
     const p = this.pending;
     this.pending = null;
