@@ -13,6 +13,39 @@ export interface Conn {
   close(): void;
 }
 
+/**
+ * A TCP connection on the host, as WHATWG streams so that code over it (the
+ * proxies of `wg up --netstack`) is the same on every runtime. Closing the
+ * writable sends FIN and reading goes on (half-close); close() ends both.
+ */
+export interface HostStream {
+  readonly readable: ReadableStream<Uint8Array>;
+  readonly writable: WritableStream<Uint8Array>;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** Our side's address and port. */
+  readonly localAddress: string;
+  readonly localPort: number;
+  /** Ends the connection both ways at once (what is unsent may be lost). */
+  close(): void;
+}
+
+/** A listening TCP socket on the host. */
+export interface HostServer {
+  /** The port bound (the real one when 0 was asked for). */
+  readonly port: number;
+  /** Stops accepting; connections already accepted go on. */
+  close(): void;
+}
+
+/** A UDP socket on the host (the relay of a SOCKS5 UDP ASSOCIATE). */
+export interface HostUdp {
+  readonly port: number;
+  /** Sends one datagram; false when it could not be sent (dropped, as UDP may). */
+  send(data: Uint8Array, address: string, port: number): boolean;
+  close(): void;
+}
+
 export interface Runtime {
   readonly name: "node" | "deno" | "bun";
   readonly args: string[];
@@ -48,6 +81,16 @@ export interface Runtime {
   /** Serves a unix socket at `path`; returns a closer. */
   listenUnix(path: string, accept: (conn: Conn) => void): Promise<() => void>;
   connectUnix(path: string): Promise<Conn>;
+  /**
+   * Accepts TCP connections on host:port (port 0: any free one); each comes
+   * with half-close allowed. Rejects with the system's error (EADDRINUSE...).
+   * Optional: `wg up --netstack`'s proxies need it.
+   */
+  listenTcp?(host: string, port: number, accept: (s: HostStream) => void): Promise<HostServer>;
+  /** Opens a TCP connection to host:port (a name is resolved by the host). */
+  connectTcp?(host: string, port: number): Promise<HostStream>;
+  /** Binds UDP on host:port (port 0: any free one); `receive` gets each datagram. */
+  bindUdp?(host: string, port: number, receive: (data: Uint8Array, address: string, port: number) => void): Promise<HostUdp>;
   /** Calls `handler` on SIGINT and SIGTERM. */
   onSignal(handler: (signal: string) => void): void;
   kill(pid: number, signal: string): boolean;

@@ -6,7 +6,8 @@ import { isIP } from "node:net";
 import net from "node:net";
 import { wasmBytes } from "../../build/out/engine.wasm.js";
 import type { Endpoint } from "../../src/engine.ts";
-import type { Conn, Runtime } from "../cli/runtime.ts";
+import dgram from "node:dgram";
+import type { Conn, HostStream, Runtime } from "../cli/runtime.ts";
 import { nodeX25519 } from "./x25519.ts";
 import { NodeTun } from "./tun.ts";
 import { NodeBind } from "./udp.ts";
@@ -21,6 +22,58 @@ function conn(s: net.Socket): Conn {
       s.on("error", end);
     },
     close: () => { s.end(); },
+  };
+}
+
+/** Bytes a host stream's readable holds before the socket is paused. */
+const READ_AHEAD = 64 * 1024;
+
+/**
+ * A net.Socket (allowHalfOpen) as WHATWG streams: the readable pauses the
+ * socket while READ_AHEAD bytes wait unread; a write waits for 'drain' when
+ * the socket's buffer is full; closing the writable is end() (FIN).
+ */
+function hostStream(s: net.Socket): HostStream {
+  let done = false;
+  s.setNoDelay(true);
+  const readable = new ReadableStream<Uint8Array>({
+    start(c) {
+      s.on("data", (d: Buffer) => {
+        if (done) return;
+        c.enqueue(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+        if ((c.desiredSize ?? 0) <= 0) s.pause();
+      });
+      s.on("end", () => { if (!done) { done = true; c.close(); } });
+      s.on("error", (e) => { if (!done) { done = true; c.error(e); } });
+      s.on("close", () => { if (!done) { done = true; c.error(Object.assign(new Error("socket closed"), { code: "ECONNABORTED" })); } });
+    },
+    pull() { s.resume(); },
+    cancel() { done = true; s.destroy(); },
+  }, { highWaterMark: READ_AHEAD, size: (c) => c.byteLength });
+  const writable = new WritableStream<Uint8Array>({
+    write(chunk) {
+      if (s.destroyed || s.writableEnded) throw Object.assign(new Error("socket closed"), { code: "EPIPE" });
+      if (s.write(chunk)) return;
+      return new Promise<void>((resolve, reject) => {
+        const settle = () => {
+          s.off("drain", settle); s.off("close", settle);
+          if (s.destroyed) reject(Object.assign(new Error("socket closed"), { code: "EPIPE" }));
+          else resolve();
+        };
+        s.on("drain", settle); s.on("close", settle);
+      });
+    },
+    close() {
+      return new Promise<void>((resolve) => { if (s.destroyed) resolve(); else s.end(() => resolve()); });
+    },
+    abort() { s.destroy(); },
+  }, { highWaterMark: 1 });
+  s.on("error", () => {}); // reported through the streams
+  return {
+    readable, writable,
+    remoteAddress: s.remoteAddress ?? "", remotePort: s.remotePort ?? 0,
+    localAddress: s.localAddress ?? "", localPort: s.localPort ?? 0,
+    close: () => { s.destroy(); },
   };
 }
 
@@ -89,6 +142,40 @@ export function nodeRuntime(args: string[]): Runtime {
       const s = net.createConnection(path);
       s.once("connect", () => { s.removeListener("error", reject); resolve(conn(s)); });
       s.once("error", reject);
+    }),
+    listenTcp: (host, port, accept) => new Promise((resolve, reject) => {
+      const server = net.createServer({ allowHalfOpen: true }, (s) => accept(hostStream(s)));
+      server.once("error", reject);
+      server.listen({ host, port, exclusive: true }, () => {
+        server.removeListener("error", reject);
+        server.on("error", () => {});
+        resolve({ port: (server.address() as net.AddressInfo).port, close: () => server.close() });
+      });
+    }),
+    connectTcp: (host, port) => new Promise((resolve, reject) => {
+      const s = net.connect({ host: host.replace(/^\[|\]$/g, ""), port, allowHalfOpen: true });
+      s.once("connect", () => { s.removeListener("error", reject); resolve(hostStream(s)); });
+      s.once("error", reject);
+    }),
+    bindUdp: (host, port, receive) => new Promise((resolve, reject) => {
+      const h = host.replace(/^\[|\]$/g, "");
+      const s = dgram.createSocket({ type: isIP(h) === 6 ? "udp6" : "udp4", ipv6Only: isIP(h) === 6 });
+      s.once("error", reject);
+      s.bind(port, h, () => {
+        s.removeListener("error", reject);
+        s.on("error", () => {});
+        s.on("message", (m, r) => receive(new Uint8Array(m.buffer, m.byteOffset, m.byteLength), r.address, r.port));
+        let open = true;
+        resolve({
+          port: s.address().port,
+          send: (data, address, p) => {
+            if (!open) return false;
+            s.send(data, p, address);
+            return true;
+          },
+          close: () => { if (open) { open = false; s.close(); } },
+        });
+      });
     }),
     onSignal: (handler) => {
       process.on("SIGINT", () => handler("SIGINT"));

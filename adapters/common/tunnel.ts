@@ -1,0 +1,237 @@
+// The library API: a WireGuard tunnel inside the process, no TUN device and
+// no root. Its inside is the userspace TCP/IP stack (src/netstack), driven by
+// a NetDevice; the application gets TCP streams, UDP sockets, ping, DNS and
+// an HTTP/1.1 fetch through it. The same on every runtime: what differs is
+// passed in as `deps` (a CLI Runtime of adapters/node, deno or bun fits).
+//
+//   const t = await openTunnel(nodeRuntime([]), await readFile("wg0.conf", "utf8"));
+//   const conn = await t.connect("10.0.0.1", 22);        // WHATWG streams
+//   const page = await (await t.fetch("http://10.0.0.1/")).text();
+//   await t.close();
+import { Engine, type Endpoint } from "../../src/engine.ts";
+import type { X25519 } from "../../src/crypto.ts";
+import type { DeviceConfig, DeviceStatus } from "../../src/config.ts";
+import { parseWgQuick, toDeviceConfig } from "../../src/wgquick.ts";
+import { parseAddress } from "../../src/ip.ts";
+import {
+  NetError, Stack, type StackOptions, type Stats, type TcpConn, type TcpListener, type UdpSocket, type Usage,
+} from "../../src/netstack/index.ts";
+import type { Bind, Clock } from "./device.ts";
+import { NetDevice } from "./netdevice.ts";
+import { httpFetch, type HttpRequestInit } from "./proxy/httpclient.ts";
+
+/** What a tunnel needs from the runtime; a CLI Runtime (adapters/cli/runtime.ts) has all of it. */
+export interface TunnelDeps {
+  /** The compiled engine.wasm, or a function that gives it (Runtime.wasm). */
+  wasm: WebAssembly.Module | (() => Promise<WebAssembly.Module>);
+  x25519: X25519;
+  clock: Clock;
+  /** Wall-clock ms at clock time 0. */
+  epoch: number;
+  /** Binds the WireGuard UDP port (0: any). */
+  openBind(port: number, maxDatagram: number): Promise<Bind>;
+  /** Resolves an Endpoint's host name; also names when the config sets no DNS. */
+  resolve?(host: string, port: number): Promise<Endpoint>;
+}
+
+/** A tunnel configured as an object: the engine's DeviceConfig plus what wg-quick adds. */
+export interface TunnelConfig extends DeviceConfig {
+  /** The tunnel's own addresses ("10.0.0.2" or "10.0.0.2/24"; the prefix is ignored). */
+  addresses: string[];
+  /** DNS servers inside the tunnel, for resolve() and names given to connect() and fetch(). */
+  dns?: string[];
+  /** Inner MTU (default 1420). */
+  mtu?: number;
+}
+
+export interface TunnelOptions {
+  /** Options for the stack beyond addresses, MTU and DNS (TCP buffers, connection cap). */
+  stack?: Omit<StackOptions, "addresses" | "mtu" | "dns">;
+}
+
+/** status(): the UAPI's view, plus the stack's. */
+export interface TunnelStatus extends DeviceStatus {
+  addresses: string[];
+  dns: string[];
+  usage: Usage;
+  stats: Stats;
+}
+
+/**
+ * Opens a tunnel: binds the UDP port, configures the engine and starts it.
+ * @param deps the runtime's parts (a CLI Runtime fits)
+ * @param config a wg-quick(8) file's text, or a TunnelConfig
+ * @throws ConfigError (text) or RangeError (object) for a bad configuration;
+ *   the runtime's error when the port cannot be bound or an Endpoint not resolved
+ * @example const t = await openTunnel(nodeRuntime([]), text); console.log(await t.ping("10.0.0.1"));
+ */
+export async function openTunnel(deps: TunnelDeps, config: string | TunnelConfig, opts: TunnelOptions = {}): Promise<Tunnel> {
+  let conf: TunnelConfig;
+  if (typeof config === "string") {
+    const parsed = parseWgQuick(config);
+    const endpoints = new Map<string, Endpoint>();
+    for (const p of parsed.peers) {
+      if (!p.endpoint) continue;
+      const { host, port } = p.endpoint;
+      endpoints.set(`${host}:${port}`, await resolveEndpoint(deps, host, port));
+    }
+    conf = {
+      ...toDeviceConfig(parsed, (host, port) => endpoints.get(`${host}:${port}`)!),
+      addresses: parsed.interface.addresses.map((a) => a.address),
+      dns: parsed.interface.dns,
+      mtu: parsed.interface.mtu,
+    };
+    if (parsed.interface.listenPort === undefined) conf.listenPort = 0;
+  } else conf = config;
+  const addresses = conf.addresses.map((a) => a.replace(/\/\d+$/, ""));
+  if (addresses.length === 0) throw new RangeError("a tunnel needs at least one Address");
+  const wasm = typeof deps.wasm === "function" ? await deps.wasm() : deps.wasm;
+  const engine = new Engine({ wasm, x25519: deps.x25519, epoch: deps.epoch, mtu: conf.mtu });
+  const stack = new Stack({ ...opts.stack, addresses, mtu: engine.mtu, dns: conf.dns ?? [] });
+  const bind = await deps.openBind(conf.listenPort ?? 0, engine.maxDatagram);
+  const device = new NetDevice(engine, stack, bind, deps.clock);
+  try {
+    const { addresses: _a, dns: _d, mtu: _m, ...deviceConfig } = conf;
+    device.apply(engine.set({ ...deviceConfig, listenPort: bind.port }, deps.clock.now()));
+  } catch (e) {
+    await bind.close();
+    throw e;
+  }
+  device.start();
+  return new Tunnel(deps, device, addresses, conf.dns ?? []);
+}
+
+async function resolveEndpoint(deps: TunnelDeps, host: string, port: number): Promise<Endpoint> {
+  try {
+    parseAddress(host);
+    return { address: host, port };
+  } catch { /* a name */ }
+  if (!deps.resolve) throw new RangeError(`cannot resolve Endpoint host '${host}': no resolver given`);
+  return deps.resolve(host, port);
+}
+
+export class Tunnel {
+  /** Connections made or accepted through this object, aborted by close(). */
+  private readonly conns = new Set<TcpConn>();
+  private readonly listeners = new Set<TcpListener>();
+  private readonly sockets = new Set<UdpSocket>();
+  private closed = false;
+
+  /** @internal Made by openTunnel. */
+  constructor(
+    private readonly deps: TunnelDeps,
+    readonly device: NetDevice,
+    readonly addresses: string[],
+    readonly dns: string[],
+  ) {}
+
+  get engine(): Engine { return this.device.engine; }
+  get stack(): Stack { return this.device.stack; }
+
+  /**
+   * Opens a TCP connection through the tunnel. A host name is resolved with
+   * the tunnel's DNS (else the runtime's resolver); each address is tried.
+   * @returns a TcpConn: `readable` and `writable` are WHATWG streams
+   * @throws NetError ECONNREFUSED, ETIMEDOUT, ENETUNREACH, ENOTFOUND, EMFILE...
+   */
+  async connect(host: string, port: number): Promise<TcpConn> {
+    this.check();
+    let last: unknown = null;
+    for (const address of await this.resolve(host)) {
+      try {
+        return this.track(await this.stack.connect(address, port));
+      } catch (e) {
+        last = e;
+        if (!(e instanceof NetError) || !["ECONNREFUSED", "ETIMEDOUT", "ENETUNREACH"].includes(e.code)) throw e;
+      }
+    }
+    throw last;
+  }
+
+  /**
+   * Accepts TCP connections on `port` of the tunnel's addresses.
+   * @throws NetError EADDRINUSE; RangeError for a bad port
+   */
+  listen(port: number, onConnection: (conn: TcpConn) => void, opts: { backlog?: number } = {}): TcpListener {
+    this.check();
+    const l = this.stack.listen(port, (c) => onConnection(this.track(c)), opts);
+    for (const x of this.listeners) if (x.closed) this.listeners.delete(x);
+    this.listeners.add(l);
+    return l;
+  }
+
+  /** A UDP socket on the tunnel's addresses (`port` 0 or absent: a free one). */
+  udp(port = 0): UdpSocket {
+    this.check();
+    const s = this.stack.udp(port);
+    for (const x of this.sockets) if (x.closed) this.sockets.delete(x);
+    this.sockets.add(s);
+    return s;
+  }
+
+  /** Pings `address` through the tunnel; resolves with the round trip in ms. */
+  ping(address: string, opts: { timeout?: number; size?: number } = {}): Promise<number> {
+    this.check();
+    return this.stack.ping(address, this.deps.clock.now(), opts);
+  }
+
+  /**
+   * The addresses of `name`: an IP literal as it is; a name through the
+   * tunnel's DNS servers, or the runtime's resolver when the config sets none.
+   */
+  async resolve(name: string): Promise<string[]> {
+    this.check();
+    const bare = name.replace(/^\[|\]$/g, "");
+    try {
+      parseAddress(bare);
+      return [bare];
+    } catch { /* a name */ }
+    if (this.dns.length > 0) return this.stack.resolve(bare);
+    if (!this.deps.resolve) throw new NetError("ENOTFOUND", `cannot resolve '${name}': the tunnel has no DNS server`);
+    return [(await this.deps.resolve(bare, 0)).address];
+  }
+
+  /**
+   * An HTTP/1.1 request through the tunnel, as the standard fetch returns it.
+   * Plain http: only (no TLS); one connection per request; redirects are
+   * returned, not followed.
+   */
+  fetch(url: string | URL, init: HttpRequestInit = {}): Promise<Response> {
+    this.check();
+    return httpFetch((host, port) => this.connect(host, port), url, init);
+  }
+
+  /** The engine's status (as `wg show` prints it) with the tunnel's addresses and the stack's usage and counters. */
+  status(): TunnelStatus {
+    return {
+      ...this.engine.status(),
+      addresses: [...this.addresses],
+      dns: [...this.dns],
+      usage: this.stack.usage(),
+      stats: { ...this.stack.stats },
+    };
+  }
+
+  /** Resets what is still open through this object, then stops the device and closes the UDP port. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const l of this.listeners) l.close();
+    for (const s of this.sockets) s.close();
+    for (const c of this.conns) c.abort();
+    // Let one pump carry the resets out before the port closes.
+    await new Promise<void>((r) => setTimeout(r, 0));
+    await this.device.close();
+  }
+
+  private track(c: TcpConn): TcpConn {
+    this.conns.add(c);
+    const gone = () => { this.conns.delete(c); };
+    c.closed.then(gone, gone);
+    return c;
+  }
+
+  private check(): void {
+    if (this.closed) throw new TypeError("the tunnel is closed");
+  }
+}
