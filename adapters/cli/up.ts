@@ -7,6 +7,7 @@ import { parseWgQuick, toDeviceConfig, type WgQuickConfig } from "../../src/wgqu
 import { UapiSession } from "../../src/uapi.ts";
 import { parsePrefix, maskPrefix, formatPrefix } from "../../src/ip.ts";
 import { Device } from "../common/device.ts";
+import { formatShowConf } from "../../src/show.ts";
 import type { Runtime } from "./runtime.ts";
 
 export const RUN_DIR = "/var/run/wireguard";
@@ -205,6 +206,9 @@ export async function up(rt: Runtime, target: string, opts: { netstack?: boolean
     const signal = await stopped;
     rt.stderr(`[#] ${signal}: taking ${name} down\n`);
     await hooks(conf.interface.preDown).catch((e) => rt.stderr(`wg: ${(e as Error).message}\n`));
+    if (conf.interface.saveConfig && path !== "-") {
+      await saveConfig(rt, path, conf, engine).catch((e) => rt.stderr(`wg: SaveConfig: cannot write ${path}: ${(e as Error).message}\n`));
+    }
     await cleanup();
     await hooks(conf.interface.postDown).catch((e) => rt.stderr(`wg: ${(e as Error).message}\n`));
     return 0;
@@ -212,4 +216,25 @@ export async function up(rt: Runtime, target: string, opts: { netstack?: boolean
     await cleanup();
     throw e;
   }
+}
+
+/**
+ * SaveConfig = true: writes the running configuration back, as wg-quick's
+ * save_config does: the wg-quick [Interface] keys from the file, then what
+ * the engine holds now (keys, port, peers as `wg showconf` prints them).
+ */
+async function saveConfig(rt: Runtime, path: string, conf: WgQuickConfig, engine: Engine): Promise<void> {
+  const i = conf.interface;
+  let head = "[Interface]\n";
+  for (const a of i.addresses) head += `Address = ${a.address}/${a.cidr}\n`;
+  if (i.dns.length || i.dnsSearch.length) head += `DNS = ${[...i.dns, ...i.dnsSearch].join(", ")}\n`;
+  if (i.mtu !== undefined) head += `MTU = ${i.mtu}\n`;
+  if (i.table !== undefined) head += `Table = ${i.table}\n`;
+  for (const [k, list] of [["PreUp", i.preUp], ["PostUp", i.postUp], ["PreDown", i.preDown], ["PostDown", i.postDown]] as const) {
+    for (const h of list) head += `${k} = ${h}\n`;
+  }
+  head += "SaveConfig = true\n";
+  const body = formatShowConf("", engine.status()).replace(/^\[Interface\]\n/, "");
+  rt.stderr(`[#] wg showconf > ${path}\n`);
+  await rt.writeFile(path, head + body, 0o600);
 }
