@@ -10,7 +10,7 @@
 // absence fails the suite; elsewhere one test says why nothing ran.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   CLI, INNER, Layout, OUTER, RUN_DIR, iperf, keypair, must, ping, psk, run, sleep, unavailable, wgQuickConf, type Proc,
@@ -308,6 +308,32 @@ function suite(): void {
       assert.equal(await traces(p.name), []);
     } finally {
       await p.close();
+    }
+  });
+
+  test("SaveConfig = true: a peer added live with wg set is in the file after SIGTERM", async () => {
+    const goName = L.name("a"), name = L.name("b"), C = keypair();
+    const go = await L.wireguardGo(L.a, goName, {
+      priv: A.priv, listenPort: PORT_A, addresses: [`${INNER.a4}/24`], peers: [{ pub: B.pub, allowedIps: [`${INNER.b4}/32`] }],
+    });
+    const ours = await L.ours(L.b, name, wgQuickConf({
+      priv: B.priv, listenPort: PORT_B, addresses: [`${INNER.b4}/24`], extra: "SaveConfig = true\n",
+      peers: [{ pub: A.pub, allowedIps: [`${INNER.a4}/32`], endpoint: `${OUTER.a4}:${PORT_A}` }],
+    }));
+    try {
+      await must(["wg", "set", name, "peer", C.pub, "allowed-ips", "10.99.0.0/24"], { ns: L.b });
+      const e = await ours.stop("SIGTERM", 5000);
+      assert.is(e.code, 0, ours.output());
+      const saved = readFileSync(join(L.dir, `${name}.conf`), "utf8");
+      assert.match(saved, `Address = ${INNER.b4}/24\n`);
+      assert.match(saved, "SaveConfig = true\n");
+      assert.match(saved, `ListenPort = ${PORT_B}\n`);
+      assert.match(saved, `PrivateKey = ${B.priv}\n`);
+      assert.match(saved, `[Peer]\nPublicKey = ${C.pub}\nAllowedIPs = 10.99.0.0/24\n`);
+      assert.match(saved, `PublicKey = ${A.pub}\n`);
+    } finally {
+      await ours.stop("SIGTERM", 2000);
+      await go.stop("SIGTERM", 2000);
     }
   });
 
