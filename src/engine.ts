@@ -526,8 +526,9 @@ export class Engine {
     const t = peer.timers;
     if (t[Timer.RetransmitHandshake] <= now) {
       t[Timer.RetransmitHandshake] = Infinity;
-      if (peer.handshakeAttempts >= MAX_TIMER_HANDSHAKES) {
+      if (peer.handshakeAttempts > MAX_TIMER_HANDSHAKES) {
         // Whitepaper 6.4: give up after REKEY_ATTEMPT_TIME, drop what waited.
+        // (Counted as the kernel and wireguard-go count: 18 + 1 retries.)
         this.drops.staged += peer.staged.length;
         peer.staged = [];
         t[Timer.SendKeepalive] = Infinity;

@@ -115,21 +115,21 @@ test("the responder does not rekey on time", () => {
   assert.ok(a.tunnel.length >= 1);
 });
 
-test("handshake retries every 5 s plus jitter, and gives up at 90 s", () => {
+test("handshake retries every 5 s plus jitter, and gives up after REKEY_ATTEMPT_TIME", () => {
   const { net, a, b } = pair();
   net.filter = () => false; // b is unreachable
   a.send(ipv4(A, B));
   net.advance(120_000);
   const inits = net.sent(1, a);
-  assert.is(inits.length, 19, "one initiation and 18 retries");
+  assert.is(inits.length, 20, "one initiation and 19 retries, as the kernel and wireguard-go send");
   for (let i = 1; i < inits.length; i++) {
     const gap = inits[i].at - inits[i - 1].at;
     assert.ok(gap >= REKEY_TIMEOUT && gap < REKEY_TIMEOUT + REKEY_TIMEOUT_JITTER, `gap ${gap}`);
   }
-  assert.ok(inits[18].at - inits[0].at <= 90_000 + 18 * REKEY_TIMEOUT_JITTER);
+  assert.ok(inits[19].at - inits[0].at <= 95_000 + 19 * REKEY_TIMEOUT_JITTER);
   assert.is(a.engine.peer(b.publicKey)!.staged.length, 0, "the queued packet was dropped");
   net.advance(600_000);
-  assert.is(net.sent(1, a).length, 19, "nothing after giving up");
+  assert.is(net.sent(1, a).length, 20, "nothing after giving up");
   // A new packet starts over.
   net.filter = () => true;
   a.send(ipv4(A, B));
