@@ -7,6 +7,7 @@ import { parseWgQuick, toDeviceConfig, type WgQuickConfig } from "../../src/wgqu
 import { UapiSession } from "../../src/uapi.ts";
 import { parsePrefix, maskPrefix, formatPrefix } from "../../src/ip.ts";
 import { Device } from "../common/device.ts";
+import { upNetstack } from "../common/proxy/up.ts";
 import { formatShowConf } from "../../src/show.ts";
 import type { Runtime } from "./runtime.ts";
 
@@ -32,7 +33,11 @@ export function resolveTarget(target: string): { name: string; path: string } {
 }
 
 export async function up(rt: Runtime, target: string, opts: { netstack?: boolean } = {}): Promise<number> {
-  if (opts.netstack) throw new UpError("--netstack is not available yet");
+  if (opts.netstack) {
+    // The userspace TCP/IP stack as the tunnel's inside: no TUN, no root (adapters/common/proxy/up.ts).
+    const t = resolveTarget(target);
+    return upNetstack(rt, t.name, t.path, RUN_DIR);
+  }
   const { name, path } = resolveTarget(target);
   const log = (cmd: string) => rt.stderr(`[#] ${cmd}\n`);
   // Signals are ours from the start: one that arrives while setting up ends

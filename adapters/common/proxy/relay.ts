@@ -44,6 +44,22 @@ export async function writeBytes(w: WritableStream<Uint8Array>, bytes: Uint8Arra
   }
 }
 
+/**
+ * Ends a client connection in order: `bytes` (a refusal, an error reply)
+ * written, the sending side closed (FIN), reading abandoned, then closed.
+ */
+export async function endWith(
+  client: { writable: WritableStream<Uint8Array>; close(): void }, reader: { cancel(): void } | null, bytes: Uint8Array | null,
+): Promise<void> {
+  try {
+    const w = client.writable.getWriter();
+    if (bytes) await w.write(bytes);
+    await w.close();
+  } catch { /* the connection is gone already */ }
+  reader?.cancel();
+  client.close();
+}
+
 /** A counting cap: how many connections (or associations) may be open at once. */
 export class Slots {
   active = 0;
