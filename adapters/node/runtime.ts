@@ -48,7 +48,13 @@ function hostStream(s: net.Socket): HostStream {
       s.on("close", () => { if (!done) { done = true; c.error(Object.assign(new Error("socket closed"), { code: "ECONNABORTED" })); } });
     },
     pull() { s.resume(); },
-    cancel() { done = true; s.destroy(); },
+    cancel() {
+      // Nothing more will be read; what we still write goes out first.
+      done = true;
+      if (s.writableFinished || s.destroyed) { s.destroy(); return; }
+      s.once("finish", () => s.destroy());
+      s.resume();
+    },
   }, { highWaterMark: READ_AHEAD, size: (c) => c.byteLength });
   const writable = new WritableStream<Uint8Array>({
     write(chunk) {
