@@ -1,7 +1,8 @@
 // Two network namespaces joined by a veth pair, wireguard-go, iperf3 and this
-// project's `wg up` in them: what test/interop.test.ts and test/bench-tunnel.ts
-// build their peers on. Needs root and the Debian packages wireguard-go,
-// wireguard-tools, iproute2, iputils-ping and iperf3.
+// project's `wg up` in them: what test/interop.test.ts, test/bench-tunnel.ts
+// and the adapter suites (AgainstGo) build their peers on. Needs root and the
+// Debian packages wireguard-go, wireguard-tools, iproute2, iputils-ping and
+// iperf3.
 //
 // All traffic stays inside the two namespaces (and their loopbacks). Names
 // carry the process id, so concurrent runs do not meet; every process started
@@ -15,6 +16,8 @@ import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Test } from "uvu";
+import * as assert from "uvu/assert";
 
 /** The repository root (this file runs bundled, from build/out/test). */
 export const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
@@ -48,6 +51,12 @@ export function unavailable(): string | null {
   if (!existsSync("/dev/net/tun")) return "no /dev/net/tun";
   if (!existsSync(CLI)) return `${CLI} is not built (npm run build)`;
   return null;
+}
+
+/** Says why a test (or part of a suite) did not run; with CI=true that fails it instead. */
+export function notRun(why: string): void {
+  if (process.env.CI === "true") assert.unreachable(`${why} (required when CI=true)`);
+  console.log(`  not run: ${why}`);
 }
 
 export interface Result { code: number | null; signal: string | null; stdout: string; stderr: string }
@@ -169,6 +178,9 @@ export const OUTER = { a4: "192.168.77.1", b4: "192.168.77.2", a6: "fd77::1", b6
 /** The tunnel's addresses. */
 export const INNER = { a4: "10.77.0.1", b4: "10.77.0.2", a6: "fd78::1", b6: "fd78::2" };
 
+/** For Layout.ours: the environment of `wg up`, and how long it may take to come up (ms, 10 s unless given). */
+export interface OursOptions { env?: Record<string, string>; timeout?: number }
+
 const live = new Set<Layout>();
 let exitHook = false;
 
@@ -266,17 +278,18 @@ export class Layout {
   /**
    * This project's `wg up` on a config file (the interface is named after the
    * file), in `ns`; resolves once the interface is up with its socket served.
+   * `runtime` names a runtime (wgCommand) or is the whole command before `up`.
    */
-  async ours(ns: string, name: string, conf: string, runtime: RuntimeName = "node"): Promise<Proc> {
+  async ours(ns: string, name: string, conf: string, runtime: RuntimeName | string[] = "node", o: OursOptions = {}): Promise<Proc> {
     this.names.add(name);
     const path = this.file(`${name}.conf`, conf);
-    const p = this.spawn(ns, [...wgCommand(runtime), "up", path]);
+    const p = this.spawn(ns, [...(typeof runtime === "string" ? wgCommand(runtime) : runtime), "up", path], o.env);
     await poll(`${name} up (wg up)`, async () => {
       if (!p.running) return true;
       if (!existsSync(`${RUN_DIR}/${name}.sock`)) return false;
       const r = await run(["ip", "-o", "link", "show", "dev", name], { ns });
       return r.code === 0 && /[<,]UP[,>]/.test(r.stdout);
-    }, 10_000, 50);
+    }, o.timeout ?? 10_000, 50);
     if (!p.running) throw new Error(`wg up exited early: ${p.output()}`);
     return p;
   }
@@ -347,3 +360,186 @@ export async function ping(ns: string, addr: string, ms = 5000): Promise<boolean
   } while (performance.now() < end);
   return false;
 }
+
+/** wireguard-go in namespace a and this project's `wg up` in b, each the other's peer. */
+export interface Pair {
+  readonly go: Proc;
+  readonly ours: Proc;
+  /** wireguard-go's interface (in a) and ours (in b). */
+  readonly goName: string;
+  readonly name: string;
+  /** Pings each of `addrs` from `ns`; fails, with both sides' output, at the first that gets no reply. */
+  pings(ns: string, addrs: string[]): Promise<void>;
+  /** Stops ours (SIGTERM, 3 s), then wireguard-go. */
+  close(): Promise<void>;
+}
+
+/**
+ * One runtime's `wg up` in namespace b against wireguard-go in a, over INNER's
+ * addresses, with the same two key pairs and ports every time: pairs made to
+ * order, and the checks the adapter suites (test/bun-adapter.test.ts,
+ * test/deno-adapter.test.ts) run on each runtime.
+ */
+export class AgainstGo {
+  /** wireguard-go's keys. */
+  readonly A = keypair();
+  /** Ours. */
+  readonly B = keypair();
+  /** Where ours reaches wireguard-go: over IPv4, over IPv6. */
+  readonly v4: string;
+  readonly v6: string;
+  private layout?: Layout;
+
+  /** `runtime` and `o` as Layout.ours takes them; `L` is made by start(). */
+  constructor(readonly tag: string, readonly runtime: RuntimeName | string[], readonly o: OursOptions = {}, readonly portA = 51820, readonly portB = 51821) {
+    this.v4 = `${OUTER.a4}:${portA}`;
+    this.v6 = `[${OUTER.a6}]:${portA}`;
+  }
+
+  /** One for the tests of uvu suite `test`: its Layout made before them, destroyed after. */
+  static on(test: Test, tag: string, runtime: RuntimeName | string[], o: OursOptions = {}): AgainstGo {
+    const g = new AgainstGo(tag, runtime, o);
+    test.before(() => g.start());
+    test.after(async () => { await g.layout?.destroy(); });
+    return g;
+  }
+
+  /** Creates the namespaces (Layout.create with this tag). */
+  async start(): Promise<void> {
+    this.layout = await Layout.create(this.tag);
+  }
+
+  /** The namespaces, once start() has made them. */
+  get L(): Layout {
+    if (!this.layout) throw new Error(`${this.tag}: the namespaces are not made yet (start)`);
+    return this.layout;
+  }
+
+  /** wireguard-go (knowing our IPv4 endpoint), and ours reaching it at `endpoint` (v4) with `allowed` for it (its /32 and /128). */
+  async pair(o: { endpoint?: string; allowed?: string[] } = {}): Promise<Pair> {
+    const { L, A, B } = this;
+    const goName = L.name("a"), name = L.name("b");
+    const go = await L.wireguardGo(L.a, goName, {
+      priv: A.priv, listenPort: this.portA, addresses: [`${INNER.a4}/24`, `${INNER.a6}/64`],
+      peers: [{ pub: B.pub, allowedIps: [`${INNER.b4}/32`, `${INNER.b6}/128`], endpoint: `${OUTER.b4}:${this.portB}` }],
+    });
+    let ours: Proc;
+    try {
+      ours = await L.ours(L.b, name, wgQuickConf({
+        priv: B.priv, listenPort: this.portB, addresses: [`${INNER.b4}/24`, `${INNER.b6}/64`],
+        peers: [{ pub: A.pub, allowedIps: o.allowed ?? [`${INNER.a4}/32`, `${INNER.a6}/128`], endpoint: o.endpoint ?? this.v4 }],
+      }), this.runtime, this.o);
+    } catch (e) {
+      await go.stop();
+      throw e;
+    }
+    return {
+      go, ours, goName, name,
+      pings: async (ns, addrs) => {
+        for (const addr of addrs) assert.ok(await ping(ns, addr), `no reply from ${addr} (ping in ${ns})\n${ours.output()}\n${go.output()}`);
+      },
+      close: async () => { await ours.stop("SIGTERM", 3000); await go.stop("SIGTERM", 2000); },
+    };
+  }
+
+  /** Runs `fn` on a fresh pair (made as pair(o) makes it), closing the pair after. */
+  async with<T>(o: Parameters<AgainstGo["pair"]>[0], fn: (p: Pair) => Promise<T>): Promise<T> {
+    const p = await this.pair(o);
+    try {
+      return await fn(p);
+    } finally {
+      await p.close();
+    }
+  }
+
+  /** With ours reaching wireguard-go over IPv4 and then over IPv6: pings both ways over both inner families. */
+  async pingsBothWays(): Promise<void> {
+    for (const endpoint of [this.v4, this.v6]) {
+      await this.with({ endpoint }, async (p) => {
+        await p.pings(this.L.b, [INNER.a4, INNER.a6]);
+        await p.pings(this.L.a, [INNER.b4, INNER.b6]);
+      });
+    }
+  }
+
+  /** The stock wg(8)'s `show` on our socket: our interface, the peer, our port, its endpoint, a recent handshake. */
+  async stockShow(p: Pair): Promise<void> {
+    const text = await must(["wg", "show", p.name], { ns: this.L.b });
+    const wants = [`interface: ${p.name}`, `peer: ${this.A.pub}`, `listening port: ${this.portB}`, `endpoint: ${this.v4}`, /latest handshake: (Now|\d+ seconds? ago)/];
+    for (const want of wants) assert.match(text, want);
+  }
+
+  /** The stock wg(8) sets our listen port to `port`, taken live: pings through, and wireguard-go sees the new source port. */
+  async newListenPort(p: Pair, port: number): Promise<void> {
+    const { L } = this;
+    await must(["wg", "set", p.name, "listen-port", String(port)], { ns: L.b });
+    assert.is((await must(["wg", "show", p.name, "listen-port"], { ns: L.b })).trim(), String(port));
+    await p.pings(L.b, [INNER.a4]);
+    const ep = (await must(["wg", "show", p.goName, "endpoints"], { ns: L.a })).trim().split("\t")[1];
+    assert.is(ep, `${OUTER.b4}:${port}`);
+    await p.pings(L.a, [INNER.b6]);
+  }
+
+  /** A pair with a default route (AllowedIPs 0.0.0.0/0 and ::/0) through the tunnel, for `fn`: fwmark policy routing. */
+  async defaultRoute<T>(fn: (p: Pair) => Promise<T>): Promise<T> {
+    return this.with({ allowed: ["0.0.0.0/0", "::/0"] }, async (p) => {
+      // Without the mark on our socket, our own datagrams would be routed into the tunnel.
+      await p.pings(this.L.b, [INNER.a4, INNER.a6]);
+      assert.is((await must(["wg", "show", p.name, "fwmark"], { ns: this.L.b })).trim(), "0xca6c");
+      return fn(p);
+    });
+  }
+
+  /** iperf3 TCP through a fresh pair's tunnel, sending and receiving, each over 20 Mbit/s; logs the rates after `label()`. */
+  async iperf(label: () => Promise<string>): Promise<void> {
+    await this.with({}, async (p) => {
+      const { L } = this;
+      await p.pings(L.b, [INNER.a4]);
+      const rate = (reverse: boolean) => iperf(L, { serverNs: L.a, clientNs: L.b, server: INNER.a4, port: 5201, seconds: 3, reverse });
+      const up = await rate(false), down = await rate(true);
+      console.log(`  iperf3 -t 3, ${await label()}: sending ${up.toFixed(0)} Mbit/s, receiving (-R) ${down.toFixed(0)} Mbit/s`);
+      assert.ok(up > 20, `sending: ${up.toFixed(1)} Mbit/s`);
+      assert.ok(down > 20, `receiving: ${down.toFixed(1)} Mbit/s`);
+      assert.ok(p.ours.running, p.ours.output());
+    });
+  }
+
+  /** What `up` may leave in namespace b for interface `name`: the link, fwmark policy rules, the socket and pid files. */
+  async leftBehind(name: string): Promise<string[]> {
+    const out: string[] = [];
+    if ((await run(["ip", "link", "show", "dev", name], { ns: this.L.b })).code === 0) out.push(`interface ${name}`);
+    for (const f of ["-4", "-6"]) {
+      for (const l of (await must(["ip", f, "rule"], { ns: this.L.b })).split("\n")) {
+        if (/fwmark|suppress_prefixlength/.test(l)) out.push(`rule ${f} ${l.trim()}`);
+      }
+    }
+    for (const ext of ["sock", "pid"]) if (existsSync(`${RUN_DIR}/${name}.${ext}`)) out.push(`${RUN_DIR}/${name}.${ext}`);
+    return out;
+  }
+
+  /**
+   * Does `stop` (named `what`) to pair `p`, then gives our `wg up` 5 s: it must
+   * exit 0 and leave nothing behind. Resolves with the ms from `stop` to the exit.
+   */
+  async endsClean(p: Pair, what: string, stop: (p: Pair) => unknown): Promise<number> {
+    const t = performance.now();
+    await stop(p);
+    const e = await Promise.race([p.ours.exited, sleep(5000).then(() => null)]);
+    const ms = performance.now() - t;
+    assert.ok(e, `still running 5 s after ${what}\n${p.ours.output()}`);
+    assert.is(e!.code, 0, p.ours.output());
+    assert.equal(await this.leftBehind(p.name), [], what);
+    return ms;
+  }
+
+  /** A fresh pair, pinged through from b, then endsClean(what, stop). */
+  async stopsClean(what: string, stop: (p: Pair) => unknown): Promise<number> {
+    return this.with({}, async (p) => {
+      await p.pings(this.L.b, [INNER.a4]);
+      return this.endsClean(p, what, stop);
+    });
+  }
+}
+
+/** For endsClean: SIGTERM to our `wg up`. */
+export const sigterm = (p: Pair): void => { p.ours.child.kill("SIGTERM"); };

@@ -24,19 +24,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { nodeX25519 } from "../adapters/node/x25519.ts";
-import {
-  INNER, Layout, OUTER, ROOT, RUN_DIR, iperf, keypair, must, ping, poll, run, unavailable, wgQuickConf, type Proc,
-} from "./_netns.ts";
+import { AgainstGo, INNER, OUTER, ROOT, RUN_DIR, keypair, must, notRun, run, sigterm, unavailable, wgQuickConf } from "./_netns.ts";
 
 const DENO = join(ROOT, "node_modules", ".bin", "deno");
 const WG = join(ROOT, "wg.ts");
 const ENV = { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
-const PORT_A = 51820, PORT_B = 51821;
-
-function skip(why: string): void {
-  if (process.env.CI === "true") assert.unreachable(`${why} (required when CI=true)`);
-  console.log(`  not run: ${why}`);
-}
 
 const noDeno = existsSync(DENO) ? null : `no ${DENO} (npm install)`;
 
@@ -48,13 +40,13 @@ function wg(flags: string[], args: string[], o: { input?: string; ns?: string } 
 const oneLine = (s: string) => s.trimEnd().split("\n").length === 1 && !/^\s+at /m.test(s);
 
 test("wg.ts and adapters/deno type-check with deno check", async () => {
-  if (noDeno) return skip(noDeno);
+  if (noDeno) return notRun(noDeno);
   const r = await run([DENO, "check", WG], { env: ENV, timeout: 120_000 });
   assert.is(r.code, 0, r.stderr + r.stdout);
 });
 
 test("bare `deno run --allow-net --unstable wg.ts` prints the usage and each command's permissions", async () => {
-  if (noDeno) return skip(noDeno);
+  if (noDeno) return notRun(noDeno);
   const r = await wg(["--allow-net", "--unstable"], []);
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout, /^Usage: wg <cmd>/);
@@ -66,7 +58,7 @@ test("bare `deno run --allow-net --unstable wg.ts` prints the usage and each com
 });
 
 test("a missing permission: one line naming the flag, exit 1, no prompt and no stack trace", async () => {
-  if (noDeno) return skip(noDeno);
+  if (noDeno) return notRun(noDeno);
   const dir = mkdtempSync(join(tmpdir(), "wgdeno-"));
   try {
     const conf = join(dir, "wgd0.conf");
@@ -146,18 +138,18 @@ console.log(JSON.stringify({ impl: x25519Implementation(), bad, perSecond: Math.
 `;
 
 test("X25519 through FFI and without it: RFC 7748, Wycheproof, every low-order point gives null", async () => {
-  if (noDeno) return skip(noDeno);
+  if (noDeno) return notRun(noDeno);
   const native = await denoScript(["--allow-ffi"], X25519_CHECK);
   const noble = await denoScript([], X25519_CHECK);
   console.log(`  X25519 in Deno: ${native.impl} ${native.perSecond}/s, ${noble.impl} ${noble.perSecond}/s`);
   assert.equal(native.bad, []);
   assert.equal(noble.bad, []);
   assert.is(noble.impl, "@noble/curves");
-  if (native.impl === "@noble/curves") skip("neither libsodium nor OpenSSL's libcrypto could be opened: X25519 falls back to @noble/curves");
+  if (native.impl === "@noble/curves") notRun("neither libsodium nor OpenSSL's libcrypto could be opened: X25519 falls back to @noble/curves");
 });
 
 test("the runtime turns Deno's NotCapable into a one-line PermissionError naming the flag", async () => {
-  if (noDeno) return skip(noDeno);
+  if (noDeno) return notRun(noDeno);
   const r = await denoScript([], `
 import { denoRuntime } from "${url("adapters/deno/runtime.ts")}";
 const rt = denoRuntime([]);
@@ -177,7 +169,7 @@ console.log(JSON.stringify({ out, env: rt.env("HOME") ?? null }));
 });
 
 test("genkey | pubkey under Deno agree with node:crypto, with and without FFI", async () => {
-  if (noDeno) return skip(noDeno);
+  if (noDeno) return notRun(noDeno);
   const gen = await wg([], ["genkey"]);
   assert.is(gen.code, 0, gen.stderr);
   const priv = gen.stdout.trim();
@@ -191,179 +183,46 @@ test("genkey | pubkey under Deno agree with node:crypto, with and without FFI", 
 });
 
 const why = noDeno ?? unavailable();
-if (why !== null) {
-  test("the Deno adapter against wireguard-go", () => skip(why));
-} else {
-  suite();
-}
+if (why !== null) test("the Deno adapter against wireguard-go", () => notRun(why));
+else suite();
 test.run();
 
 function suite(): void {
-  let L: Layout;
-  const A = keypair(), B = keypair();
+  /** `deno run -A wg.ts up` in b (the README's command) against wireguard-go in a. */
+  const G = AgainstGo.on(test, `wgdn-${process.pid}`, [DENO, "run", "-A", WG], { env: ENV, timeout: 20_000 });
 
-  test.before(async () => {
-    L = await Layout.create(`wgdn-${process.pid}`);
-  });
-  test.after(async () => {
-    await L?.destroy();
-  });
+  test("pings both ways, IPv4 and IPv6 inside, over IPv4 and over IPv6 outside", () => G.pingsBothWays());
 
-  /** `deno run -A wg.ts up` on `conf` in namespace b; resolves once the interface is up with its socket served. */
-  async function ours(name: string, conf: string): Promise<Proc> {
-    const p = L.spawn(L.b, [DENO, "run", "-A", WG, "up", L.file(`${name}.conf`, conf)], ENV);
-    await poll(`${name} up (deno)`, async () => {
-      if (!p.running) return true;
-      if (!existsSync(`${RUN_DIR}/${name}.sock`)) return false;
-      const r = await run(["ip", "-o", "link", "show", "dev", name], { ns: L.b });
-      return r.code === 0 && /[<,]UP[,>]/.test(r.stdout);
-    }, 20_000, 50);
-    if (!p.running) throw new Error(`wg up exited early: ${p.output()}`);
-    return p;
-  }
+  test("stock wg(8) on our socket, our wg show on wireguard-go's, a new listen port taken live", () => G.with({}, async (p) => {
+    await p.pings(G.L.b, [INNER.a4]);
+    await G.stockShow(p);
+    const theirs = await wg(["-A"], ["show", p.goName], { ns: G.L.a });
+    assert.is(theirs.code, 0, theirs.stderr);
+    assert.match(theirs.stdout, `peer: ${G.B.pub}`);
+    assert.match(theirs.stdout, `endpoint: ${OUTER.b4}:${G.portB}`);
+    await G.newListenPort(p, G.portB + 5);
+  }));
 
-  interface Pair { go: Proc; ours: Proc; goName: string; name: string; close(): Promise<void> }
+  test("a default route: fwmark policy routing, SO_MARK on the socket found through FFI", () => G.defaultRoute(async (p) => {
+    const ss = await must(["ss", "-uane"], { ns: G.L.b });
+    assert.match(ss, new RegExp(`:${G.portB}\\s.*fwmark:0xca6c`));
+    await G.endsClean(p, "SIGTERM", sigterm);
+  }));
 
-  /** wireguard-go in a (knowing our IPv4 endpoint), the Deno adapter in b reaching it at `endpoint`. */
-  async function pair(o: { endpoint: string; allowed?: string[] }): Promise<Pair> {
-    const goName = L.name("a"), name = L.name("b");
-    const go = await L.wireguardGo(L.a, goName, {
-      priv: A.priv, listenPort: PORT_A, addresses: [`${INNER.a4}/24`, `${INNER.a6}/64`],
-      peers: [{ pub: B.pub, allowedIps: [`${INNER.b4}/32`, `${INNER.b6}/128`], endpoint: `${OUTER.b4}:${PORT_B}` }],
-    });
-    let p: Proc;
-    try {
-      p = await ours(name, wgQuickConf({
-        priv: B.priv, listenPort: PORT_B, addresses: [`${INNER.b4}/24`, `${INNER.b6}/64`],
-        peers: [{ pub: A.pub, allowedIps: o.allowed ?? [`${INNER.a4}/32`, `${INNER.a6}/128`], endpoint: o.endpoint }],
-      }));
-    } catch (e) {
-      await go.stop();
-      throw e;
-    }
-    return {
-      go, ours: p, goName, name,
-      close: async () => { await p.stop("SIGTERM", 3000); await go.stop("SIGTERM", 2000); },
-    };
-  }
-
-  async function pings(from: string, addrs: string[], p: Pair): Promise<void> {
-    for (const addr of addrs) {
-      assert.ok(await ping(from, addr), `no reply from ${addr} (ping in ${from})\n${p.ours.output()}\n${p.go.output()}`);
-    }
-  }
-
-  /** What `up` may leave in namespace b for interface `name`: the link, policy rules, files. */
-  async function leftBehind(name: string): Promise<string[]> {
-    const out: string[] = [];
-    if ((await run(["ip", "link", "show", "dev", name], { ns: L.b })).code === 0) out.push(`interface ${name}`);
-    for (const f of ["-4", "-6"]) {
-      for (const l of (await must(["ip", f, "rule"], { ns: L.b })).split("\n")) {
-        if (/fwmark|suppress_prefixlength/.test(l)) out.push(`rule ${f} ${l.trim()}`);
-      }
-    }
-    for (const ext of ["sock", "pid"]) if (existsSync(`${RUN_DIR}/${name}.${ext}`)) out.push(`${RUN_DIR}/${name}.${ext}`);
-    return out;
-  }
-
-  /** Waits up to 5 s for `p` to exit after `what`; it must exit 0 and leave nothing behind. */
-  async function endsClean(p: Pair, what: string): Promise<void> {
-    const e = await Promise.race([p.ours.exited, new Promise<null>((r) => setTimeout(() => r(null), 5000))]);
-    assert.ok(e, `still running 5 s after ${what}\n${p.ours.output()}`);
-    assert.is(e!.code, 0, p.ours.output());
-    assert.equal(await leftBehind(p.name), [], what);
-  }
-
-  test("pings both ways, IPv4 and IPv6 inside, over IPv4 and over IPv6 outside", async () => {
-    for (const endpoint of [`${OUTER.a4}:${PORT_A}`, `[${OUTER.a6}]:${PORT_A}`]) {
-      const p = await pair({ endpoint });
-      try {
-        await pings(L.b, [INNER.a4, INNER.a6], p);
-        await pings(L.a, [INNER.b4, INNER.b6], p);
-      } finally {
-        await p.close();
-      }
-    }
-  });
-
-  test("stock wg(8) on our socket, our wg show on wireguard-go's, a new listen port taken live", async () => {
-    const p = await pair({ endpoint: `${OUTER.a4}:${PORT_A}` });
-    try {
-      await pings(L.b, [INNER.a4], p);
-      const text = await must(["wg", "show", p.name], { ns: L.b });
-      assert.match(text, `interface: ${p.name}`);
-      assert.match(text, `peer: ${A.pub}`);
-      assert.match(text, `listening port: ${PORT_B}`);
-      assert.match(text, `endpoint: ${OUTER.a4}:${PORT_A}`);
-      assert.match(text, /latest handshake: (Now|\d+ seconds? ago)/);
-      const theirs = await wg(["-A"], ["show", p.goName], { ns: L.a });
-      assert.is(theirs.code, 0, theirs.stderr);
-      assert.match(theirs.stdout, `peer: ${B.pub}`);
-      assert.match(theirs.stdout, `endpoint: ${OUTER.b4}:${PORT_B}`);
-      await must(["wg", "set", p.name, "listen-port", String(PORT_B + 5)], { ns: L.b });
-      assert.is((await must(["wg", "show", p.name, "listen-port"], { ns: L.b })).trim(), String(PORT_B + 5));
-      await pings(L.b, [INNER.a4], p);
-      assert.is((await must(["wg", "show", p.goName, "endpoints"], { ns: L.a })).trim().split("\t")[1], `${OUTER.b4}:${PORT_B + 5}`);
-      await pings(L.a, [INNER.b6], p);
-    } finally {
-      await p.close();
-    }
-  });
-
-  test("a default route: fwmark policy routing, SO_MARK on the socket found through FFI", async () => {
-    const p = await pair({ endpoint: `${OUTER.a4}:${PORT_A}`, allowed: ["0.0.0.0/0", "::/0"] });
-    try {
-      // Unmarked, our own datagrams to the peer would be routed into the tunnel.
-      await pings(L.b, [INNER.a4, INNER.a6], p);
-      assert.is((await must(["wg", "show", p.name, "fwmark"], { ns: L.b })).trim(), "0xca6c");
-      const ss = await must(["ss", "-uane"], { ns: L.b });
-      assert.match(ss, new RegExp(`:${PORT_B}\\s.*fwmark:0xca6c`));
-      await p.ours.stop("SIGTERM", 5000);
-      await endsClean(p, "SIGTERM");
-    } finally {
-      await p.close();
-    }
-  });
-
-  test("iperf3 TCP through the tunnel, both directions", async () => {
-    const p = await pair({ endpoint: `${OUTER.a4}:${PORT_A}` });
-    try {
-      await pings(L.b, [INNER.a4], p);
-      const up = await iperf(L, { serverNs: L.a, clientNs: L.b, server: INNER.a4, port: 5201, seconds: 3, reverse: false });
-      const down = await iperf(L, { serverNs: L.a, clientNs: L.b, server: INNER.a4, port: 5201, seconds: 3, reverse: true });
-      const version = (await run([DENO, "--version"], { env: ENV })).stdout.split("\n")[0];
-      console.log(`  iperf3 -t 3, ${version}: sending ${up.toFixed(0)} Mbit/s, receiving (-R) ${down.toFixed(0)} Mbit/s`);
-      assert.ok(up > 20, `sending: ${up.toFixed(1)} Mbit/s`);
-      assert.ok(down > 20, `receiving: ${down.toFixed(1)} Mbit/s`);
-      assert.ok(p.ours.running, p.ours.output());
-    } finally {
-      await p.close();
-    }
-  });
+  test("iperf3 TCP through the tunnel, both directions", () =>
+    G.iperf(async () => (await run([DENO, "--version"], { env: ENV })).stdout.split("\n")[0]));
 
   test("SIGTERM, `wg down` and the interface deleted: exit 0, nothing left behind", async () => {
-    const stops: [string, (p: Pair) => Promise<unknown>][] = [
-      ["SIGTERM", (p) => p.ours.stop("SIGTERM", 5000)],
-      ["deno run -A wg.ts down", async (p) => {
-        const r = await wg(["-A"], ["down", p.name], { ns: L.b });
-        assert.is(r.code, 0, r.stderr);
-      }],
-      ["ip link delete", (p) => must(["ip", "link", "delete", p.name], { ns: L.b })],
-    ];
-    for (const [what, stop] of stops) {
-      const p = await pair({ endpoint: `${OUTER.a4}:${PORT_A}` });
-      try {
-        await pings(L.b, [INNER.a4], p);
-        await stop(p);
-        await endsClean(p, what);
-      } finally {
-        await p.close();
-      }
-    }
+    await G.stopsClean("SIGTERM", sigterm);
+    await G.stopsClean("deno run -A wg.ts down", async (p) => {
+      const r = await wg(["-A"], ["down", p.name], { ns: G.L.b });
+      assert.is(r.code, 0, r.stderr);
+    });
+    await G.stopsClean("ip link delete", (p) => must(["ip", "link", "delete", p.name], { ns: G.L.b }));
   });
 
   test("cleanup: no namespace, process, socket or pid file left", async () => {
-    await L.destroy();
-    assert.equal(L.leftovers(), []);
+    await G.L.destroy();
+    assert.equal(G.L.leftovers(), []);
   });
 }
