@@ -8,13 +8,15 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createHash } from "node:crypto";
 import { nodeRuntime } from "../adapters/node/runtime.ts";
-import { nodeX25519 } from "../adapters/node/x25519.ts";
-import { openTunnel, type Tunnel } from "../adapters/common/tunnel.ts";
+import { openTunnel, type Tunnel, type TunnelDeps } from "../adapters/common/tunnel.ts";
 import { serveHttp } from "../adapters/common/proxy/httpserver.ts";
 import type { TcpConn } from "../src/netstack/index.ts";
 import { formatShow } from "../src/show.ts";
 
-const rt = nodeRuntime([]);
+// Each runtime with its own adapter: Deno and Bun load theirs from source.
+const adapter = (path: string) => import(new URL(`../../../adapters/${path}`, import.meta.url).href);
+const rt: TunnelDeps = "Deno" in globalThis ? (await adapter("deno/runtime.ts")).denoRuntime([])
+  : process.versions.bun ? (await adapter("bun/runtime.ts")).bunRuntime([]) : nodeRuntime([]);
 const MB = 1 << 20;
 let A: Tunnel, B: Tunnel;
 
@@ -45,7 +47,7 @@ async function readAll(r: ReadableStream<Uint8Array>): Promise<{ hash: string; l
 }
 
 test.before(async () => {
-  const ka = nodeX25519.generate(), kb = nodeX25519.generate();
+  const ka = rt.x25519.generate(), kb = rt.x25519.generate();
   const stack = { tcp: { timeWait: 200 } };
   A = await openTunnel(rt, {
     privateKey: ka.privateKey, listenPort: 0, addresses: ["10.91.0.1/24", "fd91::1/64"],
