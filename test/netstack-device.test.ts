@@ -10,6 +10,11 @@ import { createHash } from "node:crypto";
 import { nodeRuntime } from "../adapters/node/runtime.ts";
 import { openTunnel, type Tunnel, type TunnelDeps } from "../adapters/common/tunnel.ts";
 import { serveHttp } from "../adapters/common/proxy/httpserver.ts";
+import { serveSocks5 } from "../adapters/common/proxy/socks5.ts";
+import { serveHttpProxy } from "../adapters/common/proxy/http.ts";
+import { serveHost, tcpClientTunnel, tcpServerTunnel } from "../adapters/common/proxy/forward.ts";
+import { Slots } from "../adapters/common/proxy/relay.ts";
+import type { HostStream, Runtime } from "../adapters/cli/runtime.ts";
 import type { TcpConn } from "../src/netstack/index.ts";
 import { formatShow } from "../src/show.ts";
 
@@ -37,6 +42,30 @@ async function writeAll(w: WritableStream<Uint8Array>, data: Uint8Array, chunk =
   const writer = w.getWriter();
   for (let o = 0; o < data.length; o += chunk) await writer.write(data.subarray(o, o + chunk));
   await writer.close();
+}
+
+/** Exactly n bytes from a stream (the reader is released after). */
+async function readN(r: ReadableStream<Uint8Array>, n: number): Promise<Uint8Array> {
+  const reader = r.getReader(), out = new Uint8Array(n);
+  let got = 0;
+  while (got < n) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`stream ended after ${got} of ${n} bytes`);
+    if (got + value.length > n) throw new Error("more bytes than expected");
+    out.set(value, got);
+    got += value.length;
+  }
+  reader.releaseLock();
+  return out;
+}
+
+async function collect(r: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const c of r as unknown as AsyncIterable<Uint8Array>) parts.push(c);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) { out.set(p, o); o += p.length; }
+  return out;
 }
 
 async function readAll(r: ReadableStream<Uint8Array>): Promise<{ hash: string; length: number }> {
@@ -161,6 +190,100 @@ test("fetch: pages served inside the tunnel (Content-Length, chunked, POST, by n
   try { await B.fetch("https://10.91.0.1/"); } catch (e) { err = e; }
   assert.instance(err, TypeError);
   assert.match(String(err), /no TLS/);
+});
+
+test("the proxies over this runtime's host sockets: SOCKS5 CONNECT and UDP ASSOCIATE, HTTP proxy, both forwards", async () => {
+  const host = rt as Runtime;
+  if (!host.listenTcp || !host.connectTcp || !host.bindUdp) { assert.unreachable("the runtime has no host TCP/UDP"); return; }
+  const slots = new Slots(16);
+  const servers = [
+    await serveHost(host.listenTcp, "127.0.0.1", 0, slots, (c) => serveSocks5(c, B, { bindUdp: host.bindUdp, username: "u", password: "p" })),
+    await serveHost(host.listenTcp, "127.0.0.1", 0, slots, (c) => serveHttpProxy(c, B)),
+    await tcpClientTunnel(host.listenTcp, ["127.0.0.1", 0], ["10.91.0.1", 7], B, slots),
+  ];
+  const [socks, http, fwd] = servers.map((x) => x.port);
+  try {
+    // A host echo server, reached from inside the tunnel through a TCPServerTunnel on B.
+    const echo = await host.listenTcp("127.0.0.1", 0, (s) => { void s.readable.pipeTo(s.writable).catch(() => s.close()); });
+    servers.push(echo);
+    const st = tcpServerTunnel(B, 2001, host.connectTcp, ["127.0.0.1", echo.port], slots);
+
+    const talk = async (s: HostStream, send: number[], expect: number): Promise<Uint8Array> => {
+      const w = s.writable.getWriter();
+      await w.write(Uint8Array.from(send));
+      w.releaseLock();
+      return readN(s.readable, expect);
+    };
+    // SOCKS5 with username/password, CONNECT 10.91.0.1:7 (A's echo).
+    let s = await host.connectTcp("127.0.0.1", socks);
+    assert.equal([...await talk(s, [5, 1, 2], 2)], [5, 2]);
+    assert.equal([...await talk(s, [1, 1, 117, 1, 112], 2)], [1, 0]);
+    const rep = await talk(s, [5, 1, 0, 1, 10, 91, 0, 1, 0, 7], 10);
+    assert.equal([...rep.subarray(0, 4)], [5, 0, 0, 1]);
+    const data = bytes(1 << 20, 9);
+    let [, back] = await Promise.all([writeAll(s.writable, data), readAll(s.readable)]);
+    assert.is(back.hash, sha(data), "socks5 CONNECT: " + back.length);
+    // A wrong password ends the connection after the failure status.
+    s = await host.connectTcp("127.0.0.1", socks);
+    await talk(s, [5, 1, 2], 2);
+    assert.equal([...await talk(s, [1, 1, 117, 1, 113], 2)], [1, 1]);
+    s.close();
+
+    // UDP ASSOCIATE: a datagram to A's reversing UDP server (5353, from the UDP test) and back.
+    s = await host.connectTcp("127.0.0.1", socks);
+    await talk(s, [5, 1, 2], 2);
+    await talk(s, [1, 1, 117, 1, 112], 2);
+    const got: Uint8Array[] = [];
+    let wake = () => {};
+    const u = await host.bindUdp("127.0.0.1", 0, (d) => { got.push(d.slice()); wake(); });
+    const ua = await talk(s, [5, 3, 0, 1, 127, 0, 0, 1, u.port >> 8, u.port & 0xff], 10);
+    assert.is(ua[1], 0);
+    const relayPort = (ua[8] << 8) | ua[9];
+    const server = A.udp(5354);
+    void (async () => {
+      for await (const m of server.readable as unknown as AsyncIterable<{ data: Uint8Array; address: string; port: number }>) {
+        server.send(Uint8Array.from(m.data).reverse(), m.address, m.port);
+      }
+    })();
+    const arrived = new Promise<void>((r) => { wake = r; });
+    u.send(Uint8Array.from([0, 0, 0, 1, 10, 91, 0, 1, 0x14, 0xea, 1, 2, 3]), "127.0.0.1", relayPort);
+    await arrived;
+    assert.equal([...got[0]], [0, 0, 0, 1, 10, 91, 0, 1, 0x14, 0xea, 3, 2, 1]);
+    s.close();
+    u.close();
+    server.close();
+
+    // HTTP proxy: an absolute URI, and CONNECT.
+    s = await host.connectTcp("127.0.0.1", http);
+    let w = s.writable.getWriter();
+    await w.write(new TextEncoder().encode("GET http://10.91.0.1/hello HTTP/1.1\r\nHost: 10.91.0.1\r\nConnection: keep-alive\r\n\r\n"));
+    w.releaseLock();
+    const text = new TextDecoder().decode((await collect(s.readable)));
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    assert.match(text, /\r\nConnection: close\r\n/i);
+    assert.match(text, /hello through the tunnel\n$/);
+    s.close();
+    s = await host.connectTcp("127.0.0.1", http);
+    w = s.writable.getWriter();
+    await w.write(new TextEncoder().encode("CONNECT 10.91.0.1:7 HTTP/1.1\r\nHost: 10.91.0.1:7\r\n\r\n"));
+    w.releaseLock();
+    assert.match(new TextDecoder().decode(await readN(s.readable, 39)), /^HTTP\/1\.1 200 Connection established\r\n\r\n$/);
+    [, back] = await Promise.all([writeAll(s.writable, data), readAll(s.readable)]);
+    assert.is(back.hash, sha(data), "http CONNECT: " + back.length);
+
+    // TCPClientTunnel: host -> A's echo; TCPServerTunnel: A -> B:2001 -> host echo.
+    s = await host.connectTcp("127.0.0.1", fwd);
+    [, back] = await Promise.all([writeAll(s.writable, data), readAll(s.readable)]);
+    assert.is(back.hash, sha(data), "TCPClientTunnel: " + back.length);
+    const c = await A.connect("10.91.0.2", 2001);
+    [, back] = await Promise.all([writeAll(c.writable, data), readAll(c.readable)]);
+    assert.is(back.hash, sha(data), "TCPServerTunnel: " + back.length);
+    st.close();
+    for (let i = 0; i < 50 && slots.active > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.is(slots.active, 0);
+  } finally {
+    for (const x of servers) x.close();
+  }
 });
 
 test("status: handshakes and transfer in wg show's form; both stacks idle once all is closed", async () => {

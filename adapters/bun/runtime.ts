@@ -8,7 +8,7 @@
 import { mkdir, rm, writeFile, access } from "node:fs/promises";
 import type { Endpoint } from "../../src/engine.ts";
 import { parseAddress } from "../../src/ip.ts";
-import type { Runtime } from "../cli/runtime.ts";
+import type { HostStream, Runtime } from "../cli/runtime.ts";
 import { nodeX25519 } from "../node/x25519.ts";
 import { Bun, type SpawnIO } from "./bun.ts";
 import { BunTun } from "./tun.ts";
@@ -18,6 +18,103 @@ import { listenUnix, connectUnix } from "./unix.ts";
 /** Everything a stream has to say, as text. */
 async function text(s: ReadableStream<Uint8Array> | null): Promise<string> {
   return s === null ? "" : await new Response(s).text();
+}
+
+/** A TCP socket of Bun.listen / Bun.connect (bun.ts types only the unix ones); `data` carries our state. */
+interface TcpSocket {
+  data: BunTcp;
+  write(data: Uint8Array): number;
+  /** shutdown(2) for writing: FIN, reading goes on (allowHalfOpen). */
+  shutdown(): void;
+  terminate(): void;
+  pause(): void;
+  resume(): void;
+  setNoDelay(on: boolean): void;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+}
+type TcpBun = {
+  listen(o: object): { port: number; stop(closeActive?: boolean): void };
+  connect(o: object): Promise<TcpSocket>;
+};
+const tcpBun = Bun as unknown as TcpBun;
+
+/** Bytes a host stream's readable holds before the socket is paused. */
+const READ_AHEAD = 64 * 1024;
+
+/**
+ * A Bun TCP socket as the CLI's HostStream: data enqueued until READ_AHEAD
+ * waits unread (then paused); a write keeps what the kernel did not take
+ * until the drain event; closing the writable is shutdown (half-close).
+ */
+class BunTcp {
+  readonly stream: HostStream;
+  private rc: ReadableStreamDefaultController<Uint8Array> | null = null;
+  private done = false;
+  private unsent: { chunk: Uint8Array; resolve: () => void; reject: (e: Error) => void } | null = null;
+
+  constructor(private readonly s: TcpSocket) {
+    s.setNoDelay(true);
+    const readable = new ReadableStream<Uint8Array>({
+      start: (c) => { this.rc = c; },
+      pull: () => { s.resume(); },
+      cancel: () => { this.done = true; s.resume(); },
+    }, { highWaterMark: READ_AHEAD, size: (c) => c.byteLength });
+    const writable = new WritableStream<Uint8Array>({
+      write: (chunk) => {
+        const n = s.write(chunk);
+        if (n >= chunk.length) return;
+        return new Promise<void>((resolve, reject) => { this.unsent = { chunk: chunk.subarray(Math.max(0, n)), resolve, reject }; });
+      },
+      close: () => { s.shutdown(); },
+      abort: () => { s.terminate(); },
+    }, { highWaterMark: 1 });
+    this.stream = {
+      readable, writable, close: () => s.terminate(),
+      remoteAddress: s.remoteAddress, remotePort: s.remotePort, localAddress: s.localAddress, localPort: s.localPort,
+    };
+  }
+
+  data(d: Uint8Array): void {
+    if (this.done || !this.rc) return;
+    this.rc.enqueue(d.slice());
+    if ((this.rc.desiredSize ?? 0) <= 0) this.s.pause();
+  }
+
+  drain(): void {
+    const u = this.unsent;
+    if (!u) return;
+    const n = this.s.write(u.chunk);
+    if (n >= u.chunk.length) { this.unsent = null; u.resolve(); } else u.chunk = u.chunk.subarray(Math.max(0, n));
+  }
+
+  end(): void {
+    if (!this.done) { this.done = true; this.rc?.close(); }
+  }
+
+  /** The socket is gone: an error ends the readable with it; without one (both sides' FINs seen), cleanly. */
+  closed(err?: Error): void {
+    if (!this.done) {
+      this.done = true;
+      if (err) this.rc?.error(err);
+      else this.rc?.close();
+    }
+    this.unsent?.reject(err ?? Object.assign(new Error("socket closed"), { code: "EPIPE" }));
+    this.unsent = null;
+  }
+
+  static handlers(open: (t: BunTcp) => void) {
+    return {
+      open: (s: TcpSocket) => { s.data = new BunTcp(s); open(s.data); },
+      data: (s: TcpSocket, d: Uint8Array) => s.data.data(d),
+      drain: (s: TcpSocket) => s.data.drain(),
+      end: (s: TcpSocket) => s.data.end(),
+      close: (s: TcpSocket, e?: Error) => s.data?.closed(e),
+      error: (s: TcpSocket, e: Error) => s.data?.closed(e),
+    };
+  }
 }
 
 /** The Runtime, and `drained`: resolves once all that stdout and stderr were given is written. */
@@ -90,6 +187,31 @@ export function bunRuntime(args: string[]): BunRuntime {
     },
     listenUnix,
     connectUnix,
+    listenTcp: async (host, port, accept) => {
+      const server = tcpBun.listen({
+        hostname: host.replace(/^\[|\]$/g, ""), port, allowHalfOpen: true, socket: BunTcp.handlers((t) => accept(t.stream)),
+      });
+      return { port: server.port, close: () => server.stop(false) };
+    },
+    connectTcp: async (host, port) => {
+      let conn: BunTcp | null = null;
+      const s = await tcpBun.connect({
+        hostname: host.replace(/^\[|\]$/g, ""), port, allowHalfOpen: true, socket: BunTcp.handlers((t) => { conn = t; }),
+      });
+      return (conn ?? s.data).stream;
+    },
+    bindUdp: async (host, port, receive) => {
+      let open = true;
+      const s = await Bun.udpSocket({
+        hostname: host.replace(/^\[|\]$/g, ""), port, binaryType: "uint8array",
+        socket: { data: (_s, data, p, address) => receive(data, address, p), error: () => {} },
+      });
+      return {
+        port: s.port,
+        send: (data, address, p) => open && s.send(data, p, address),
+        close: () => { if (open) { open = false; s.close(); } },
+      };
+    },
     onSignal: (handler) => {
       process.on("SIGINT", () => handler("SIGINT"));
       process.on("SIGTERM", () => handler("SIGTERM"));

@@ -9,7 +9,7 @@
 // (environment variables, the FFI X25519) are only used when already granted.
 import type { Endpoint } from "../../src/engine.ts";
 import { parseAddress } from "../../src/ip.ts";
-import type { Conn, Runtime } from "../cli/runtime.ts";
+import type { Conn, HostStream, Runtime } from "../cli/runtime.ts";
 import { denoX25519 } from "./x25519.ts";
 import { DenoTun } from "./tun.ts";
 import { DenoBind } from "./udp.ts";
@@ -108,6 +108,58 @@ function conn(c: Deno.UnixConn): Conn {
     },
   };
 }
+
+/**
+ * A Deno TCP connection as the CLI's HostStream: its own readable (pulled,
+ * so backpressure reaches the socket); a writable that half-closes
+ * (closeWrite) rather than closing the connection.
+ */
+function hostStream(c: Deno.TcpConn): HostStream {
+  try { c.setNoDelay(true); } catch { /* closed already */ }
+  // Deno's own conn.readable closes the connection at EOF, which would end a
+  // half-closed connection's other direction: read with conn.read instead,
+  // and close the connection once both directions are done.
+  let closed = false, readDone = false, writeDone = false;
+  const close = () => { if (!closed) { closed = true; try { c.close(); } catch { /* closed already */ } } };
+  const done = (side: "r" | "w") => {
+    if (side === "r") readDone = true; else writeDone = true;
+    if (readDone && writeDone) close();
+  };
+  const remote = c.remoteAddr as Deno.NetAddr, local = c.localAddr as Deno.NetAddr;
+  const readable = new ReadableStream<Uint8Array>({
+    pull: async (ctl) => {
+      const buf = new Uint8Array(READ_CHUNK);
+      let n: number | null;
+      try {
+        n = await c.read(buf);
+      } catch (e) {
+        done("r");
+        throw e;
+      }
+      if (n === null) { ctl.close(); done("r"); return; }
+      ctl.enqueue(buf.subarray(0, n));
+    },
+    cancel: () => done("r"),
+  }, { highWaterMark: 0 });
+  const writable = new WritableStream<Uint8Array>({
+    write: async (chunk) => {
+      let off = 0;
+      while (off < chunk.length) off += await c.write(chunk.subarray(off));
+    },
+    close: async () => {
+      try { await c.closeWrite(); } catch { /* closed already */ }
+      done("w");
+    },
+    abort: close,
+  }, { highWaterMark: 1 });
+  return {
+    readable, writable, close,
+    remoteAddress: remote.hostname, remotePort: remote.port, localAddress: local.hostname, localPort: local.port,
+  };
+}
+
+/** Bytes one read of a host TCP connection takes at most. */
+const READ_CHUNK = 64 * 1024;
 
 /** Literal IPv4/IPv6 address text, or null. */
 function literal(h: string): string | null {
@@ -255,6 +307,38 @@ export function denoRuntime(args: string[]): Runtime {
       return () => { try { l.close(); } catch { /* closed already */ } };
     }),
     connectUnix: (path) => guard(`connecting to ${path}`, async () => conn(await Deno.connect({ transport: "unix", path }))),
+    listenTcp: (host, port, accept) => guard(`listening on TCP ${host}:${port}`, () => {
+      const l = Deno.listen({ transport: "tcp", hostname: host.replace(/^\[|\]$/g, ""), port });
+      void (async () => {
+        try {
+          for await (const c of l) accept(hostStream(c));
+        } catch { /* closed */ }
+      })();
+      return { port: (l.addr as Deno.NetAddr).port, close: () => { try { l.close(); } catch { /* closed already */ } } };
+    }),
+    connectTcp: (host, port) => guard(`connecting to ${host}:${port}`, async () =>
+      hostStream(await Deno.connect({ transport: "tcp", hostname: host.replace(/^\[|\]$/g, ""), port }))),
+    bindUdp: (host, port, receive) => guard(`binding UDP ${host}:${port}`, () => {
+      const s = Deno.listenDatagram({ transport: "udp", hostname: host.replace(/^\[|\]$/g, ""), port });
+      let open = true;
+      void (async () => {
+        try {
+          for await (const [data, from] of s) {
+            const a = from as Deno.NetAddr;
+            receive(data, a.hostname, a.port);
+          }
+        } catch { /* closed */ }
+      })();
+      return {
+        port: (s.addr as Deno.NetAddr).port,
+        send: (data, address, p) => {
+          if (!open) return false;
+          s.send(data, { transport: "udp", hostname: address, port: p }).catch(() => {});
+          return true;
+        },
+        close: () => { if (open) { open = false; try { s.close(); } catch { /* closed already */ } } },
+      };
+    }),
     onSignal: (handler) => {
       Deno.addSignalListener("SIGINT", () => handler("SIGINT"));
       Deno.addSignalListener("SIGTERM", () => handler("SIGTERM"));
