@@ -10,9 +10,13 @@ import { instantiate } from "../src/wasm.ts";
 import { parsePrefix } from "../src/ip.ts";
 import { pair, wasmModule, ipv4, nobleX25519, nodeX25519 } from "./_net.ts";
 import type { X25519 } from "../src/crypto.ts";
+import { benchNetstack } from "./bench-netstack.ts";
 import { benchTunnel } from "./bench-tunnel.ts";
 
 const json = process.argv.includes("--json");
+// --only=aead,handshake,tunnel,netstack runs just those sections.
+const only = process.argv.find((a) => a.startsWith("--only="))?.slice(7).split(",");
+const run = (section: string) => !only || only.includes(section);
 const SIZES = [64, 1420, 8192];
 const BATCH = 64;
 const results: Record<string, number> = {};
@@ -130,7 +134,7 @@ function handshakes(x: X25519, ms = 2000): number {
 
 await sodium.ready;
 const impls = { wasm: wasmAead, "node-crypto": nodeAead, libsodium: sodiumAead, noble: nobleAead };
-for (const size of SIZES) {
+for (const size of run("aead") ? SIZES : []) {
   for (const [impl, fn] of Object.entries(impls)) {
     const r = fn(size);
     results[`${impl}:${size}`] = r.seal;
@@ -139,10 +143,14 @@ for (const size of SIZES) {
   }
 }
 const at = (impl: string) => results[`wasm:1420`] / results[`${impl}:1420`];
-emit({ bench: "aead-ratio", bytes: 1420, vs: "node-crypto", ratio: at("node-crypto"), target: 2 });
-emit({ bench: "aead-ratio", bytes: 1420, vs: "libsodium", ratio: at("libsodium"), target: 1.5 });
-emit({ bench: "aead-ratio", bytes: 1420, vs: "noble", ratio: at("noble"), target: 6 });
-const hsNode = handshakes(nodeX25519);
-emit({ bench: "handshake", impl: "node-crypto", perSecond: hsNode, target: 1000 });
-emit({ bench: "handshake", impl: "noble", perSecond: handshakes(nobleX25519, 1000) });
-await benchTunnel(emit);
+if (run("aead")) {
+  emit({ bench: "aead-ratio", bytes: 1420, vs: "node-crypto", ratio: at("node-crypto"), target: 2 });
+  emit({ bench: "aead-ratio", bytes: 1420, vs: "libsodium", ratio: at("libsodium"), target: 1.5 });
+  emit({ bench: "aead-ratio", bytes: 1420, vs: "noble", ratio: at("noble"), target: 6 });
+}
+if (run("handshake")) {
+  emit({ bench: "handshake", impl: "node-crypto", perSecond: handshakes(nodeX25519), target: 1000 });
+  emit({ bench: "handshake", impl: "noble", perSecond: handshakes(nobleX25519, 1000) });
+}
+if (run("tunnel")) await benchTunnel(emit);
+if (run("netstack")) await benchNetstack(emit);
