@@ -98,6 +98,12 @@ async function needs(args: string[]): Promise<Need[]> {
           } catch { /* the command reports it */ }
         }
       }
+      if (rest.includes("--netstack")) {
+        // No TUN, no root, no ip(8): the network and (for a file) reading it.
+        // The UAPI socket is served only when /var/run/wireguard is writable.
+        n.push({ desc: { name: "net" }, why: "the UDP socket and the proxies" });
+        return n;
+      }
       n.push(
         { desc: { name: "read", path: RUN_DIR }, why: "the interface's socket and pid file" },
         { desc: { name: "write", path: RUN_DIR }, why: "the interface's socket and pid file" },
