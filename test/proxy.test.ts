@@ -1,9 +1,9 @@
 // `wg up --netstack` (the built Node CLI, build/out/wg.js) against
 // wireguard-go: wireguard-go in namespace a with its tunnel address serving
-// HTTP, TCP echo and DNS (a small Node script); ours in namespace b with no
+// HTTP, a TCP service and DNS (a small Node script); ours in namespace b with no
 // TUN device, offering [Socks5], [http], [TCPClientTunnel] and
 // [TCPServerTunnel]. curl through both proxies (downloads and uploads of
-// 64 MB, checksums compared), both forwards with an echo, DNS over SOCKS5
+// 64 MB, checksums compared), both forwards each way, DNS over SOCKS5
 // UDP ASSOCIATE, ping and fetch through the library API (this file, run
 // again in namespace b as a child), the same transfers under netem loss,
 // reordering and duplication, and 100 concurrent connections after which
@@ -49,13 +49,36 @@ if (process.env.WG_PROXY_CHILD) {
 
 // ---- helper programs, run with node in the namespaces ------------------------
 
-/** HTTP (big file, upload digest, slow answers), TCP echo and DNS (files.wg -> host) on `host`. */
+/**
+ * HTTP (big file, upload digest, slow answers), the TCP service and DNS
+ * (files.wg -> host) on the given host. The TCP service reads one line: "echo"
+ * (everything back), "put N" (N bytes in, their SHA-256 out), "get N" (N
+ * bytes of a known stream out).
+ */
 const PEER_JS = `
 import http from "node:http"; import net from "node:net"; import dgram from "node:dgram";
 import { createHash } from "node:crypto"; import { createReadStream, statSync } from "node:fs";
 const [mode, host, a, b] = process.argv.slice(2);
-if (mode === "echo") {
-  net.createServer({ allowHalfOpen: true }, (s) => { s.on("error", () => {}); s.pipe(s); }).listen(Number(a), host, () => console.log("ready"));
+const stream = (n) => { const out = Buffer.alloc(n); let x = 2463534242; for (let i = 0; i < n; i++) { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; out[i] = x & 255; } return out; };
+const service = (s) => {
+  s.on("error", () => {});
+  let head = Buffer.alloc(0);
+  const first = (d) => {
+    head = Buffer.concat([head, d]);
+    const nl = head.indexOf(10);
+    if (nl < 0) return;
+    s.off("data", first);
+    const [cmd, n] = head.subarray(0, nl).toString().split(" "), rest = head.subarray(nl + 1);
+    if (cmd === "echo") { s.write(rest); s.pipe(s); return; }
+    if (cmd === "get") { s.end(stream(Number(n))); return; }
+    const h = createHash("sha256").update(rest); let got = rest.length;
+    s.on("data", (x) => { h.update(x); got += x.length; });
+    s.on("end", () => s.end(JSON.stringify({ bytes: got, sha256: h.digest("hex") })));
+  };
+  s.on("data", first);
+};
+if (mode === "service") {
+  net.createServer({ allowHalfOpen: true }, service).listen(Number(a), host, () => console.log("ready"));
 } else {
   const file = a;
   http.createServer((req, res) => {
@@ -71,7 +94,7 @@ if (mode === "echo") {
     if (u.pathname === "/hello") { res.end("hello from wireguard-go's side\\n"); return; }
     res.writeHead(404); res.end();
   }).listen(8080, host);
-  net.createServer({ allowHalfOpen: true }, (s) => { s.on("error", () => {}); s.pipe(s); }).listen(7, host);
+  net.createServer({ allowHalfOpen: true }, service).listen(7, host);
   const dns = dgram.createSocket("udp4");
   dns.on("message", (q, r) => {
     let o = 12; const labels = [];
@@ -87,20 +110,27 @@ if (mode === "echo") {
 }
 `;
 
-/** Clients: a TCP echo check, and a DNS query through SOCKS5 UDP ASSOCIATE. */
+/** Clients of the TCP service (echo, put, get: checksums compared) and a DNS query through SOCKS5 UDP ASSOCIATE. */
 const CLIENT_JS = `
 import net from "node:net"; import dgram from "node:dgram"; import { createHash, randomBytes } from "node:crypto";
 const [mode, ...args] = process.argv.slice(2);
 const out = (o) => { process.stdout.write(JSON.stringify(o) + "\\n"); process.exit(0); };
-if (mode === "echo") {
+const stream = (n) => { const out = Buffer.alloc(n); let x = 2463534242; for (let i = 0; i < n; i++) { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; out[i] = x & 255; } return out; };
+if (mode === "echo" || mode === "put" || mode === "get") {
   const [host, port, bytes] = [args[0], Number(args[1]), Number(args[2])];
-  const data = randomBytes(bytes), sent = createHash("sha256").update(data).digest("hex");
-  const h = createHash("sha256"); let n = 0; const t0 = performance.now();
+  const data = mode === "get" ? Buffer.alloc(0) : randomBytes(bytes);
+  const want = createHash("sha256").update(mode === "get" ? stream(bytes) : data).digest("hex");
+  const h = createHash("sha256"), parts = []; let n = 0; const t0 = performance.now();
   const s = net.connect({ host, port, allowHalfOpen: true }, () => {
+    s.write(mode + " " + bytes + "\\n");
     let o = 0; const step = () => { while (o < data.length) { const c = data.subarray(o, o + 65536); o += c.length; if (!s.write(c)) { s.once("drain", step); return; } } s.end(); }; step();
   });
-  s.on("data", (d) => { h.update(d); n += d.length; });
-  s.on("end", () => out({ ok: n === bytes && h.digest("hex") === sent, bytes: n, ms: performance.now() - t0 }));
+  s.on("data", (d) => { if (mode === "put") parts.push(d); else { h.update(d); n += d.length; } });
+  s.on("end", () => {
+    const ms = performance.now() - t0;
+    if (mode === "put") { const r = JSON.parse(Buffer.concat(parts).toString()); out({ ok: r.bytes === bytes && r.sha256 === want, bytes: r.bytes, ms }); }
+    else out({ ok: n === bytes && h.digest("hex") === want, bytes: n, ms });
+  });
   s.on("error", (e) => out({ ok: false, error: String(e) }));
 } else if (mode === "udpdns") {
   const [proxy, port, name, server] = [args[0], Number(args[1]), args[2], args[3]];
@@ -217,7 +247,7 @@ function suite(): void {
       ],
     });
     const peer = L.spawn(L.a, [node, peerJs, "peer", INNER.a4, bigFile]);
-    const echo = L.spawn(L.b, [node, peerJs, "echo", "127.0.0.1", String(HOST_ECHO)]);
+    const echo = L.spawn(L.b, [node, peerJs, "service", "127.0.0.1", String(HOST_ECHO)]);
     for (const p of [peer, echo]) {
       const end = performance.now() + 5000;
       while (!p.stdout.includes("ready") && p.running && performance.now() < end) await new Promise((r) => setTimeout(r, 20));
@@ -293,14 +323,20 @@ Target = 127.0.0.1:${HOST_ECHO}
     assert.is(r.stdout, "200", r.stderr); // -p: CONNECT, then HTTP inside the tunnel
   });
 
-  test("TCPClientTunnel (host -> tunnel) and TCPServerTunnel (tunnel -> host): 16 MB echoed each", async () => {
+  test("TCPClientTunnel (host -> tunnel) and TCPServerTunnel (tunnel -> host): 16 MB each way through each, and an echo", async () => {
     const client = join(L.dir, "client.mjs");
-    let r = await json([node, client, "echo", "127.0.0.1", String(CLIENT_TUNNEL), String(16 << 20)], L.b);
-    assert.ok(r.ok, JSON.stringify(r));
-    r = await json([node, client, "echo", INNER.b4, String(SERVER_TUNNEL), String(16 << 20)], L.a);
-    assert.ok(r.ok, JSON.stringify(r));
-    r = await json([node, client, "echo", INNER.b6, String(SERVER_TUNNEL), String(1 << 20)], L.a);
-    assert.ok(r.ok, `over IPv6: ${JSON.stringify(r)}`);
+    const check = async (what: string, ns: string, mode: string, host: string, port: number, bytes: number) => {
+      const r = await json([node, client, mode, host, String(port), String(bytes)], ns);
+      assert.ok(r.ok, `${what} ${mode}: ${JSON.stringify(r)}`);
+    };
+    for (const mode of ["put", "get"]) {
+      await check("TCPClientTunnel", L.b, mode, "127.0.0.1", CLIENT_TUNNEL, 16 << 20);
+      await check("TCPServerTunnel", L.a, mode, INNER.b4, SERVER_TUNNEL, 16 << 20);
+    }
+    await check("TCPServerTunnel over IPv6", L.a, "get", INNER.b6, SERVER_TUNNEL, 1 << 20);
+    // Both directions at once, within what the buffers hold.
+    await check("TCPClientTunnel", L.b, "echo", "127.0.0.1", CLIENT_TUNNEL, 128 << 10);
+    await check("TCPServerTunnel", L.a, "echo", INNER.b4, SERVER_TUNNEL, 128 << 10);
   });
 
   test("DNS over UDP through SOCKS5 UDP ASSOCIATE", async () => {
@@ -355,7 +391,7 @@ Target = 127.0.0.1:${HOST_ECHO}
     }
     try {
       await transfers("socks5 impaired", ["--socks5-hostname", `127.0.0.1:${SOCKS}`]);
-      const r = await json([node, join(L.dir, "client.mjs"), "echo", "127.0.0.1", String(CLIENT_TUNNEL), String(4 << 20)], L.b);
+      const r = await json([node, join(L.dir, "client.mjs"), "get", "127.0.0.1", String(CLIENT_TUNNEL), String(4 << 20)], L.b);
       assert.ok(r.ok, JSON.stringify(r));
     } finally {
       await undo();

@@ -22,7 +22,7 @@ export async function serveHttp(conn: HttpConn, handler: HttpHandler, local = "l
   try {
     const text = await reader.head(MAX_HEAD);
     if (text === null) { reader.cancel(); await writer.close(); return; }
-    let req: Request, bodyDone: Promise<boolean> = Promise.resolve(true);
+    let req: Request | null = null;
     try {
       const head = parseRequestHead(text);
       const f = requestFraming(head);
@@ -31,26 +31,22 @@ export async function serveHttp(conn: HttpConn, handler: HttpHandler, local = "l
       const headers = new Headers();
       for (const [k, v] of head.fields) headers.append(k, v);
       let body: ReadableStream<Uint8Array> | null = null;
-      if (f.kind !== "none" && head.method !== "GET" && head.method !== "HEAD") {
-        let settle!: (ok: boolean) => void;
-        bodyDone = new Promise((r) => { settle = r; });
-        body = bodyStream(reader, f, settle);
-      }
+      // The body streams from the connection as the handler reads it; what it leaves unread is dropped.
+      if (f.kind !== "none" && head.method !== "GET" && head.method !== "HEAD") body = bodyStream(reader, f, () => {});
       req = new Request(url, { method: head.method, headers, body, duplex: "half" } as RequestInit);
     } catch (e) {
       if (!(e instanceof ProtocolError) && !(e instanceof TypeError)) throw e;
       await respond(writer, new Response(`${e.message}\n`, { status: 400 }), false);
-      return;
     }
-    let res: Response;
-    try {
-      res = await handler(req);
-    } catch (e) {
-      res = new Response(`${e instanceof Error ? e.message : String(e)}\n`, { status: 500 });
+    if (req !== null) {
+      let res: Response;
+      try {
+        res = await handler(req);
+      } catch (e) {
+        res = new Response(`${e instanceof Error ? e.message : String(e)}\n`, { status: 500 });
+      }
+      await respond(writer, res, req.method === "HEAD");
     }
-    await respond(writer, res, req.method === "HEAD");
-    // A body the handler did not read is dropped with the connection.
-    void bodyDone;
   } catch {
     conn.abort();
     return;

@@ -181,7 +181,9 @@ export async function upNetstack(rt: Runtime, name: string, path: string, runDir
       cleanups.push(() => rt.remove(pidFile));
       note(`UAPI on ${sock}`);
     } catch (e) {
-      note(`note: no UAPI socket (${runDir}: ${(e as Error).message.replace(/^.*?: /, "")}): wg show ${name} and wg down ${name} will not see this tunnel`);
+      const code = (e as { code?: string }).code;
+      const why = code === "EACCES" || code === "EPERM" || e instanceof Error && e.name === "PermissionDenied" ? `${runDir} is not writable` : (e as Error).message;
+      note(`note: no UAPI socket (${why}): wg show ${name} and wg down ${name} will not see this tunnel; stop it with Ctrl-C or SIGTERM`);
     }
     const rebind = async (port: number) => {
       if (port === tunnel.device.bind.port) return;
