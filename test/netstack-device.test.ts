@@ -9,13 +9,11 @@ import * as assert from "uvu/assert";
 import { createHash } from "node:crypto";
 import { nodeRuntime } from "../adapters/node/runtime.ts";
 import { openTunnel, type Tunnel, type TunnelDeps } from "../adapters/common/tunnel.ts";
-import { serveHttp } from "../adapters/common/proxy/httpserver.ts";
 import { serveSocks5 } from "../adapters/common/proxy/socks5.ts";
 import { serveHttpProxy } from "../adapters/common/proxy/http.ts";
 import { serveHost, tcpClientTunnel, tcpServerTunnel } from "../adapters/common/proxy/forward.ts";
 import { Slots } from "../adapters/common/proxy/relay.ts";
 import type { HostStream, Runtime } from "../adapters/cli/runtime.ts";
-import type { TcpConn } from "../src/netstack/index.ts";
 import { formatShow } from "../src/show.ts";
 
 // Each runtime with its own adapter: Deno and Bun load theirs from source.
@@ -161,13 +159,13 @@ test("DNS: names resolve through the tunnel's DNS server", async () => {
 
 test("fetch: pages served inside the tunnel (Content-Length, chunked, POST, by name)", async () => {
   const big = bytes(3 * MB, 5);
-  A.listen(80, (c: TcpConn) => void serveHttp(c, async (req) => {
+  A.serve(80, async (req) => {
     const path = new URL(req.url).pathname;
     if (path === "/hello") return new Response("hello through the tunnel\n", { headers: { "content-length": "25" } });
     if (path === "/big") return new Response(new Blob([big]).stream()); // a stream: chunked
     if (path === "/echo") return new Response(await req.arrayBuffer(), { status: 201, headers: { "x-method": req.method } });
     return new Response("no\n", { status: 404 });
-  }));
+  });
   let r = await B.fetch("http://10.91.0.1/hello");
   assert.is(r.status, 200);
   assert.is(await r.text(), "hello through the tunnel\n");

@@ -6,7 +6,6 @@
 // as `deps` (build/demo.mjs runs it on Node).
 import { formatShow } from "../../src/show.ts";
 import { openTunnel, type Tunnel, type TunnelDeps } from "./tunnel.ts";
-import { serveHttp } from "./proxy/httpserver.ts";
 
 export interface DemoDeps extends TunnelDeps {
   stdout(text: string): void;
@@ -40,13 +39,13 @@ export async function demo(deps: DemoDeps): Promise<number> {
 
     // An HTTP server listening inside the tunnel, on the server peer's netstack.
     let served = 0;
-    server.listen(80, (conn) => void serveHttp(conn, (req) => {
+    server.serve(80, (req) => {
       served++;
       const body = `Hello from ${SERVER.v4}, inside the tunnel.\n` +
-        `You are ${conn.remoteAddress}:${conn.remotePort}; you asked for ${new URL(req.url).pathname} (${req.method}).\n` +
+        `You asked for ${new URL(req.url).pathname} (${req.method}) from ${CLIENT.v4}.\n` +
         `Every byte of this page was encrypted by one peer and decrypted by the other.\n`;
       return new Response(body, { headers: { "content-type": "text/plain", "content-length": String(new TextEncoder().encode(body).length) } });
-    }));
+    });
 
     const rtt = await client.ping(SERVER.v4);
     out(`# ping ${SERVER.v4} through the tunnel: ${rtt.toFixed(2)} ms (the first packet started the handshake)`);

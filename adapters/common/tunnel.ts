@@ -7,6 +7,7 @@
 //   const t = await openTunnel(nodeRuntime([]), await readFile("wg0.conf", "utf8"));
 //   const conn = await t.connect("10.0.0.1", 22);        // WHATWG streams
 //   const page = await (await t.fetch("http://10.0.0.1/")).text();
+//   t.serve(80, (req) => new Response("hello\n"));          // HTTP inside the tunnel
 //   await t.close();
 import { Engine, type Endpoint } from "../../src/engine.ts";
 import type { X25519 } from "../../src/crypto.ts";
@@ -19,6 +20,7 @@ import {
 import type { Bind, Clock } from "./device.ts";
 import { NetDevice } from "./netdevice.ts";
 import { httpFetch, type HttpRequestInit } from "./proxy/httpclient.ts";
+import { serveHttp, type HttpHandler } from "./proxy/httpserver.ts";
 
 /** What a tunnel needs from the runtime; a CLI Runtime (adapters/cli/runtime.ts) has all of it. */
 export interface TunnelDeps {
@@ -199,6 +201,16 @@ export class Tunnel {
   fetch(url: string | URL, init: HttpRequestInit = {}): Promise<Response> {
     this.check();
     return httpFetch((host, port) => this.connect(host, port), url, init);
+  }
+
+  /**
+   * Serves HTTP/1.1 on `port` inside the tunnel: each request becomes a
+   * standard Request for `handler`, its Response goes back (one request per
+   * connection, no TLS).
+   * @example tunnel.serve(80, (req) => new Response(`hello ${new URL(req.url).pathname}\n`));
+   */
+  serve(port: number, handler: HttpHandler): TcpListener {
+    return this.listen(port, (conn) => void serveHttp(conn, handler, this.addresses[0]));
   }
 
   /** The engine's status (as `wg show` prints it) with the tunnel's addresses and the stack's usage and counters. */
