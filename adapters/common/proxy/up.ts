@@ -137,9 +137,9 @@ export async function upNetstack(rt: Runtime, name: string, path: string, runDir
     }
   }
   const sock = `${runDir}/${name}.sock`, pidFile = `${runDir}/${name}.pid`;
-  if (await rt.exists(sock) && await rt.connectUnix(sock).then((c) => { c.close(); return true; }, () => false)) {
-    throw new NetstackError(`'${name}' is already up (${sock} answers)`);
-  }
+  // Another `wg up` of this name is running when its socket answers (not knowable without read access: then no UAPI either).
+  const live = await rt.exists(sock).then((e) => e && rt.connectUnix(sock).then((c) => { c.close(); return true; }, () => false), () => false);
+  if (live) throw new NetstackError(`'${name}' is already up (${sock} answers)`);
 
   const cleanups: (() => Promise<void> | void)[] = [];
   const cleanup = async () => {
