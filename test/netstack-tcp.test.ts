@@ -206,6 +206,26 @@ test("a reset outside the window is ignored; one at RCV.NXT closes", async () =>
   await expectError(client.closed, "ECONNRESET");
 });
 
+test("the advertised right edge never moves left, even as a stalled reader's window closes in odd-sized steps", async () => {
+  const link = new Link();
+  const { client } = await link.connect();
+  const wr = client.writable.getWriter();
+  void (async () => { for (let i = 0; i < 400; i++) await wr.write(bytes(1001, i)); })().catch(() => {});
+  await link.runFor(5_000);
+  // Window scale 3 (256 KiB buffers): the edge is ACK + WND * 8.
+  let prev: number | null = null, moves = 0;
+  for (const p of fromB(link)) {
+    const t = tcp(p);
+    if (!(t.flags & F.ACK) || (t.flags & F.SYN)) continue;
+    const edge = (t.ack + t.wnd * 8) >>> 0;
+    if (prev !== null) assert.ok(((edge - prev) | 0) >= 0, `the edge moved left by ${(prev - edge) | 0} bytes`);
+    if (prev !== null && edge !== prev) moves++;
+    prev = edge;
+  }
+  assert.ok(prev !== null && moves > 0, "b advertised windows as data arrived");
+  assert.ok(fromB(link).some((p) => tcp(p).wnd * 8 < 1001), "the window closed to less than a write: the reader never read");
+});
+
 test("zero window: the writer blocks, probes back off, and a probe reopens the window when the update is lost", async () => {
   const link = new Link({}, { tcp: { receiveBuffer: 64 * 1024 } });
   const { client, server } = await link.connect();

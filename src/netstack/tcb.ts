@@ -853,11 +853,14 @@ export class Tcb {
       wnd = Math.min(this.rcvBuf.max, 0xffff);
       if (flags & ACK) this.rcvAdv = seqAdd(this.rcvNxt, wnd);
     } else {
-      // Scaled, rounded up so the edge does not move left, but not past the free space.
+      // Scaled and rounded so the right edge never moves left (RFC 9293 3.8.6:
+      // a peer may already have sent up to it): not past the free space,
+      // except by the few bytes of rounding that keep the old edge.
       const unit = 2 ** this.rcvShift, w = this.advertisable(), free = this.rcvBuf.free;
+      const cur = Math.max(0, seqDiff(this.rcvAdv, this.rcvNxt));
       wnd = Math.ceil(w / unit);
       if (wnd * unit > free) wnd = Math.floor(free / unit);
-      wnd = Math.min(wnd, 0xffff);
+      wnd = Math.min(Math.max(wnd, Math.ceil(cur / unit)), 0xffff);
       this.rcvAdv = seqAdd(this.rcvNxt, wnd * unit);
     }
     writeIp(buf, off, this.local, this.remote, PROTO_TCP, thl + len, this.host.nextIpId());
