@@ -4,9 +4,9 @@
 import { Engine } from "../../src/engine.ts";
 import type { Endpoint } from "../../src/engine.ts";
 import { parseWgQuick, toDeviceConfig, type WgQuickConfig } from "../../src/wgquick.ts";
-import { UapiSession } from "../../src/uapi.ts";
 import { parsePrefix, maskPrefix, formatPrefix } from "../../src/ip.ts";
 import { Device } from "../common/device.ts";
+import { serveUapi } from "./uapi-server.ts";
 import { upNetstack } from "../common/proxy/up.ts";
 import { formatShowConf } from "../../src/show.ts";
 import type { Runtime } from "./runtime.ts";
@@ -61,7 +61,6 @@ export async function up(rt: Runtime, target: string, opts: { netstack?: boolean
   } catch (e) {
     throw new UpError(`${path}: ${(e as Error).message}`);
   }
-  const sock = `${RUN_DIR}/${name}.sock`, pidFile = `${RUN_DIR}/${name}.pid`;
   const ipr = async (...argv: string[]): Promise<{ code: number; stderr: string }> => {
     log(["ip", ...argv].join(" "));
     const r = await rt.run(["ip", ...argv]);
@@ -126,29 +125,7 @@ export async function up(rt: Runtime, target: string, opts: { netstack?: boolean
     cleanups.push(() => device.close());
 
     // The userspace API, so the stock wg(8) works against this interface.
-    await rt.mkdir(RUN_DIR, 0o755);
-    await rt.remove(sock);
-    const closeUapi = await rt.listenUnix(sock, (conn) => {
-      const session = new UapiSession({
-        onListenPort: (port) => { void rebind(port); },
-        onOutput: (out) => device.apply(out),
-      });
-      conn.start((chunk) => {
-        const reply = session.feed(chunk, engine, rt.clock.now(), (address, port) => ({ address, port }));
-        if (reply) conn.write(reply);
-        if (session.closed) conn.close();
-      }, () => {});
-    });
-    cleanups.push(async () => { closeUapi(); await rt.remove(sock); });
-    await rt.writeFile(pidFile, `${rt.pid()}\n`, 0o644);
-    cleanups.push(() => rt.remove(pidFile));
-    const rebind = async (port: number) => {
-      if (port === device.bind.port) return;
-      const b = await rt.openBind(port, engine.maxDatagram);
-      if (engine.fwmark) b.setMark?.(engine.fwmark);
-      await device.rebind(b);
-      engine.listenPort = b.port;
-    };
+    cleanups.push(await serveUapi(rt, RUN_DIR, name, engine, device));
 
     // A default route goes into its own table, with rules that send everything
     // there except our own (fwmark-ed) datagrams: wg-quick's policy routing.

@@ -11,7 +11,8 @@
 // or `wg down NAME`.
 import type { Endpoint } from "../../../src/engine.ts";
 import { keyToBase64 } from "../../../src/config.ts";
-import { UapiSession, formatEndpoint } from "../../../src/uapi.ts";
+import { formatEndpoint } from "../../../src/uapi.ts";
+import { serveUapi } from "../../cli/uapi-server.ts";
 import { ConfigError, parseWgQuick, toDeviceConfig, type ExtraSection, type WgQuickConfig } from "../../../src/wgquick.ts";
 import type { HostServer, Runtime } from "../../cli/runtime.ts";
 import { openTunnel, type Tunnel } from "../tunnel.ts";
@@ -136,7 +137,7 @@ export async function upNetstack(rt: Runtime, name: string, path: string, runDir
       throw new NetstackError(`${path}: line ${peer.line}: cannot resolve Endpoint host '${peer.endpoint.host}'`);
     }
   }
-  const sock = `${runDir}/${name}.sock`, pidFile = `${runDir}/${name}.pid`;
+  const sock = `${runDir}/${name}.sock`;
   // Another `wg up` of this name is running when its socket answers (not knowable without read access: then no UAPI either).
   const live = await rt.exists(sock).then((e) => e && rt.connectUnix(sock).then((c) => { c.close(); return true; }, () => false), () => false);
   if (live) throw new NetstackError(`'${name}' is already up (${sock} answers)`);
@@ -163,34 +164,13 @@ export async function upNetstack(rt: Runtime, name: string, path: string, runDir
 
     // The userspace API, when its folder may be written (not as an ordinary user, usually).
     try {
-      await rt.mkdir(runDir, 0o755);
-      await rt.remove(sock);
-      const closeUapi = await rt.listenUnix(sock, (conn) => {
-        const session = new UapiSession({
-          onListenPort: (port) => { void rebind(port); },
-          onOutput: (out) => tunnel.device.apply(out),
-        });
-        conn.start((chunk) => {
-          const reply = session.feed(chunk, engine, rt.clock.now(), (address, port) => ({ address, port }));
-          if (reply) conn.write(reply);
-          if (session.closed) conn.close();
-        }, () => {});
-      });
-      cleanups.push(async () => { closeUapi(); await rt.remove(sock); });
-      await rt.writeFile(pidFile, `${rt.pid()}\n`, 0o644);
-      cleanups.push(() => rt.remove(pidFile));
+      cleanups.push(await serveUapi(rt, runDir, name, engine, tunnel.device));
       note(`UAPI on ${sock}`);
     } catch (e) {
       const code = (e as { code?: string }).code;
-      const why = code === "EACCES" || code === "EPERM" || e instanceof Error && e.name === "PermissionDenied" ? `${runDir} is not writable` : (e as Error).message;
+      const why = code === "EACCES" || code === "EPERM" || e instanceof Error && /^Permission/.test(e.name) ? `${runDir} is not writable` : (e as Error).message;
       note(`note: no UAPI socket (${why}): wg show ${name} and wg down ${name} will not see this tunnel; stop it with Ctrl-C or SIGTERM`);
     }
-    const rebind = async (port: number) => {
-      if (port === tunnel.device.bind.port) return;
-      const b = await rt.openBind(port, engine.maxDatagram);
-      await tunnel.device.rebind(b);
-      engine.listenPort = b.port;
-    };
 
     const slots = new Slots(MAX_RELAYED);
     // What GET /status on the HTTP proxy shows: no private or preshared keys.

@@ -1,0 +1,56 @@
+// Serving the cross-platform userspace API for a running interface, so the
+// stock wg(8) works against it: NAME.sock and NAME.pid in the run directory.
+// Shared by `wg up` (TUN) and `wg up --netstack`.
+import type { Engine, Output } from "../../src/engine.ts";
+import { UapiSession } from "../../src/uapi.ts";
+import type { Bind } from "../common/device.ts";
+import type { Runtime } from "./runtime.ts";
+
+/** What the UAPI drives besides the engine: the UDP bind it may replace, and the output of a set. */
+export interface UapiDevice {
+  readonly bind: Bind;
+  apply(out: Output): void;
+  rebind(bind: Bind): Promise<void>;
+}
+
+/**
+ * Listens on `${runDir}/${name}.sock` and writes the pid file beside it.
+ * Returns what removes both again. Throws (nothing left behind) if the
+ * directory cannot be made or written.
+ */
+export async function serveUapi(rt: Runtime, runDir: string, name: string, engine: Engine, device: UapiDevice): Promise<() => Promise<void>> {
+  const sock = `${runDir}/${name}.sock`, pidFile = `${runDir}/${name}.pid`;
+  // A new listen port (wg set listen-port) means a new UDP bind, marked like the old one.
+  const rebind = async (port: number) => {
+    if (port === device.bind.port) return;
+    const b = await rt.openBind(port, engine.maxDatagram);
+    if (engine.fwmark) b.setMark?.(engine.fwmark);
+    await device.rebind(b);
+    engine.listenPort = b.port;
+  };
+  await rt.mkdir(runDir, 0o755);
+  await rt.remove(sock);
+  const close = await rt.listenUnix(sock, (conn) => {
+    const session = new UapiSession({
+      onListenPort: (port) => { void rebind(port); },
+      onOutput: (out) => device.apply(out),
+    });
+    conn.start((chunk) => {
+      const reply = session.feed(chunk, engine, rt.clock.now(), (address, port) => ({ address, port }));
+      if (reply) conn.write(reply);
+      if (session.closed) conn.close();
+    }, () => {});
+  });
+  try {
+    await rt.writeFile(pidFile, `${rt.pid()}\n`, 0o644);
+  } catch (e) {
+    close();
+    await rt.remove(sock);
+    throw e;
+  }
+  return async () => {
+    close();
+    await rt.remove(sock);
+    await rt.remove(pidFile);
+  };
+}
