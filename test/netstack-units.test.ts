@@ -65,7 +65,7 @@ test("ring: bytes parked past the end keep their place when the readable part dr
   const a = Uint8Array.from({ length: 100 }, (_, i) => i);
   r.push(a, 0, 10); // 0..9 readable
   r.writeAt(20, a, 30, 10); // bytes 30..39 parked at offset 20 past the end (stream offset 30)
-  r.skip(10); // the reader drains everything readable
+  r.discard(10); // the reader drains everything readable
   r.writeAt(0, a, 10, 20); // the gap 10..29 arrives
   r.commit(30);
   assert.equal([...r.take(30)], [...a.subarray(10, 40)]);

@@ -76,7 +76,7 @@ export class Ring {
   }
 
   /** Consumes n readable bytes. (The head moves even when nothing is left: bytes parked past the end keep their place.) */
-  skip(n: number): void {
+  discard(n: number): void {
     this.len -= n;
     this.head += n;
     if (this.head >= this.buf.length) this.head -= this.buf.length;
@@ -86,7 +86,7 @@ export class Ring {
   take(n: number): Uint8Array {
     const m = Math.min(n, this.len), out = new Uint8Array(m);
     this.peek(0, out, 0, m);
-    this.skip(m);
+    this.discard(m);
     return out;
   }
 

@@ -330,7 +330,7 @@ export class Tcb {
   /** The application will not read any more (the readable was cancelled). */
   shutdownRead(): void {
     this.rcvShut = true;
-    this.rcvBuf.skip(this.rcvBuf.len);
+    this.rcvBuf.discard(this.rcvBuf.len);
     this.rcvBuf.release();
     if (this.state === FIN_WAIT_2) this.closeAt = this.host.now + this.cfg.finWait2Timeout;
     if (this.state !== CLOSED) this.host.ready(this);
@@ -511,7 +511,7 @@ export class Tcb {
     }
     const dataAcked = Math.min(Math.max(seqDiff(ack, this.sndBufSeq), 0), this.sndBuf.len);
     if (dataAcked > 0) {
-      this.sndBuf.skip(dataAcked);
+      this.sndBuf.discard(dataAcked);
       this.sndBufSeq = seqAdd(this.sndBufSeq, dataAcked);
     }
     this.sndUna = ack;
@@ -576,7 +576,7 @@ export class Tcb {
         this.rcvNxt = seqAdd(this.rcvNxt, n);
         if (filledGap) this.ackNow = true; // RFC 5681 4.2: at once when a gap is filled
         else this.delayAck(now);
-        if (this.rcvShut) this.rcvBuf.skip(this.rcvBuf.len);
+        if (this.rcvShut) this.rcvBuf.discard(this.rcvBuf.len);
         else this.events?.onReadable();
       }
       if (fin && this.rcvNxt === seqAdd(seq, len)) this.processFin(now);
@@ -634,10 +634,10 @@ export class Tcb {
     this.ackNow = this.rtxOnce = this.probeNow = false;
     this.dupAcksOwed = 0;
     this.asm.clear();
-    this.sndBuf.skip(this.sndBuf.len);
+    this.sndBuf.discard(this.sndBuf.len);
     this.sndBuf.release();
     // Unread data stays readable after a clean close, not after a failure.
-    if (err) this.rcvBuf.skip(this.rcvBuf.len);
+    if (err) this.rcvBuf.discard(this.rcvBuf.len);
     this.rcvBuf.release();
     this.host.gone(this);
     if (!wasOpen) {
