@@ -11,7 +11,7 @@ import type { TcpConn } from "../../../src/netstack/index.ts";
 import type { HostStream } from "../../cli/runtime.ts";
 import { ProtocolError, StreamReader, latin1Bytes } from "./reader.ts";
 import { connectionTokens, field, isHopByHop, parseRequestHead, parseResponseHead, type Fields } from "./http1.ts";
-import { deadline, endWith, relay, writeBytes } from "./relay.ts";
+import { answerAndRelay, deadline, endWith, writeBytes } from "./relay.ts";
 import type { TunnelSide } from "./socks5.ts";
 
 export interface HttpProxyOptions {
@@ -91,17 +91,8 @@ export async function serveHttpProxy(client: HostStream, tunnel: TunnelSide, opt
       let conn: TcpConn;
       try { conn = await tunnel.connect(hp[0], hp[1]); } catch (e) { await fail(gatewayError(e)); return; }
       cancel();
-      try {
-        await writeBytes(client.writable, latin1Bytes("HTTP/1.1 200 Connection established\r\n\r\n"));
-      } catch {
-        conn.abort();
-        client.close();
-        return;
-      }
-      await relay(
-        { readable: r.rest(), writable: client.writable, abort: () => client.close() },
-        { readable: conn.readable, writable: conn.writable, abort: () => conn.abort() },
-      );
+      await answerAndRelay(client, r.rest(), { readable: conn.readable, writable: conn.writable, abort: () => conn.abort() },
+        latin1Bytes("HTTP/1.1 200 Connection established\r\n\r\n"));
       return;
     }
     if (head.target.startsWith("/")) {

@@ -34,6 +34,25 @@ export async function relay(a: RelayEnd, b: RelayEnd): Promise<void> {
   ]);
 }
 
+/**
+ * A proxy's success path: `answer` to the client (the CONNECT or SOCKS5
+ * reply), then the client's remaining bytes and the tunnel connection joined
+ * both ways. If the answer cannot be written, both are torn down.
+ */
+export async function answerAndRelay(
+  client: { writable: WritableStream<Uint8Array>; close(): void }, rest: ReadableStream<Uint8Array>,
+  conn: RelayEnd, answer: Uint8Array,
+): Promise<void> {
+  try {
+    await writeBytes(client.writable, answer);
+  } catch {
+    conn.abort();
+    client.close();
+    return;
+  }
+  await relay({ readable: rest, writable: client.writable, abort: () => client.close() }, conn);
+}
+
 /** Writes bytes to a writable without keeping it locked. */
 export async function writeBytes(w: WritableStream<Uint8Array>, bytes: Uint8Array): Promise<void> {
   const writer = w.getWriter();

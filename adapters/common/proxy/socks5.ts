@@ -8,7 +8,7 @@ import { NetError, type TcpConn, type UdpSocket } from "../../../src/netstack/in
 import { formatAddress, parseAddress } from "../../../src/ip.ts";
 import type { HostStream, HostUdp } from "../../cli/runtime.ts";
 import { StreamReader } from "./reader.ts";
-import { deadline, endWith, relay, writeBytes } from "./relay.ts";
+import { answerAndRelay, deadline, endWith, writeBytes } from "./relay.ts";
 
 /** What the proxies need of the tunnel (a Tunnel has it). */
 export interface TunnelSide {
@@ -140,17 +140,8 @@ export async function serveSocks5(client: HostStream, tunnel: TunnelSide, opts: 
         return;
       }
       cancel();
-      try {
-        await writeBytes(client.writable, reply(REP.SUCCEEDED, conn.localAddress, conn.localPort));
-      } catch {
-        conn.abort();
-        client.close();
-        return;
-      }
-      await relay(
-        { readable: r.rest(), writable: client.writable, abort: () => client.close() },
-        { readable: conn.readable, writable: conn.writable, abort: () => conn.abort() },
-      );
+      await answerAndRelay(client, r.rest(), { readable: conn.readable, writable: conn.writable, abort: () => conn.abort() },
+        reply(REP.SUCCEEDED, conn.localAddress, conn.localPort));
       return;
     }
     if (cmd === CMD_UDP_ASSOCIATE && opts.bindUdp) {
