@@ -37,32 +37,19 @@ export interface Clock {
   now(): number;
 }
 
-export class Device {
-  private timer: ReturnType<typeof setTimeout> | null = null;
-  private wakeAt = Infinity;
-  private pending = 0; // datagrams copied into the engine, not yet handed over
-  private closed = false;
+/**
+ * The way in from the network, shared by Device and NetDevice: each datagram
+ * is copied into the engine's next batch cell, and the batch is handed over
+ * when full or when the bind reports the end of a burst.
+ */
+export class Inbound {
+  private pending = 0;
+  constructor(private readonly engine: Engine, private readonly handOver: (n: number) => void) {}
 
-  constructor(
-    readonly engine: Engine,
-    readonly tun: Tun,
-    public bind: Bind,
-    private readonly clock: Clock,
-  ) {}
-
-  start(): void {
-    this.bind.start((buf, off, len, from) => this.datagram(buf, off, len, from), () => this.flushNetwork());
-    this.tun.start(() => this.readTun());
-    this.apply(this.engine.tick(this.clock.now()));
-  }
-
-  /** Swaps the UDP bind (a new listen port); datagrams in flight on the old one are lost, as in wireguard-go. */
-  async rebind(bind: Bind): Promise<void> {
-    const old = this.bind;
-    this.bind = bind;
+  /** Starts receiving on `bind`; what an earlier bind left half-batched is dropped. */
+  listen(bind: Bind): void {
     this.pending = 0;
-    await old.close();
-    bind.start((buf, off, len, from) => this.datagram(buf, off, len, from), () => this.flushNetwork());
+    bind.start((buf, off, len, from) => this.datagram(buf, off, len, from), () => this.flush());
   }
 
   private datagram(buf: Uint8Array, off: number, len: number, from: Endpoint): void {
@@ -72,14 +59,44 @@ export class Device {
     e.memory.set(len === buf.length && off === 0 ? buf : buf.subarray(off, off + len), e.datagramOffset(i));
     e.datagramLengths[i] = len;
     e.datagramFrom[i] = from;
-    if (this.pending === e.batch) this.flushNetwork();
+    if (this.pending === e.batch) this.flush();
   }
 
-  private flushNetwork(): void {
-    if (this.pending === 0 || this.closed) return;
+  private flush(): void {
+    if (this.pending === 0) return;
     const n = this.pending;
     this.pending = 0;
-    this.apply(this.engine.fromNetwork(n, this.clock.now()));
+    this.handOver(n);
+  }
+}
+
+export class Device {
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private wakeAt = Infinity;
+  private readonly inbound: Inbound;
+  private closed = false;
+
+  constructor(
+    readonly engine: Engine,
+    readonly tun: Tun,
+    public bind: Bind,
+    private readonly clock: Clock,
+  ) {
+    this.inbound = new Inbound(engine, (n) => { if (!this.closed) this.apply(engine.fromNetwork(n, clock.now())); });
+  }
+
+  start(): void {
+    this.inbound.listen(this.bind);
+    this.tun.start(() => this.readTun());
+    this.apply(this.engine.tick(this.clock.now()));
+  }
+
+  /** Swaps the UDP bind (a new listen port); datagrams in flight on the old one are lost, as in wireguard-go. */
+  async rebind(bind: Bind): Promise<void> {
+    const old = this.bind;
+    this.bind = bind;
+    await old.close();
+    this.inbound.listen(bind);
   }
 
   private readTun(): void {

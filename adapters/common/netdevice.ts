@@ -11,9 +11,9 @@
 //   one timer at min(engine wake, stack.nextTimer()): engine.tick, stack.tick, pump
 // The application's calls (a write, a read that opens the window, connect)
 // reach the stack's onoutput, which queues one pump in a microtask.
-import type { Engine, Endpoint, Output } from "../../src/engine.ts";
+import type { Engine, Output } from "../../src/engine.ts";
 import type { Stack } from "../../src/netstack/index.ts";
-import type { Bind, Clock } from "./device.ts";
+import { Inbound, type Bind, type Clock } from "./device.ts";
 
 /** Batches one pump moves before it lets I/O in (the rest goes in a later task). */
 const PUMP_BATCHES = 8;
@@ -24,7 +24,7 @@ export class NetDevice {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private wakeAt = Infinity;
   private engineWake = Infinity;
-  private pending = 0; // datagrams copied into the engine, not yet handed over
+  private readonly inbound: Inbound;
   private pumpQueued = false;
   private yieldTimer: ReturnType<typeof setTimeout> | null = null;
   private closed = false;
@@ -37,12 +37,17 @@ export class NetDevice {
    */
   constructor(readonly engine: Engine, readonly stack: Stack, public bind: Bind, private readonly clock: Clock) {
     if (stack.mtu > engine.mtu) throw new RangeError(`the stack's MTU ${stack.mtu} exceeds the engine's ${engine.mtu}`);
+    this.inbound = new Inbound(engine, (n) => {
+      if (this.closed) return;
+      this.counters.fromNetwork++;
+      this.apply(engine.fromNetwork(n, clock.now()));
+    });
   }
 
   /** Starts receiving, pumping and timing. */
   start(): void {
     this.stack.onoutput = () => this.schedulePump();
-    this.bind.start((buf, off, len, from) => this.datagram(buf, off, len, from), () => this.flushNetwork());
+    this.inbound.listen(this.bind);
     this.apply(this.engine.tick(this.clock.now()));
   }
 
@@ -50,9 +55,8 @@ export class NetDevice {
   async rebind(bind: Bind): Promise<void> {
     const old = this.bind;
     this.bind = bind;
-    this.pending = 0;
     await old.close();
-    bind.start((buf, off, len, from) => this.datagram(buf, off, len, from), () => this.flushNetwork());
+    this.inbound.listen(bind);
   }
 
   /**
@@ -81,25 +85,6 @@ export class NetDevice {
       this.bind.send(out.datagramBuf[i], out.datagramOff[i], out.datagramLen[i], out.datagramTo[i]);
     }
     this.bind.flush?.();
-  }
-
-  private datagram(buf: Uint8Array, off: number, len: number, from: Endpoint): void {
-    const e = this.engine;
-    if (this.closed) return;
-    if (len > e.maxDatagram) { e.drops.malformed++; return; }
-    const i = this.pending++;
-    e.memory.set(len === buf.length && off === 0 ? buf : buf.subarray(off, off + len), e.datagramOffset(i));
-    e.datagramLengths[i] = len;
-    e.datagramFrom[i] = from;
-    if (this.pending === e.batch) this.flushNetwork();
-  }
-
-  private flushNetwork(): void {
-    if (this.pending === 0 || this.closed) return;
-    const n = this.pending;
-    this.pending = 0;
-    this.counters.fromNetwork++;
-    this.apply(this.engine.fromNetwork(n, this.clock.now()));
   }
 
   private schedulePump(): void {
