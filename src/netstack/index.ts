@@ -3,6 +3,7 @@
 // streams and sockets to the application. See stack.ts for how a driver
 // runs it.
 export {
-  Stack, TcpListener, TcpConn, UdpSocket, NetError,
+  Stack, TcpListener, TcpForwarder, TcpConn, UdpSocket, NetError,
+  type ForwardFlow, type ForwardOptions,
   type StackOptions, type Stats, type Usage, type UdpMessage, type NetErrorCode, type TcpState,
 } from "./stack.ts";

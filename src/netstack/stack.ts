@@ -34,6 +34,7 @@ import {
 } from "./ip.ts";
 import { storeChecksum } from "./checksum.ts";
 import { TcpListener } from "./listener.ts";
+import { PENDING, REFUSED, TcpForwarder, type ForwardFlow, type ForwardOptions } from "./forwarder.ts";
 import { Pinger } from "./ping.ts";
 import { CLOSED, TIME_WAIT, Tcb, type TcbHost, type TcpConfig } from "./tcb.ts";
 import { ACK, RST, SYN, FIN, Segment, TCP_HEADER, checksumOk, parseTcp, seqAdd, seqGt, writeTcp } from "./tcp.ts";
@@ -43,6 +44,7 @@ import { formatAddress, parseAddress } from "../ip.ts";
 
 export { TcpConn } from "./conn.ts";
 export { TcpListener } from "./listener.ts";
+export { TcpForwarder, type ForwardFlow, type ForwardOptions } from "./forwarder.ts";
 export { UdpSocket, type UdpMessage } from "./udpsocket.ts";
 export { NetError, type NetErrorCode } from "./errors.ts";
 export type { TcpState } from "./tcb.ts";
@@ -171,6 +173,8 @@ export class Stack {
   private readonly tcbs = new Map<string, Tcb>();
   private lastTcb: Tcb | null = null;
   private readonly listeners = new Map<number, TcpListener>();
+  /** Takes SYNs to addresses that are not ours (forward mode), or null. */
+  private forwarder: TcpForwarder<unknown> | null = null;
   private readonly udps = new Map<number, UdpSocket>();
   private readonly readySet = new Set<Tcb | UdpSocket>();
   private ctl: (Uint8Array | undefined)[] = [];
@@ -416,6 +420,34 @@ export class Stack {
     return l;
   }
 
+  /**
+   * Forward mode, for a gateway: accepts TCP connections to ANY address and
+   * port that is not the stack's own, as if it were that host. Each
+   * connection's local side is the destination the peer asked for (so
+   * `conn.localAddress`/`localPort` say where to forward it, and replies
+   * carry that source); onConnection gets it once ESTABLISHED (in a
+   * microtask), with the token `admit` gave (forwarder.ts). The stack's own
+   * addresses are untouched: listen() serves them, and a SYN to one of them
+   * without a listener is reset as before. Only TCP is forwarded: other
+   * packets to foreign addresses still count as dropNotForUs. maxConnections
+   * applies. Closing the returned forwarder ends forward mode (established
+   * connections stay, half-open ones are reset).
+   * @throws NetError EADDRINUSE when forward mode is already on; RangeError for a bad backlog
+   * @example stack.forward((conn) => relay(conn, conn.localAddress, conn.localPort));
+   */
+  forward<T = true>(onConnection: (conn: TcpConn, token: T) => void, opts: ForwardOptions<T> = {}): TcpForwarder<T> {
+    if (typeof onConnection !== "function") throw new TypeError("forward needs an onConnection callback");
+    if (this.forwarder && !this.forwarder.closed) throw new NetError("EADDRINUSE", "forward mode is already on");
+    const f = new TcpForwarder<T>((x) => this.unforward(x), onConnection, opts);
+    this.forwarder = f as unknown as TcpForwarder<unknown>;
+    return f;
+  }
+
+  private unforward(f: unknown): void {
+    if (this.forwarder === f) this.forwarder = null;
+    for (const t of [...this.tcbs.values()]) if (t.parent === f) t.abort();
+  }
+
   private unlisten(l: TcpListener): void {
     if (this.listeners.get(l.port) === l) this.listeners.delete(l.port);
     for (const t of [...this.tcbs.values()]) if (t.parent === l) t.abort();
@@ -578,14 +610,21 @@ export class Stack {
       else s.dropUnsupported++;
       return;
     }
-    if (!this.isLocal(p, h.dstOff, h.alen) || !unicastSource(p, h.srcOff, h.alen)) { s.dropNotForUs++; return; }
-    if (h.proto === PROTO_TCP) this.tcpInput(p, h);
+    if (!unicastSource(p, h.srcOff, h.alen)) { s.dropNotForUs++; return; }
+    if (!this.isLocal(p, h.dstOff, h.alen)) {
+      // Forward mode takes TCP to any unicast address; the rest is not for us.
+      if (this.forwarder !== null && h.proto === PROTO_TCP && unicastSource(p, h.dstOff, h.alen)) this.tcpInput(p, h, true);
+      else s.dropNotForUs++;
+      return;
+    }
+    if (h.proto === PROTO_TCP) this.tcpInput(p, h, false);
     else if (h.proto === PROTO_UDP) this.udpInput(p, h);
     else if ((h.proto === PROTO_ICMP && h.version === 4) || (h.proto === PROTO_ICMPV6 && h.version === 6)) this.icmpInput(p, h);
     else s.dropUnsupported++;
   }
 
-  private tcpInput(p: Uint8Array, h: IpHeader): void {
+  /** `forwarded`: to a foreign address, taken by forward mode (the forwarder stands in for the listener). */
+  private tcpInput(p: Uint8Array, h: IpHeader, forwarded: boolean): void {
     const s = this.seg, st = this.stats;
     if (!parseTcp(p, h.payloadOff, h.payloadLen, s) || s.srcPort === 0 || s.dstPort === 0) { st.dropMalformed++; return; }
     if (!checksumOk(p, h.srcOff, h.dstOff, h.alen, h.payloadOff, h.payloadLen)) { st.dropChecksum++; return; }
@@ -597,7 +636,7 @@ export class Stack {
       t = this.tcbs.get(key);
       this.lastTcb = t ?? null;
     }
-    const l = this.listeners.get(s.dstPort);
+    const l = forwarded ? this.forwarder : this.listeners.get(s.dstPort);
     // RFC 9293 3.10.7.4 / RFC 1122 4.2.2.13: a new SYN beyond the old connection's sequence space may reopen from TIME-WAIT.
     if (t && t.state === TIME_WAIT && l && (s.flags & (SYN | ACK | RST)) === SYN && seqGt(s.seq, t.rcvNxt)) {
       t.terminate(null);
@@ -615,16 +654,55 @@ export class Stack {
     if ((s.flags & RST) !== 0) return;
     if (l && !l.closed && (s.flags & ACK) === 0) {
       if ((s.flags & SYN) === 0) return;
+      if (l instanceof TcpForwarder) { this.forwardSyn(l, key, p, h, s); return; }
       if (l.halfOpen >= l.backlog || this.tcbs.size >= this.maxConnections) { st.tcpListenDrops++; return; }
-      const local = p.slice(h.dstOff, h.dstOff + h.alen), remote = p.slice(h.srcOff, h.srcOff + h.alen);
-      const n = new Tcb(this.tcpHost, this.tcpConfig, key, local, s.dstPort, remote, s.srcPort, this.rand32(), this.mtu, true);
+      const n = this.passiveTcb(key, p, h, s);
       n.parent = l;
       l.halfOpen++;
-      this.tcbs.set(key, n);
       n.accept(s, this.clock);
       return;
     }
     this.resetFor(p, h, s);
+  }
+
+  /** A TCB in LISTEN's place for the SYN in p (the caller sets its parent and accepts). */
+  private passiveTcb(key: string, p: Uint8Array, h: IpHeader, s: Segment): Tcb {
+    const local = p.slice(h.dstOff, h.dstOff + h.alen), remote = p.slice(h.srcOff, h.srcOff + h.alen);
+    const n = new Tcb(this.tcpHost, this.tcpConfig, key, local, s.dstPort, remote, s.srcPort, this.rand32(), this.mtu, true);
+    this.tcbs.set(key, n);
+    return n;
+  }
+
+  /**
+   * A SYN in forward mode: asks the forwarder (forwarder.ts), holding a copy
+   * of the SYN while it decides, then refuses it with a reset or opens the
+   * connection as a listener would.
+   */
+  private forwardSyn(f: TcpForwarder<unknown>, key: string, p: Uint8Array, h: IpHeader, s: Segment): void {
+    const st = this.stats;
+    let held: Uint8Array | null = null;
+    const d = f.decide(key, () => {
+      held = p.slice(0, h.payloadOff + h.payloadLen);
+      return {
+        localAddress: formatAddress(p.subarray(h.dstOff, h.dstOff + h.alen)), localPort: s.dstPort,
+        remoteAddress: formatAddress(p.subarray(h.srcOff, h.srcOff + h.alen)), remotePort: s.srcPort,
+      };
+    }, () => {
+      // The answer came: the held SYN again (not counted twice), then a pump for what it caused.
+      if (held === null || this.forwarder !== f) return;
+      st.packetsIn--;
+      st.tcpSegmentsIn--;
+      this.input(held, this.clock);
+      this.notify();
+    });
+    if (d === PENDING) return;
+    if (d === "full") { st.tcpListenDrops++; return; }
+    if (d === REFUSED) { this.resetFor(p, h, s); return; }
+    if (f.halfOpen >= f.backlog || this.tcbs.size >= this.maxConnections) { st.tcpListenDrops++; f.release(d.token); return; }
+    const n = this.passiveTcb(key, p, h, s);
+    n.parent = f;
+    f.adopt(n, d.token);
+    n.accept(s, this.clock);
   }
 
   /** RFC 9293 3.10.7.1: the reset answering a segment for no connection. */
