@@ -54,6 +54,13 @@ async function bundles() {
     banner: { js: "#!/usr/bin/env node" },
   });
   chmodSync(join(out, "wg.js"), 0o755);
+  // The browser build: one ES module, the WASM inside (pages and examples/).
+  await esbuild.build({
+    entryPoints: { wg: join(root, "adapters", "browser", "index.ts") },
+    outdir: join(out, "browser"),
+    bundle: true, format: "esm", platform: "browser", target: "es2022",
+    minify: true, sourcemap: "linked", logLevel: "warning",
+  });
 }
 
 await wasm();

@@ -34,6 +34,13 @@ export interface TunnelDeps {
   openBind(port: number, maxDatagram: number): Promise<Bind>;
   /** Resolves an Endpoint's host name; also names when the config sets no DNS. */
   resolve?(host: string, port: number): Promise<Endpoint>;
+  /**
+   * Turns a peer's Endpoint host into the engine's Endpoint, instead of
+   * resolve (a relay's client passes names on for the relay to resolve).
+   */
+  endpoint?(host: string, port: number): Endpoint;
+  /** The Endpoint of a peer the config gives none (a gateway reached through the bind itself). */
+  defaultEndpoint?: Endpoint;
 }
 
 /** A tunnel configured as an object: the engine's DeviceConfig plus what wg-quick adds. */
@@ -75,7 +82,7 @@ export async function openTunnel(deps: TunnelDeps, config: string | TunnelConfig
     for (const p of parsed.peers) {
       if (!p.endpoint) continue;
       const { host, port } = p.endpoint;
-      endpoints.set(`${host}:${port}`, await resolveEndpoint(deps, host, port));
+      endpoints.set(`${host}:${port}`, deps.endpoint ? deps.endpoint(host, port) : await resolveEndpoint(deps, host, port));
     }
     conf = {
       ...toDeviceConfig(parsed, (host, port) => endpoints.get(`${host}:${port}`)!),
@@ -85,6 +92,9 @@ export async function openTunnel(deps: TunnelDeps, config: string | TunnelConfig
     };
     if (parsed.interface.listenPort === undefined) conf.listenPort = 0;
   } else conf = config;
+  if (deps.defaultEndpoint) {
+    conf = { ...conf, peers: conf.peers?.map((p) => p.endpoint ? p : { ...p, endpoint: deps.defaultEndpoint }) };
+  }
   const addresses = conf.addresses.map((a) => a.replace(/\/\d+$/, ""));
   if (addresses.length === 0) throw new RangeError("a tunnel needs at least one Address");
   const wasm = typeof deps.wasm === "function" ? await deps.wasm() : deps.wasm;

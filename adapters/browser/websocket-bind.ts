@@ -1,0 +1,198 @@
+// The WireGuard "UDP port" of a page: datagrams carried over WebSockets to a
+// relay (adapters/relay) or an edge gateway (adapters/edge), one datagram
+// per binary message. One WebSocket per peer endpoint, opened on the first
+// datagram to it: the relay gives each a UDP socket of its own, so a
+// reconnect looks to the server like a roaming client, which WireGuard
+// handles. Only web-standard APIs.
+import type { Endpoint } from "../../src/engine.ts";
+import type { Bind } from "../common/device.ts";
+
+/** The Endpoint of a peer reached through the URL itself (no `to`): an edge gateway. */
+export const GATEWAY: Endpoint = Object.freeze({ address: "gateway", port: 0 });
+
+/** The WebSocket constructor (the global one in a page; Node 20 needs one passed in). */
+export type WebSocketLike = new (url: string, protocols?: string | string[]) => WebSocket;
+
+export interface WebSocketBindOptions {
+  /** Sent as `token=` to a relay that asks for one. */
+  token?: string;
+  WebSocket?: WebSocketLike;
+  /** Datagrams held per endpoint while its WebSocket opens (default 64; more are dropped). */
+  queue?: number;
+  /** Drop datagrams while this many bytes wait in a WebSocket's send buffer (default 4 MiB). */
+  highWater?: number;
+  /** ms before a closed endpoint's WebSocket is opened again (default 1000). */
+  retry?: number;
+  /** One line for each WebSocket that opens, fails or closes. */
+  onevent?: (event: RelayEvent) => void;
+}
+
+export interface RelayEvent {
+  type: "open" | "close";
+  /** The endpoint as `host:port`, or "gateway". */
+  endpoint: string;
+  /** The close code and reason, for "close" (1006: could not connect or dropped). */
+  code?: number;
+  reason?: string;
+}
+
+/** What the bind carried and dropped, for status displays. */
+export interface RelayCounters {
+  sent: number;
+  received: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** Dropped: queue full while opening, send buffer over highWater, or waiting to retry. */
+  dropped: number;
+  opens: number;
+  closes: number;
+}
+
+interface Channel {
+  ws: WebSocket;
+  to: Endpoint;
+  queue: Uint8Array[];
+  open: boolean;
+}
+
+export class WebSocketBind implements Bind {
+  readonly port = 0;
+  readonly counters: RelayCounters = { sent: 0, received: 0, bytesSent: 0, bytesReceived: 0, dropped: 0, opens: 0, closes: 0 };
+  private readonly url: URL;
+  private readonly channels = new Map<string, Channel>();
+  /** Endpoint key -> time before which it is not reopened. */
+  private readonly backoff = new Map<string, number>();
+  private readonly Ws: WebSocketLike;
+  private datagram: ((buf: Uint8Array, off: number, len: number, from: Endpoint) => void) | null = null;
+  private idle: (() => void) | null = null;
+  private idleQueued = false;
+  private readonly tick: (() => void) | null;
+  private closed = false;
+
+  /**
+   * @param relay the relay's or gateway's URL (ws:, wss:, http: or https:)
+   * @throws TypeError for a URL that is not one of those
+   */
+  constructor(relay: string | URL, private readonly opts: WebSocketBindOptions = {}) {
+    let url: URL;
+    try {
+      url = new URL(relay);
+    } catch {
+      throw new TypeError(`invalid relay URL '${String(relay)}'`);
+    }
+    if (url.protocol === "http:") url.protocol = "ws:";
+    else if (url.protocol === "https:") url.protocol = "wss:";
+    if (url.protocol !== "ws:" && url.protocol !== "wss:") throw new TypeError(`relay URL '${String(relay)}' is not ws:, wss:, http: or https:`);
+    this.url = url;
+    const Ws = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketLike }).WebSocket;
+    if (!Ws) throw new TypeError("no WebSocket in this runtime: pass one as the WebSocket option");
+    this.Ws = Ws;
+    // The end of a burst: a task after the messages already queued, so one
+    // batch takes many datagrams (a microtask would hand over each alone).
+    if (typeof MessageChannel === "function") {
+      const ch = new MessageChannel();
+      ch.port1.onmessage = () => this.fireIdle();
+      this.tick = () => ch.port2.postMessage(null);
+      this.closeTick = () => { ch.port1.close(); ch.port2.close(); };
+    } else this.tick = null;
+  }
+
+  private closeTick: () => void = () => {};
+
+  start(datagram: (buf: Uint8Array, off: number, len: number, from: Endpoint) => void, idle: () => void): void {
+    this.datagram = datagram;
+    this.idle = idle;
+  }
+
+  send(buf: Uint8Array, off: number, len: number, to: Endpoint): void {
+    if (this.closed) return;
+    const key = keyOf(to);
+    let ch = this.channels.get(key);
+    if (!ch) {
+      const after = this.backoff.get(key);
+      if (after !== undefined && Date.now() < after) { this.counters.dropped++; return; }
+      ch = this.openChannel(key, to);
+    }
+    const bytes = buf.subarray(off, off + len);
+    if (!ch.open) {
+      // The engine reuses its buffers: keep a copy until the socket opens.
+      if (ch.queue.length >= (this.opts.queue ?? 64)) { this.counters.dropped++; return; }
+      ch.queue.push(bytes.slice());
+      return;
+    }
+    if (ch.ws.bufferedAmount > (this.opts.highWater ?? 4 << 20)) { this.counters.dropped++; return; }
+    ch.ws.send(bytes); // WebSocket.send copies the bytes (WHATWG WebSockets).
+    this.counters.sent++;
+    this.counters.bytesSent += len;
+  }
+
+  private openChannel(key: string, to: Endpoint): Channel {
+    const url = new URL(this.url);
+    if (to !== GATEWAY && !(to.address === GATEWAY.address && to.port === GATEWAY.port)) url.searchParams.set("to", key);
+    if (this.opts.token !== undefined) url.searchParams.set("token", this.opts.token);
+    const ws = new this.Ws(url.toString());
+    ws.binaryType = "arraybuffer";
+    const ch: Channel = { ws, to, queue: [], open: false };
+    this.channels.set(key, ch);
+    ws.onopen = () => {
+      if (this.channels.get(key) !== ch) return;
+      ch.open = true;
+      this.counters.opens++;
+      this.backoff.delete(key);
+      this.opts.onevent?.({ type: "open", endpoint: key });
+      for (const d of ch.queue) {
+        ws.send(d);
+        this.counters.sent++;
+        this.counters.bytesSent += d.length;
+      }
+      ch.queue = [];
+    };
+    ws.onmessage = (ev: MessageEvent) => {
+      if (this.closed || !(ev.data instanceof ArrayBuffer)) return;
+      const d = new Uint8Array(ev.data);
+      this.counters.received++;
+      this.counters.bytesReceived += d.length;
+      this.datagram?.(d, 0, d.length, to);
+      this.scheduleIdle();
+    };
+    ws.onclose = (ev: CloseEvent) => {
+      if (this.channels.get(key) !== ch) return;
+      this.channels.delete(key);
+      this.counters.closes++;
+      this.counters.dropped += ch.queue.length;
+      this.backoff.set(key, Date.now() + (this.opts.retry ?? 1000));
+      if (!this.closed) this.opts.onevent?.({ type: "close", endpoint: key, code: ev.code, reason: ev.reason });
+    };
+    return ch;
+  }
+
+  private scheduleIdle(): void {
+    if (this.idleQueued) return;
+    this.idleQueued = true;
+    if (this.tick) this.tick();
+    else setTimeout(() => this.fireIdle(), 0);
+  }
+
+  private fireIdle(): void {
+    this.idleQueued = false;
+    if (!this.closed) this.idle?.();
+  }
+
+  /** The endpoints whose WebSocket is open now. */
+  get open(): string[] {
+    return [...this.channels].filter(([, c]) => c.open).map(([k]) => k);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const ch of this.channels.values()) ch.ws.close(1000, "closed");
+    this.channels.clear();
+    this.closeTick();
+  }
+}
+
+function keyOf(to: Endpoint): string {
+  if (to.address === GATEWAY.address && to.port === GATEWAY.port) return "gateway";
+  return to.address.includes(":") ? `[${to.address}]:${to.port}` : `${to.address}:${to.port}`;
+}

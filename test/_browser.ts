@@ -1,0 +1,96 @@
+// Debian's Chromium driven by playwright-core, for the tests and the bench
+// that run the browser build: optionally inside a network namespace (so the
+// page reaches a relay on that namespace's loopback), with the example page
+// (examples/) served by request interception at http://localhost:8000/.
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { ROOT } from "./_netns.ts";
+
+export const CHROMIUM = "/usr/bin/chromium";
+export const PAGE_ORIGIN = "http://localhost:8000";
+
+/** Why Chromium cannot run here, or null. */
+export async function browserUnavailable(): Promise<string | null> {
+  if (!existsSync(CHROMIUM)) return `no ${CHROMIUM} (apt-get install chromium)`;
+  try {
+    await import("playwright-core");
+  } catch (e) {
+    return `playwright-core: ${(e as Error).message}`;
+  }
+  if (!existsSync(join(ROOT, "build", "out", "browser", "wg.js"))) return "no build/out/browser/wg.js (npm run build)";
+  return null;
+}
+
+const PAGES: Record<string, [string, string]> = {
+  "/": [join(ROOT, "examples", "index.html"), "text/html; charset=utf-8"],
+  "/app.js": [join(ROOT, "examples", "app.js"), "text/javascript"],
+  "/wg.js": [join(ROOT, "build", "out", "browser", "wg.js"), "text/javascript"],
+};
+
+export class ChromiumPage {
+  private constructor(readonly browser: Browser, readonly page: Page, private readonly dir: string, readonly errors: string[]) {}
+
+  /** Launches Chromium (in namespace `ns` if given) and opens the example page. */
+  static async open(ns?: string): Promise<ChromiumPage> {
+    const { chromium } = await import("playwright-core");
+    const dir = mkdtempSync(join(tmpdir(), "wg-js-chromium-"));
+    let exe = CHROMIUM;
+    if (ns) {
+      // Playwright talks to Chromium over a pipe (fds 3 and 4), which ip netns exec passes on.
+      exe = join(dir, "chromium-in-ns");
+      writeFileSync(exe, `#!/bin/sh\nexec ip netns exec ${ns} ${CHROMIUM} "$@"\n`);
+      chmodSync(exe, 0o755);
+    }
+    const browser = await chromium.launch({
+      executablePath: exe, headless: true, timeout: 30_000,
+      args: [
+        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", `--user-data-dir=${join(dir, "profile")}`,
+      ],
+    }).catch((e) => { rmSync(dir, { recursive: true, force: true }); throw e; });
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.route(`${PAGE_ORIGIN}/**`, (route) => {
+      const f = PAGES[new URL(route.request().url()).pathname];
+      return f ? route.fulfill({ status: 200, contentType: f[1], body: readFileSync(f[0]) }) : route.fulfill({ status: 404, body: "not found" });
+    });
+    await page.goto(`${PAGE_ORIGIN}/`);
+    return new ChromiumPage(browser, page, dir, errors);
+  }
+
+  /** Connects the example page as a person would: the config, the relay URL, Connect. */
+  async connect(config: string, relay: string, token = ""): Promise<void> {
+    const p = this.page;
+    await p.fill("#config", config);
+    await p.fill("#relay", relay);
+    await p.fill("#token", token);
+    await p.click("#connect");
+    await p.waitForSelector('#state[data-state="open"], #state.error', { timeout: 20_000 });
+    const state = await p.getAttribute("#state", "data-state");
+    if (state !== "open") throw new Error(`the page did not connect: ${await p.textContent("#state")}`);
+  }
+
+  /** Fetches `url` through the page's tunnel with its Fetch button; what the page shows of it. */
+  async fetch(url: string, timeout = 60_000): Promise<{ status: string; bytes: number; sha256: string; ms: number; mbps: number; text: string }> {
+    const p = this.page;
+    await p.fill("#url", url);
+    await p.click("#fetch");
+    await p.waitForSelector('#result[data-done="true"]', { timeout });
+    const d = await p.$eval("#result", (el) => ({ ...(el as HTMLElement).dataset, text: el.textContent ?? "" }) as Record<string, string | undefined>);
+    if (d.status === "error") throw new Error(`the page's fetch failed: ${d.text}`);
+    return { status: d.status ?? "", bytes: Number(d.bytes), sha256: d.sha256 ?? "", ms: Number(d.ms), mbps: Number(d.mbps), text: await p.textContent("#body") ?? "" };
+  }
+
+  /** Waits until the status panel shows a handshake. */
+  async handshake(timeout = 10_000): Promise<void> {
+    await this.page.waitForSelector('#status[data-handshake="true"]', { timeout });
+  }
+
+  async close(): Promise<void> {
+    await this.browser.close().catch(() => {});
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
