@@ -212,6 +212,7 @@ export function bunRuntime(args: string[]): BunRuntime {
         close: () => { if (open) { open = false; s.close(); } },
       };
     },
+    relay: async (options) => (await import("../relay/bun.ts")).startRelay(options),
     onSignal: (handler) => {
       process.on("SIGINT", () => handler("SIGINT"));
       process.on("SIGTERM", () => handler("SIGTERM"));

@@ -4,6 +4,7 @@
 import type { Endpoint } from "../../src/engine.ts";
 import type { X25519 } from "../../src/crypto.ts";
 import type { Bind, Clock, Tun } from "../common/device.ts";
+import type { ListenOptions, RelayServer } from "../relay/relay.ts";
 
 /** One connection on a unix socket. */
 export interface Conn {
@@ -91,6 +92,8 @@ export interface Runtime {
   connectTcp?(host: string, port: number): Promise<HostStream>;
   /** Binds UDP on host:port (port 0: any free one); `receive` gets each datagram. */
   bindUdp?(host: string, port: number, receive: (data: Uint8Array, address: string, port: number) => void): Promise<HostUdp>;
+  /** Starts the WebSocket relay (adapters/relay) on this runtime. Optional: `wg relay` needs it. */
+  relay?(options: ListenOptions): Promise<RelayServer>;
   /** Calls `handler` on SIGINT and SIGTERM. */
   onSignal(handler: (signal: string) => void): void;
   kill(pid: number, signal: string): boolean;

@@ -17,6 +17,7 @@ import {
   ECONNREFUSED, RUN_DIR, UapiClientError, connect, errnoOf, getDevice, listInterfaces, setDevice, socketPath, strerror,
 } from "./uapi-client.ts";
 import { up } from "./up.ts";
+import { relayCommand } from "../relay/cli.ts";
 
 export const VERSION = "0.1.0";
 const PROG = "wg";
@@ -38,6 +39,7 @@ const SUBCOMMANDS: [string, string][] = [
   ["pubkey", "Reads a private key on stdin and prints its public key"],
   ["up", "Brings up an interface from a wg-quick(8) configuration and runs it in the foreground"],
   ["down", "Stops an interface that `up' brought up"],
+  ["relay", "Carries WireGuard datagrams between WebSocket clients (browsers) and UDP endpoints"],
 ];
 
 function usage(): string {
@@ -132,6 +134,7 @@ async function command(rt: Runtime, argv: string[]): Promise<number> {
     }
     case "up": return upCommand(rt, args);
     case "down": return down(rt, args);
+    case "relay": return relayCommand(rt, args);
     default:
       throw new Printed(`Invalid subcommand: \`${cmd}'\n${usage()}`);
   }

@@ -41,6 +41,7 @@ Deno permissions (deno run flags) by command; -A grants them all:
                           or DNS also --allow-run=sh (and resolvconf), with a default route
                           --allow-write=/proc/sys/net/ipv4/conf/all/src_valid_mark
   down <interface>        as show <interface>, and --allow-run (to signal the process)
+  relay ...               --allow-net, and --allow-read=<file> for --token-file
 `;
 
 const dirOf = (p: string) => (p.includes("/") ? p.slice(0, p.lastIndexOf("/")) || "/" : ".");
@@ -125,6 +126,13 @@ async function needs(args: string[]): Promise<Need[]> {
         ...socketNeeds(name),
         { desc: { name: "run" }, why: "signalling the process that runs the interface" },
       ];
+    }
+    case "relay": {
+      const n: Need[] = [{ desc: { name: "net" }, why: "the relay's sockets" }];
+      const i = rest.findIndex((a) => a === "--token-file" || a.startsWith("--token-file="));
+      const file = i < 0 ? undefined : rest[i].includes("=") ? rest[i].slice(rest[i].indexOf("=") + 1) : rest[i + 1];
+      if (file) n.push({ desc: { name: "read", path: file }, why: "reading the token file" });
+      return n;
     }
     default:
       return []; // genkey, genpsk, pubkey, help, version, and what the command rejects

@@ -339,6 +339,7 @@ export function denoRuntime(args: string[]): Runtime {
         close: () => { if (open) { open = false; try { s.close(); } catch { /* closed already */ } } },
       };
     }),
+    relay: (options) => guard("the relay's sockets", async () => (await import("../relay/deno.ts")).startRelay(options)),
     onSignal: (handler) => {
       Deno.addSignalListener("SIGINT", () => handler("SIGINT"));
       Deno.addSignalListener("SIGTERM", () => handler("SIGTERM"));

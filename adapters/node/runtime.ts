@@ -183,6 +183,7 @@ export function nodeRuntime(args: string[]): Runtime {
         });
       });
     }),
+    relay: async (options) => (await import("../relay/node.ts")).startRelay(options),
     onSignal: (handler) => {
       process.on("SIGINT", () => handler("SIGINT"));
       process.on("SIGTERM", () => handler("SIGTERM"));

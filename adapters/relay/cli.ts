@@ -1,0 +1,102 @@
+// `wg relay`: the WebSocket relay from the command line, on whichever
+// runtime runs the CLI (its Runtime's `relay` starts it). Prints one line
+// once listening, one line per refused or closed client on stderr, and runs
+// until SIGINT or SIGTERM.
+import type { Runtime } from "../cli/runtime.ts";
+import { DEFAULTS, RelayConfigError, type ListenOptions } from "./relay.ts";
+
+export const RELAY_USAGE = "Usage: wg relay [--listen <host>:<port>] --allow <host>:<port> [--allow ...] [--token-file <file>] " +
+  "[--origin <origin>]... [--max-clients <n>] [--idle <seconds>] [--max-message <bytes>] [--rate <messages/s>]\n";
+
+export const RELAY_HELP = RELAY_USAGE + `
+Carries WireGuard datagrams between WebSocket clients (browsers) and UDP endpoints:
+a client connects to ws://<listen>/?to=<host>:<port>[&token=<token>] and each binary
+message is one datagram, both ways. Only upstreams on the allow-list are reached.
+  --listen       address and port to listen on (default 127.0.0.1:8080; port 0: any free one)
+  --allow        an upstream clients may reach: 192.0.2.1:51820, [2001:db8::1]:51820,
+                 10.0.0.0/24:51820, or a name resolved at start (repeat for more)
+  --token-file   clients must give one of the tokens in this file (one per line) as &token=
+  --origin       browsers must come from this origin, e.g. https://example.com (repeatable)
+  --max-clients  clients at once (default ${DEFAULTS.maxClients}; more get 503)
+  --idle         seconds without a datagram either way before a client is closed (default ${DEFAULTS.idleSeconds})
+  --max-message  largest message in bytes (default ${DEFAULTS.maxMessage}; larger: close 1009)
+  --rate         messages per second per client; the excess is dropped (default ${DEFAULTS.rate})
+`;
+
+/** "127.0.0.1:8080", "[::1]:0", "localhost:8080" (port 0-65535). Throws RelayConfigError. */
+export function parseListen(s: string): { host: string; port: number } {
+  const m = /^\[([0-9A-Fa-f:.]+)\]:([0-9]{1,5})$/.exec(s) ?? /^([A-Za-z0-9.-]+):([0-9]{1,5})$/.exec(s);
+  if (!m || Number(m[2]) > 65535) throw new RelayConfigError(`invalid --listen '${s}': expected <host>:<port> or [<IPv6>]:<port>`);
+  return { host: m[1], port: Number(m[2]) };
+}
+
+function number(flag: string, v: string, min: number, max: number, integer: boolean): number {
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+    throw new RelayConfigError(`invalid ${flag} '${v}': expected ${integer ? "an integer" : "a number"} ${min}-${max}`);
+  }
+  return n;
+}
+
+/** Parses `wg relay`'s arguments (no I/O: the token file is read later). Throws RelayConfigError. */
+export function parseRelayArgs(args: string[]): ListenOptions & { tokenFile?: string } {
+  const o: ListenOptions & { tokenFile?: string } = { allow: [], host: "127.0.0.1", port: 8080 };
+  const origins: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    let flag = args[i], value: string | undefined;
+    const eq = flag.indexOf("=");
+    if (flag.startsWith("--") && eq > 0) { value = flag.slice(eq + 1); flag = flag.slice(0, eq); }
+    const known = ["--listen", "--allow", "--token-file", "--origin", "--max-clients", "--idle", "--max-message", "--rate"];
+    if (!known.includes(flag)) throw new RelayConfigError(`unknown relay option '${flag}' (see wg relay --help)`);
+    if (value === undefined) {
+      if (i + 1 >= args.length) throw new RelayConfigError(`${flag} needs a value`);
+      value = args[++i];
+    }
+    switch (flag) {
+      case "--listen": Object.assign(o, parseListen(value)); break;
+      case "--allow": o.allow.push(value); break;
+      case "--token-file": o.tokenFile = value; break;
+      case "--origin": origins.push(value); break;
+      case "--max-clients": o.maxClients = number(flag, value, 1, 1_000_000, true); break;
+      case "--idle": o.idleSeconds = number(flag, value, 0.01, 86_400, false); break;
+      case "--max-message": o.maxMessage = number(flag, value, 1, 65_535, true); break;
+      case "--rate": o.rate = number(flag, value, 1, 10_000_000, false); break;
+    }
+  }
+  if (o.allow.length === 0) throw new RelayConfigError("missing --allow: name at least one upstream <host>:<port>");
+  if (origins.length) o.origins = origins;
+  return o;
+}
+
+/**
+ * Runs `wg relay ARGS` until SIGINT or SIGTERM.
+ * @returns the exit code
+ * @throws RelayConfigError for a bad argument (the CLI prints its one line)
+ */
+export async function relayCommand(rt: Runtime, args: string[]): Promise<number> {
+  if (args.some((a) => a === "--help" || a === "-h")) {
+    rt.stdout(RELAY_HELP);
+    return 0;
+  }
+  if (rt.relay === undefined) throw new RelayConfigError(`the relay does not run on ${rt.name}`);
+  const { tokenFile, ...options } = parseRelayArgs(args);
+  if (tokenFile !== undefined) {
+    let text: string;
+    try {
+      text = await rt.readFile(tokenFile);
+    } catch (e) {
+      const why = e instanceof Error ? e.message.replace(/^[A-Z]+: /, "").replace(/,.*$/, "") : String(e);
+      throw new RelayConfigError(`cannot read --token-file '${tokenFile}': ${why}`);
+    }
+    const tokens = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "");
+    if (tokens.length === 0) throw new RelayConfigError(`--token-file '${tokenFile}' has no token`);
+    options.tokens = tokens;
+  }
+  const log = (line: string) => { try { rt.stderr(`${line}\n`); } catch { /* stderr is gone */ } };
+  const relay = await rt.relay({ ...options, log });
+  const n = options.allow.length;
+  rt.stdout(`relay listening on ${relay.url} for ${n} upstream${n === 1 ? "" : "s"}\n`);
+  await new Promise<void>((resolve) => rt.onSignal(() => resolve()));
+  await relay.close();
+  return 0;
+}
