@@ -65,3 +65,5 @@ async function bundles() {
 
 await wasm();
 await bundles();
+// The edge gateway (adapters/edge): build/out/edge/{workerd,deno}/.
+await (await import("./edge.mjs")).buildEdge(root, await import("esbuild"));

@@ -1,0 +1,422 @@
+// The edge gateway: a WireGuard peer for clients that cannot send UDP (web
+// pages), running where there is no UDP either (edge functions). The client
+// opens a WebSocket; each binary message is exactly one WireGuard datagram,
+// both ways. The gateway IS the client's WireGuard peer (it holds the
+// private key) and forwards the tunnel's TCP flows out through the
+// platform's outbound TCP.
+//
+// Runtime-agnostic: what differs per platform (the WebSocket upgrade, the
+// outbound connect, the compiled engine.wasm) comes in as options; see
+// workerd.ts and deno.ts. No timers outside a session, nothing at module
+// scope: workerd allows neither I/O objects shared across requests nor
+// random numbers outside a handler, so each WebSocket is one session with
+// its own engine, stack and device.
+//
+// The way of a flow:
+//   browser stack SYN -> WireGuard datagram -> WebSocket message -> session bind
+//   -> engine.fromNetwork -> session stack (forward mode): the SYN is held
+//   while admit runs allow() and connect(host, port); refused: RST (the
+//   client sees ECONNREFUSED); connected: SYN-ACK, and once ESTABLISHED the
+//   TcpConn and the outbound socket are relayed both ways, half-close aware.
+import { Engine, type Endpoint } from "../../src/engine.ts";
+import type { X25519 } from "../../src/crypto.ts";
+import type { DeviceConfig } from "../../src/config.ts";
+import { keyToBase64 } from "../../src/config.ts";
+import { nobleX25519 } from "../../src/x25519.ts";
+import { parseWgQuick, toDeviceConfig } from "../../src/wgquick.ts";
+import { Stack, type ForwardFlow, type StackOptions, type TcpConn, type TcpForwarder } from "../../src/netstack/index.ts";
+import type { Bind, Clock } from "../common/device.ts";
+import { NetDevice } from "../common/netdevice.ts";
+import { relay } from "../common/proxy/relay.ts";
+
+/** The server side of an accepted WebSocket: the part of the standard WebSocket the gateway uses. */
+export interface GatewaySocket {
+  binaryType?: string;
+  readonly readyState: number;
+  send(data: Uint8Array | ArrayBuffer): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: "message", listener: (e: { data: unknown }) => void): void;
+  addEventListener(type: "close" | "error", listener: () => void): void;
+}
+
+/** An outbound TCP connection of the platform. */
+export interface OutboundSocket {
+  readable: ReadableStream<Uint8Array>;
+  /** Closing it half-closes (FIN) the connection; the readable goes on. */
+  writable: WritableStream<Uint8Array>;
+  /** Tears the connection down. */
+  close(): void | Promise<void>;
+}
+
+/** The gateway's WireGuard side as an object: the engine's DeviceConfig plus the tunnel's addresses. */
+export interface GatewayTunnelConfig extends DeviceConfig {
+  /** The gateway's own tunnel addresses ("10.0.0.1" or "10.0.0.1/24"). */
+  addresses: string[];
+  /** Inner MTU (default 1420). */
+  mtu?: number;
+}
+
+export interface GatewayOptions {
+  /** wg-quick text ([Interface] PrivateKey and Address, [Peer]s without Endpoint), or an object. */
+  config: string | GatewayTunnelConfig;
+  /** The compiled engine.wasm. */
+  wasm: WebAssembly.Module;
+  /** The platform's WebSocket upgrade: WebSocketPair in workerd, Deno.upgradeWebSocket in Deno. */
+  upgrade(request: Request): { socket: GatewaySocket; response: Response };
+  /** Opens an outbound TCP connection; resolves once connected, rejects when refused or unreachable. */
+  connect(host: string, port: number): Promise<OutboundSocket>;
+  /** Which destinations may be reached (default: all). A refused one gets a reset. */
+  allow?(host: string, port: number): boolean;
+  /** WebSocket sessions at once (default 64); more are answered 503. */
+  maxSessions?: number;
+  /** A session that has moved no datagram either way for this long (ms) is closed (default 300000). */
+  idleTimeout?: number;
+  /** A connect() that takes longer (ms) is refused (default 10000). */
+  connectTimeout?: number;
+  /** TCP connections per session (default 256). */
+  maxConnections?: number;
+  /** A GET on this path answers the status as JSON (default "/status"; null: none). */
+  statusPath?: string | null;
+  /** The largest WebSocket message taken as a datagram (default and ceiling: the engine's maxDatagram). */
+  maxMessage?: number;
+  /** TCP options of each session's stack. */
+  tcp?: StackOptions["tcp"];
+  x25519?: X25519;
+  clock?: Clock;
+  /** Called with what went wrong inside a session (never thrown); default: nothing. */
+  log?(message: string): void;
+}
+
+/** Counters over the gateway's life, and the sessions open now. No keys. */
+export interface GatewayStatus {
+  publicKey: string;
+  addresses: string[];
+  peers: number;
+  sessions: number;
+  sessionsOpened: number;
+  sessionsClosed: number;
+  /** Upgrades answered 503 at maxSessions. */
+  sessionsRefused: number;
+  /** Forwarded connections open now, and over the gateway's life. */
+  flows: number;
+  flowsOpened: number;
+  /** Flows refused by allow(), by a failed connect, or by the connect timeout. */
+  flowsRefused: number;
+  /** WebSocket messages that were not datagrams: text, too large. */
+  dropText: number;
+  dropOversized: number;
+  /** Datagrams the engines dropped (bad MACs, unknown indices, junk...), summed over sessions closed and open. */
+  dropEngine: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** The endpoint every datagram of a session comes from: the WebSocket (not an IP address). */
+const WEBSOCKET: Endpoint = { address: "websocket", port: 0 };
+const OPEN = 1;
+
+interface Parsed {
+  device: DeviceConfig;
+  addresses: string[];
+  mtu: number | undefined;
+}
+
+function parseConfig(config: string | GatewayTunnelConfig): Parsed {
+  if (typeof config === "string") {
+    const p = parseWgQuick(config);
+    return {
+      device: toDeviceConfig(p, (host, port) => ({ address: host, port })),
+      addresses: p.interface.addresses.map((a) => a.address),
+      mtu: p.interface.mtu,
+    };
+  }
+  const { addresses, mtu, ...device } = config;
+  return { device, addresses: addresses.map((a) => a.replace(/\/\d+$/, "")), mtu };
+}
+
+/**
+ * Makes the gateway.
+ * @param options the config, engine.wasm and the platform's upgrade and connect
+ * @returns `fetch` for the platform's HTTP server, and `status()`
+ * @throws ConfigError (text) or RangeError/TypeError (object) for a bad configuration
+ * @example export default createGateway({ config, wasm, upgrade, connect });
+ */
+export function createGateway(options: GatewayOptions): { fetch(request: Request): Promise<Response>; status(): GatewayStatus } {
+  const parsed = parseConfig(options.config);
+  if (!parsed.device.privateKey) throw new RangeError("the gateway needs a PrivateKey");
+  if (parsed.addresses.length === 0) throw new RangeError("the gateway needs an Address");
+  if (!parsed.device.peers || parsed.device.peers.length === 0) throw new RangeError("the gateway needs at least one [Peer]");
+  const x25519 = options.x25519 ?? nobleX25519;
+  const publicKey = keyToBase64(x25519.publicKey(parsed.device.privateKey));
+  const maxSessions = options.maxSessions ?? 64;
+  const statusPath = options.statusPath === undefined ? "/status" : options.statusPath;
+  const sessions = new Set<Session>();
+  const totals = {
+    sessionsOpened: 0, sessionsClosed: 0, sessionsRefused: 0, flowsOpened: 0, flowsRefused: 0, dropText: 0,
+    dropOversized: 0, dropEngine: 0, bytesIn: 0, bytesOut: 0,
+  };
+
+  const status = (): GatewayStatus => {
+    let flows = 0, dropEngine = totals.dropEngine;
+    for (const s of sessions) { flows += s.flows; dropEngine += s.engineDrops(); }
+    return {
+      publicKey, addresses: [...parsed.addresses], peers: parsed.device.peers!.length,
+      sessions: sessions.size, flows, ...totals, dropEngine,
+    };
+  };
+
+  const answer = (code: number, text: string) => new Response(`${text}\n`, { status: code, headers: { "content-type": "text/plain" } });
+
+  return {
+    status,
+    async fetch(request: Request): Promise<Response> {
+      if ((request.headers.get("upgrade") ?? "").toLowerCase() !== "websocket") {
+        if (statusPath !== null && request.method === "GET" && new URL(request.url).pathname === statusPath) {
+          return Response.json(status(), { headers: { "cache-control": "no-store" } });
+        }
+        return answer(426, "this is a WireGuard gateway: open a WebSocket (one binary message per WireGuard datagram)");
+      }
+      if (sessions.size >= maxSessions) { totals.sessionsRefused++; return answer(503, "too many sessions"); }
+      let up: { socket: GatewaySocket; response: Response };
+      try {
+        up = options.upgrade(request);
+      } catch (e) {
+        return answer(400, `cannot upgrade: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      const s = new Session(options, parsed, x25519, up.socket, totals, () => {
+        if (sessions.delete(s)) totals.sessionsClosed++;
+      });
+      sessions.add(s);
+      totals.sessionsOpened++;
+      try {
+        s.start();
+      } catch (e) {
+        options.log?.(`session start: ${String(e)}`);
+        void s.close();
+      }
+      return up.response;
+    },
+  };
+}
+
+type Totals = {
+  flowsOpened: number; flowsRefused: number; dropText: number; dropOversized: number; dropEngine: number;
+  bytesIn: number; bytesOut: number;
+};
+
+/** One WebSocket: an engine, a stack in forward mode and a device, torn down together. */
+class Session {
+  flows = 0;
+  private readonly engine: Engine;
+  private readonly stack: Stack;
+  private readonly device: NetDevice;
+  private readonly clock: Clock;
+  private forwarder: TcpForwarder<OutboundSocket> | null = null;
+  private readonly conns = new Set<TcpConn>();
+  private readonly outbound = new Set<OutboundSocket>();
+  private idleTimer: ReturnType<typeof setInterval> | null = null;
+  private lastActive: number;
+  private closed = false;
+
+  constructor(
+    private readonly opts: GatewayOptions,
+    private readonly parsed: Parsed,
+    x25519: X25519,
+    private readonly socket: GatewaySocket,
+    private readonly totals: Totals,
+    private readonly gone: () => void,
+  ) {
+    this.clock = opts.clock ?? { now: () => performance.now() };
+    const peers = parsed.device.peers!;
+    const prefixes = peers.reduce((n, p) => n + (p.allowedIps?.length ?? 0), 0);
+    // A small engine: one WebSocket carries one client, and edge isolates are tight on memory.
+    this.engine = new Engine({
+      wasm: opts.wasm, x25519, epoch: Date.now() - this.clock.now(), mtu: parsed.mtu,
+      batch: 32, maxPeers: peers.length, allowedIpsNodes: Math.max(1024, 160 * prefixes),
+    });
+    this.stack = new Stack({
+      addresses: parsed.addresses, mtu: this.engine.mtu, maxConnections: opts.maxConnections ?? 256, tcp: opts.tcp,
+    });
+    this.device = new NetDevice(this.engine, this.stack, new WebSocketBind(socket, this, Math.min(opts.maxMessage ?? Infinity, this.engine.maxDatagram)), this.clock);
+    this.lastActive = this.clock.now();
+  }
+
+  start(): void {
+    const now = this.clock.now();
+    // Each session its own copy of the keys, wiped when it closes.
+    const device = structuredCopy(this.parsed.device);
+    try {
+      this.device.apply(this.engine.set({ ...device, listenPort: 0 }, now));
+    } finally {
+      if (device.privateKey) device.privateKey.fill(0);
+      for (const p of device.peers ?? []) p.presharedKey?.fill(0);
+    }
+    this.forwarder = this.stack.forward<OutboundSocket>((conn, out) => this.flow(conn, out), {
+      admit: (flow) => this.admit(flow),
+      release: (out) => { this.outbound.delete(out); void closeQuietly(out); },
+    });
+    this.device.start();
+    const idle = this.opts.idleTimeout ?? 300_000;
+    this.idleTimer = setInterval(() => {
+      if (this.clock.now() - this.lastActive >= idle) void this.close(1000, "idle");
+    }, Math.max(1000, Math.min(60_000, idle / 4)));
+    this.socket.addEventListener("close", () => void this.close());
+    this.socket.addEventListener("error", () => void this.close());
+  }
+
+  /** The bind saw traffic. */
+  active(): void {
+    this.lastActive = this.clock.now();
+  }
+
+  drop(kind: "text" | "oversized"): void {
+    if (kind === "text") this.totals.dropText++;
+    else this.totals.dropOversized++;
+  }
+
+  count(dir: "in" | "out", n: number): void {
+    if (dir === "in") this.totals.bytesIn += n;
+    else this.totals.bytesOut += n;
+  }
+
+  engineDrops(): number {
+    let n = 0;
+    for (const v of Object.values(this.engine.drops)) n += v;
+    return n;
+  }
+
+  /** Before the SYN is answered: allowed, and connected out? */
+  private async admit(flow: ForwardFlow): Promise<OutboundSocket | null> {
+    const host = flow.localAddress, port = flow.localPort;
+    if (this.closed) return null;
+    if (this.opts.allow && !this.opts.allow(host, port)) { this.totals.flowsRefused++; return null; }
+    const limit = this.opts.connectTimeout ?? 10_000;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const attempt = this.opts.connect(host, port);
+    try {
+      const out = await Promise.race([
+        attempt,
+        new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), limit); }),
+      ]);
+      if (out === null) {
+        // Too slow: refused now, and closed if it ever connects.
+        attempt.then(closeQuietly, () => {});
+        this.totals.flowsRefused++;
+        return null;
+      }
+      if (this.closed) { void closeQuietly(out); return null; }
+      this.outbound.add(out);
+      return out;
+    } catch (e) {
+      this.opts.log?.(`connect ${host}:${port}: ${e instanceof Error ? e.message : String(e)}`);
+      this.totals.flowsRefused++;
+      return null;
+    } finally {
+      if (timer !== null) clearTimeout(timer);
+    }
+  }
+
+  /** An ESTABLISHED forwarded connection and its outbound socket: relayed until both directions end. */
+  private flow(conn: TcpConn, out: OutboundSocket): void {
+    if (this.closed) { conn.abort(); void closeQuietly(out); return; }
+    this.conns.add(conn);
+    this.flows++;
+    this.totals.flowsOpened++;
+    void relay(conn, { readable: out.readable, writable: out.writable, abort: () => void closeQuietly(out) }).finally(() => {
+      this.conns.delete(conn);
+      this.outbound.delete(out);
+      this.flows--;
+      void closeQuietly(out);
+    });
+  }
+
+  /** Tears the session down: connections reset, sockets closed, the device stopped, the keys zeroed. */
+  async close(code = 1000, reason = ""): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.idleTimer !== null) clearInterval(this.idleTimer);
+    this.forwarder?.close();
+    for (const c of this.conns) c.abort();
+    for (const o of this.outbound) void closeQuietly(o);
+    this.conns.clear();
+    this.outbound.clear();
+    this.flows = 0;
+    this.totals.dropEngine += this.engineDrops();
+    try {
+      if (this.socket.readyState === OPEN) this.socket.close(code, reason);
+    } catch { /* closed already */ }
+    try { await this.device.close(); } catch { /* the socket is gone */ }
+    this.zero();
+    this.gone();
+  }
+
+  /** Zeroes the engine's keys: sessions and handshakes (the peers removed), the private key, and the WASM memory. */
+  private zero(): void {
+    const e = this.engine;
+    const local = e.peer(this.parsed.device.peers![0].publicKey)?.handshake?.local ?? null;
+    try {
+      e.set({ replacePeers: true, peers: [] }, this.clock.now());
+    } catch { /* nothing to undo */ }
+    if (local) { local.privateKey.fill(0); local.responderHash.fill(0); }
+    e.memory.fill(0);
+  }
+}
+
+/**
+ * The session's Bind: datagrams are the WebSocket's binary messages, and
+ * every datagram the engine sends is one message. A text message or one
+ * larger than a datagram can be is dropped (counted).
+ */
+class WebSocketBind implements Bind {
+  readonly port = 0;
+  constructor(private readonly socket: GatewaySocket, private readonly session: Session, private readonly max: number) {
+    try { socket.binaryType = "arraybuffer"; } catch { /* workerd: always ArrayBuffer */ }
+  }
+
+  start(datagram: (buf: Uint8Array, off: number, len: number, from: Endpoint) => void, idle: () => void): void {
+    this.socket.addEventListener("message", (e) => {
+      const d = e.data;
+      let buf: Uint8Array;
+      if (d instanceof ArrayBuffer) buf = new Uint8Array(d);
+      else if (ArrayBuffer.isView(d)) buf = new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+      else { this.session.drop("text"); return; }
+      if (buf.length > this.max) { this.session.drop("oversized"); return; }
+      this.session.active();
+      this.session.count("in", buf.length);
+      try {
+        datagram(buf, 0, buf.length, WEBSOCKET);
+        idle();
+      } catch { /* a datagram never takes the session down */ }
+    });
+  }
+
+  send(buf: Uint8Array, off: number, len: number): void {
+    if (this.socket.readyState !== OPEN) return;
+    this.session.active();
+    this.session.count("out", len);
+    // A copy: the engine reuses its memory after this call.
+    try { this.socket.send(buf.slice(off, off + len)); } catch { /* closing */ }
+  }
+
+  close(): void {
+    try { if (this.socket.readyState === OPEN) this.socket.close(1000); } catch { /* closed already */ }
+  }
+}
+
+async function closeQuietly(out: OutboundSocket): Promise<void> {
+  try { await out.close(); } catch { /* closed already */ }
+}
+
+/** A deep copy of a DeviceConfig whose key arrays the session may wipe. */
+function structuredCopy(c: DeviceConfig): DeviceConfig {
+  return {
+    ...c,
+    privateKey: c.privateKey ? c.privateKey.slice() : c.privateKey,
+    peers: c.peers?.map((p) => ({
+      ...p,
+      publicKey: p.publicKey.slice(),
+      presharedKey: p.presharedKey ? p.presharedKey.slice() : p.presharedKey,
+      allowedIps: p.allowedIps ? [...p.allowedIps] : p.allowedIps,
+    })),
+  };
+}
