@@ -5,20 +5,34 @@
 //
 //   import { connect } from "./wg.js";
 //   const t = await connect(configText, { relay: "wss://relay.example/" });
+//   // or WebTransport where the browser and the relay have it, WebSocket otherwise:
+//   const t = await connect(configText, { relay: "https://relay.example/" });
 //   const page = await (await t.fetch("http://10.0.0.1/")).text();
 //   console.log(t.status().peers[0].lastHandshake);
 //   await t.close();
 import { wasmBytes } from "../../build/out/engine.wasm.js";
 import { nobleX25519 } from "../../src/x25519.ts";
 import { openTunnel, Tunnel, type TunnelConfig, type TunnelOptions } from "../common/tunnel.ts";
+import { AutoBind, type TransportEvent } from "./auto-bind.ts";
+import type { WebTransportBindOptions } from "./webtransport-bind.ts";
 import { GATEWAY, WebSocketBind, type WebSocketBindOptions } from "./websocket-bind.ts";
 
 export { Tunnel, type TunnelConfig, type TunnelStatus } from "../common/tunnel.ts";
 export { NetError } from "../../src/netstack/index.ts";
 export { ConfigError } from "../../src/wgquick.ts";
 export { WebSocketBind, type RelayEvent, type RelayCounters } from "./websocket-bind.ts";
+export { WebTransportBind, type WebTransportBindOptions, type WebTransportCounters } from "./webtransport-bind.ts";
+export { AutoBind, type TransportEvent, type TransportName } from "./auto-bind.ts";
 
-export interface ConnectOptions extends WebSocketBindOptions, TunnelOptions {
+/**
+ * The inner MTU when the config gives none and WebTransport may carry the
+ * datagrams: a WireGuard datagram is MTU + 32 bytes, and Chromium's
+ * WebTransport datagrams hold at most 1211 bytes (WireGuard's default 1420
+ * would not fit).
+ */
+export const WEBTRANSPORT_MTU = 1168;
+
+export interface ConnectOptions extends Omit<WebSocketBindOptions, "onevent">, TunnelOptions {
   /**
    * The relay's URL (ws:, wss:, http:, https:). Each peer's Endpoint is
    * asked of the relay as `?to=host:port`; a peer without one is the
@@ -27,6 +41,42 @@ export interface ConnectOptions extends WebSocketBindOptions, TunnelOptions {
   relay: string | URL;
   /** A compiled engine.wasm, for pages whose CSP forbids compiling bytes. */
   wasm?: WebAssembly.Module;
+  /**
+   * "auto" (the default): WebTransport datagrams where the runtime has
+   * WebTransport and the relay offers it (an https: relay URL, or
+   * webtransport.url), each endpoint moving to WebSocket if its session is not
+   * ready within webtransport.timeout (3 s), fails, or is refused;
+   * "websocket": WebSocket only; "webtransport": WebTransport only.
+   */
+  transport?: "auto" | "websocket" | "webtransport";
+  webtransport?: Omit<WebTransportBindOptions, "token" | "fallback" | "onevent" | "retry" | "queue"> & {
+    /** The relay's WebTransport URL (https:); default: the relay URL when it is https:. */
+    url?: string | URL;
+  };
+  /** One line for each WebSocket or WebTransport session that opens, closes, or falls back. */
+  onevent?: (event: TransportEvent) => void;
+}
+
+/** Which bind connect() uses: WebSocket alone, or WebTransport (with or without fallback) at `url`. */
+function chooseTransport(opts: ConnectOptions): { url: string | URL; fallback: boolean } | null {
+  const mode = opts.transport ?? "auto";
+  if (mode !== "auto" && mode !== "websocket" && mode !== "webtransport") {
+    throw new TypeError(`invalid transport '${String(mode)}': expected "auto", "websocket" or "webtransport"`);
+  }
+  if (mode === "websocket") return null;
+  const has = typeof (opts.webtransport?.WebTransport ?? (globalThis as { WebTransport?: unknown }).WebTransport) === "function";
+  let url = opts.webtransport?.url;
+  if (url === undefined) {
+    let relay: URL | null = null;
+    try { relay = new URL(opts.relay); } catch { /* WebSocketBind names the bad URL */ }
+    if (relay?.protocol === "https:") url = relay;
+  }
+  if (mode === "webtransport") {
+    if (!has) throw new TypeError("transport 'webtransport': no WebTransport in this runtime");
+    if (url === undefined) throw new TypeError("transport 'webtransport' needs an https: relay URL or webtransport.url");
+    return { url, fallback: false };
+  }
+  return has && url !== undefined ? { url, fallback: true } : null;
 }
 
 let compiled: Promise<WebAssembly.Module> | null = null;
@@ -39,7 +89,11 @@ let compiled: Promise<WebAssembly.Module> | null = null;
  */
 export async function connect(config: string | TunnelConfig, opts: ConnectOptions): Promise<Tunnel> {
   if (!opts || opts.relay === undefined) throw new TypeError("connect needs a relay URL: connect(config, { relay: 'wss://...' })");
-  const bind = new WebSocketBind(opts.relay, opts);
+  const wt = chooseTransport(opts);
+  const { onevent } = opts;
+  const bind = wt === null
+    ? new WebSocketBind(opts.relay, { ...opts, onevent: onevent && ((e) => onevent({ ...e, transport: "websocket" })) })
+    : new AutoBind(opts.relay, wt.url, { ...opts, fallback: wt.fallback });
   const start = performance.now();
   try {
     return await openTunnel({
@@ -51,6 +105,7 @@ export async function connect(config: string | TunnelConfig, opts: ConnectOption
       // The relay resolves names; the page passes them on as written.
       endpoint: (host, port) => ({ address: host, port }),
       defaultEndpoint: GATEWAY,
+      ...(wt === null ? {} : { defaultMtu: WEBTRANSPORT_MTU }),
     }, config, opts);
   } catch (e) {
     bind.close();

@@ -41,6 +41,8 @@ export interface TunnelDeps {
   endpoint?(host: string, port: number): Endpoint;
   /** The Endpoint of a peer the config gives none (a gateway reached through the bind itself). */
   defaultEndpoint?: Endpoint;
+  /** The inner MTU when the config gives none (default 1420): a bind whose datagrams are smaller says so. */
+  defaultMtu?: number;
 }
 
 /** A tunnel configured as an object: the engine's DeviceConfig plus what wg-quick adds. */
@@ -98,7 +100,7 @@ export async function openTunnel(deps: TunnelDeps, config: string | TunnelConfig
   const addresses = conf.addresses.map((a) => a.replace(/\/\d+$/, ""));
   if (addresses.length === 0) throw new RangeError("a tunnel needs at least one Address");
   const wasm = typeof deps.wasm === "function" ? await deps.wasm() : deps.wasm;
-  const engine = new Engine({ wasm, x25519: deps.x25519, epoch: deps.epoch, mtu: conf.mtu });
+  const engine = new Engine({ wasm, x25519: deps.x25519, epoch: deps.epoch, mtu: conf.mtu ?? deps.defaultMtu });
   const stack = new Stack({ ...opts.stack, addresses, mtu: engine.mtu, dns: conf.dns ?? [] });
   const bind = await deps.openBind(conf.listenPort ?? 0, engine.maxDatagram);
   const device = new NetDevice(engine, stack, bind, deps.clock);
