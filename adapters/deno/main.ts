@@ -41,7 +41,7 @@ Deno permissions (deno run flags) by command; -A grants them all:
                           or DNS also --allow-run=sh (and resolvconf), with a default route
                           --allow-write=/proc/sys/net/ipv4/conf/all/src_valid_mark
   down <interface>        as show <interface>, and --allow-run (to signal the process)
-  relay ...               --allow-net, and --allow-read=<file> for --token-file
+  relay ...               --allow-net, and --allow-read=<file> for --token-file, --cert and --key
 `;
 
 const dirOf = (p: string) => (p.includes("/") ? p.slice(0, p.lastIndexOf("/")) || "/" : ".");
@@ -132,6 +132,11 @@ async function needs(args: string[]): Promise<Need[]> {
       const i = rest.findIndex((a) => a === "--token-file" || a.startsWith("--token-file="));
       const file = i < 0 ? undefined : rest[i].includes("=") ? rest[i].slice(rest[i].indexOf("=") + 1) : rest[i + 1];
       if (file) n.push({ desc: { name: "read", path: file }, why: "reading the token file" });
+      for (const flag of ["--cert", "--key"]) {
+        const j = rest.findIndex((a) => a === flag || a.startsWith(`${flag}=`));
+        const f = j < 0 ? undefined : rest[j].includes("=") ? rest[j].slice(rest[j].indexOf("=") + 1) : rest[j + 1];
+        if (f) n.push({ desc: { name: "read", path: f }, why: `reading the ${flag.slice(2)} file` });
+      }
       return n;
     }
     default:

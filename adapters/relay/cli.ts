@@ -6,7 +6,7 @@ import type { Runtime } from "../cli/runtime.ts";
 import { DEFAULTS, RelayConfigError, type ListenOptions } from "./relay.ts";
 
 export const RELAY_USAGE = "Usage: wg relay [--listen <host>:<port>] --allow <host>:<port> [--allow ...] [--token-file <file>] " +
-  "[--origin <origin>]... [--max-clients <n>] [--idle <seconds>] [--max-message <bytes>] [--rate <messages/s>]\n";
+  "[--origin <origin>]... [--max-clients <n>] [--idle <seconds>] [--max-message <bytes>] [--rate <messages/s>] [--cert <file> --key <file>]\n";
 
 export const RELAY_HELP = RELAY_USAGE + `
 Carries WireGuard datagrams between WebSocket clients (browsers) and UDP endpoints:
@@ -21,6 +21,8 @@ message is one datagram, both ways. Only upstreams on the allow-list are reached
   --idle         seconds without a datagram either way before a client is closed (default ${DEFAULTS.idleSeconds})
   --max-message  largest message in bytes (default ${DEFAULTS.maxMessage}; larger: close 1009)
   --rate         messages per second per client; the excess is dropped (default ${DEFAULTS.rate})
+  --cert, --key  a certificate and its key (PEM files): wss: instead of ws:, and on Deno also
+                 WebTransport (HTTP/3) on UDP at the same port, the same ?to= and &token=
 `;
 
 /** "127.0.0.1:8080", "[::1]:0", "localhost:8080" (port 0-65535). Throws RelayConfigError. */
@@ -39,14 +41,14 @@ function number(flag: string, v: string, min: number, max: number, integer: bool
 }
 
 /** Parses `wg relay`'s arguments (no I/O: the token file is read later). Throws RelayConfigError. */
-export function parseRelayArgs(args: string[]): ListenOptions & { tokenFile?: string } {
-  const o: ListenOptions & { tokenFile?: string } = { allow: [], host: "127.0.0.1", port: 8080 };
+export function parseRelayArgs(args: string[]): ListenOptions & { tokenFile?: string; certFile?: string; keyFile?: string } {
+  const o: ListenOptions & { tokenFile?: string; certFile?: string; keyFile?: string } = { allow: [], host: "127.0.0.1", port: 8080 };
   const origins: string[] = [];
   for (let i = 0; i < args.length; i++) {
     let flag = args[i], value: string | undefined;
     const eq = flag.indexOf("=");
     if (flag.startsWith("--") && eq > 0) { value = flag.slice(eq + 1); flag = flag.slice(0, eq); }
-    const known = ["--listen", "--allow", "--token-file", "--origin", "--max-clients", "--idle", "--max-message", "--rate"];
+    const known = ["--listen", "--allow", "--token-file", "--origin", "--max-clients", "--idle", "--max-message", "--rate", "--cert", "--key"];
     if (!known.includes(flag)) throw new RelayConfigError(`unknown relay option '${flag}' (see wg relay --help)`);
     if (value === undefined) {
       if (i + 1 >= args.length) throw new RelayConfigError(`${flag} needs a value`);
@@ -56,6 +58,8 @@ export function parseRelayArgs(args: string[]): ListenOptions & { tokenFile?: st
       case "--listen": Object.assign(o, parseListen(value)); break;
       case "--allow": o.allow.push(value); break;
       case "--token-file": o.tokenFile = value; break;
+      case "--cert": o.certFile = value; break;
+      case "--key": o.keyFile = value; break;
       case "--origin": origins.push(value); break;
       case "--max-clients": o.maxClients = number(flag, value, 1, 1_000_000, true); break;
       case "--idle": o.idleSeconds = number(flag, value, 0.01, 86_400, false); break;
@@ -65,6 +69,7 @@ export function parseRelayArgs(args: string[]): ListenOptions & { tokenFile?: st
   }
   if (o.allow.length === 0) throw new RelayConfigError("missing --allow: name at least one upstream <host>:<port>");
   if (origins.length) o.origins = origins;
+  if ((o.certFile === undefined) !== (o.keyFile === undefined)) throw new RelayConfigError("--cert and --key go together");
   return o;
 }
 
@@ -79,7 +84,7 @@ export async function relayCommand(rt: Runtime, args: string[]): Promise<number>
     return 0;
   }
   if (rt.relay === undefined) throw new RelayConfigError(`the relay does not run on ${rt.name}`);
-  const { tokenFile, ...options } = parseRelayArgs(args);
+  const { tokenFile, certFile, keyFile, ...options } = parseRelayArgs(args);
   if (tokenFile !== undefined) {
     let text: string;
     try {
@@ -92,10 +97,24 @@ export async function relayCommand(rt: Runtime, args: string[]): Promise<number>
     if (tokens.length === 0) throw new RelayConfigError(`--token-file '${tokenFile}' has no token`);
     options.tokens = tokens;
   }
+  let tls: { cert: string; key: string } | null = null;
+  if (certFile !== undefined && keyFile !== undefined) {
+    // Only the Deno relay serves TLS (and WebTransport with it); elsewhere a proxy in front terminates TLS.
+    if (rt.name !== "deno") throw new RelayConfigError(`--cert and --key need the relay on Deno (on ${rt.name}, put a TLS proxy in front)`);
+    const read = async (flag: string, file: string) => {
+      try {
+        return await rt.readFile(file);
+      } catch (e) {
+        const why = e instanceof Error ? e.message.replace(/^[A-Z]+: /, "").replace(/,.*$/, "") : String(e);
+        throw new RelayConfigError(`cannot read ${flag} '${file}': ${why}`);
+      }
+    };
+    tls = { cert: await read("--cert", certFile), key: await read("--key", keyFile) };
+  }
   const log = (line: string) => { try { rt.stderr(`${line}\n`); } catch { /* stderr is gone */ } };
-  const relay = await rt.relay({ ...options, log });
+  const relay = await rt.relay({ ...options, ...tls, log });
   const n = options.allow.length;
-  rt.stdout(`relay listening on ${relay.url} for ${n} upstream${n === 1 ? "" : "s"}\n`);
+  rt.stdout(`relay listening on ${relay.url}${tls ? ` and WebTransport on udp port ${relay.port}` : ""} for ${n} upstream${n === 1 ? "" : "s"}\n`);
   await new Promise<void>((resolve) => rt.onSignal(() => resolve()));
   await relay.close();
   return 0;
