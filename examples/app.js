@@ -54,7 +54,8 @@ $("connect").onclick = async () => {
       relay: $("relay").value.trim(),
       ...(token ? { token } : {}),
       onevent: (e) => {
-        if (e.type === "close" && tunnel) setState("open", `relay closed (${e.code}${e.reason ? ` ${e.reason}` : ""}); reopening on the next packet`, true);
+        // A WebTransport session giving way to WebSocket (e.fallback) is not an error: the WebSocket's open follows.
+        if (e.type === "close" && !e.fallback && tunnel) setState("open", `relay closed (${e.code}${e.reason ? ` ${e.reason}` : ""}); reopening on the next packet`, true);
         else if (e.type === "open" && tunnel) setState("open", "connected");
       },
     });
