@@ -17,7 +17,7 @@ const RUNTIMES = {
   bun: [bin("bun")],
 };
 // Suites that need Node's process model or start the other runtimes themselves.
-const NODE_ONLY = ["webtransport", "interop", "runtimes", "deno-adapter", "bun-adapter", "relay", "gateway"];
+const NODE_ONLY = ["browser", "webtransport", "interop", "runtimes", "deno-adapter", "bun-adapter", "relay", "gateway"];
 
 const args = process.argv.slice(2);
 const only = args.filter((a) => !a.startsWith("--"));

@@ -1,4 +1,4 @@
-// Serves the example page on http://localhost:8080/ (or --port N): the page,
+// Serves the example page on http://localhost:8080/ (or --port N; 0: any): the page,
 // its script and the browser build. `npm run example`; start a relay beside it
 // with `npx wg relay` (README.md).
 import { createServer } from "node:http";
@@ -15,7 +15,7 @@ const files = {
 };
 const i = process.argv.indexOf("--port");
 const port = i > 0 ? Number(process.argv[i + 1]) : 8080;
-if (!Number.isInteger(port) || port < 1 || port > 65535) {
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`serve: invalid --port '${process.argv[i + 1]}'`);
   process.exit(1);
 }
@@ -28,4 +28,4 @@ createServer(async (req, res) => {
     res.writeHead(500).end(`${f[0]} is missing: run npm run build\n`);
   }
 }).on("error", (e) => { console.error(`serve: ${e.message}`); process.exit(1); })
-  .listen(port, "127.0.0.1", () => console.log(`example page on http://localhost:${port}/`));
+  .listen(port, "127.0.0.1", function () { console.log(`example page on http://localhost:${this.address().port}/`); });

@@ -1,15 +1,17 @@
 // Debian's Chromium driven by playwright-core, for the tests and the bench
 // that run the browser build: optionally inside a network namespace (so the
 // page reaches a relay on that namespace's loopback), with the example page
-// (examples/) served by request interception at http://localhost:8000/.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
+// (examples/) served by examples/serve.mjs on that namespace's loopback, as a
+// person would serve it (a page must be local itself to reach a local relay:
+// Chromium's Local Network Access checks block a public page).
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { ROOT } from "./_netns.ts";
 
 export const CHROMIUM = "/usr/bin/chromium";
-export const PAGE_ORIGIN = "http://localhost:8000";
 
 /** Why Chromium cannot run here, or null. */
 export async function browserUnavailable(): Promise<string | null> {
@@ -23,14 +25,12 @@ export async function browserUnavailable(): Promise<string | null> {
   return null;
 }
 
-const PAGES: Record<string, [string, string]> = {
-  "/": [join(ROOT, "examples", "index.html"), "text/html; charset=utf-8"],
-  "/app.js": [join(ROOT, "examples", "app.js"), "text/javascript"],
-  "/wg.js": [join(ROOT, "build", "out", "browser", "wg.js"), "text/javascript"],
-};
 
 export class ChromiumPage {
-  private constructor(readonly browser: Browser, readonly page: Page, private readonly dir: string, readonly errors: string[]) {}
+  private constructor(
+    readonly browser: Browser, readonly page: Page, private readonly dir: string, private readonly server: ChildProcess,
+    readonly errors: string[], readonly console: string[],
+  ) {}
 
   /** Launches Chromium (in namespace `ns` if given) and opens the example page. */
   static async open(ns?: string): Promise<ChromiumPage> {
@@ -47,18 +47,23 @@ export class ChromiumPage {
       executablePath: exe, headless: true, timeout: 30_000,
       args: [
         "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", `--user-data-dir=${join(dir, "profile")}`,
+        "--disable-component-update", "--disable-sync",
       ],
     }).catch((e) => { rmSync(dir, { recursive: true, force: true }); throw e; });
+    const server = spawn(ns ? "ip" : process.execPath, [...(ns ? ["netns", "exec", ns, process.execPath] : []), join(ROOT, "examples", "serve.mjs"), "--port", "0"],
+      { stdio: ["ignore", "pipe", "inherit"] });
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      server.stdout!.on("data", (d) => { out += d; const m = /http:\/\/\S+/.exec(out); if (m) resolve(m[0]); });
+      server.once("exit", (code) => reject(new Error(`examples/serve.mjs exited (${code})`)));
+    }).catch(async (e) => { await browser.close(); rmSync(dir, { recursive: true, force: true }); throw e; });
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on("pageerror", (e) => errors.push(String(e)));
-    await page.route(`${PAGE_ORIGIN}/**`, (route) => {
-      const f = PAGES[new URL(route.request().url()).pathname];
-      return f ? route.fulfill({ status: 200, contentType: f[1], body: readFileSync(f[0]) }) : route.fulfill({ status: 404, body: "not found" });
-    });
-    await page.goto(`${PAGE_ORIGIN}/`);
-    return new ChromiumPage(browser, page, dir, errors);
+    const log: string[] = [];
+    page.on("console", (m) => { log.push(`${m.type()}: ${m.text()}`); });
+    await page.goto(url);
+    return new ChromiumPage(browser, page, dir, server, errors, log);
   }
 
   /** Connects the example page as a person would: the config, the relay URL, Connect. */
@@ -78,10 +83,20 @@ export class ChromiumPage {
     const p = this.page;
     await p.fill("#url", url);
     await p.click("#fetch");
-    await p.waitForSelector('#result[data-done="true"]', { timeout });
+    await p.waitForSelector('#result[data-done="true"]', { timeout }).catch(async (e) => {
+      throw new Error(`${(e as Error).message.split("\n")[0]}\n${await this.describe()}`);
+    });
     const d = await p.$eval("#result", (el) => ({ ...(el as HTMLElement).dataset, text: el.textContent ?? "" }) as Record<string, string | undefined>);
     if (d.status === "error") throw new Error(`the page's fetch failed: ${d.text}`);
     return { status: d.status ?? "", bytes: Number(d.bytes), sha256: d.sha256 ?? "", ms: Number(d.ms), mbps: Number(d.mbps), text: await p.textContent("#body") ?? "" };
+  }
+
+  /** What the page shows: its state line and status panel, and its console, for a failure's message. */
+  async describe(): Promise<string> {
+    const p = this.page;
+    const state = await p.textContent("#state").catch(() => "?");
+    const status = await p.$$eval("#status dt", (dts) => dts.map((dt) => `${dt.textContent}: ${dt.nextElementSibling?.textContent}`).join("\n")).catch(() => "?");
+    return `page state: ${state}\n${status}\nconsole:\n${this.console.slice(-20).join("\n")}`;
   }
 
   /** Waits until the status panel shows a handshake. */
@@ -91,6 +106,7 @@ export class ChromiumPage {
 
   async close(): Promise<void> {
     await this.browser.close().catch(() => {});
+    this.server.kill();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

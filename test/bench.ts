@@ -11,10 +11,11 @@ import { parsePrefix } from "../src/ip.ts";
 import { pair, wasmModule, ipv4, nobleX25519, nodeX25519 } from "./_net.ts";
 import type { X25519 } from "../src/crypto.ts";
 import { benchNetstack } from "./bench-netstack.ts";
+import { benchBrowser } from "./bench-browser.ts";
 import { benchTunnel } from "./bench-tunnel.ts";
 
 const json = process.argv.includes("--json");
-// --only=aead,handshake,tunnel,netstack runs just those sections.
+// --only=aead,handshake,tunnel,netstack,browser runs just those sections.
 const only = process.argv.find((a) => a.startsWith("--only="))?.slice(7).split(",");
 const run = (section: string) => !only || only.includes(section);
 const SIZES = [64, 1420, 8192];
@@ -154,3 +155,4 @@ if (run("handshake")) {
 }
 if (run("tunnel")) await benchTunnel(emit);
 if (run("netstack")) await benchNetstack(emit);
+if (run("browser")) await benchBrowser(emit);

@@ -114,6 +114,9 @@ test("Chromium: a relay that refuses the upstream leaves the page with a clear s
   try {
     const wrong = config().replace(`${OUTER.a4}:51820`, `${OUTER.a4}:51999`);
     await page.connect(wrong, `ws://127.0.0.1:${RELAY_PORT}/`);
+    // The first packet opens the WebSocket, which the relay refuses (403 before the upgrade).
+    await page.page.fill("#url", `http://${INNER.a4}/`);
+    await page.page.click("#fetch");
     await page.page.waitForSelector("#state.error", { timeout: 10_000 });
     assert.match(await page.page.textContent("#state") ?? "", /relay closed \(1006/);
   } finally {

@@ -1,0 +1,73 @@
+// `npm run bench`'s browser figure: an HTTP download in Chromium through the
+// browser build and the WebSocket relay, against the same download through
+// the CLI's netstack path (`wg up --netstack`'s SOCKS5 proxy, curl) as the
+// baseline, in one run and one namespace layout: wireguard-go in namespace a
+// serves HTTP on its tunnel address to both peers; the relay, Chromium, and
+// `wg up --netstack` run in namespace b. Needs root, Chromium and curl.
+import { spawnSync } from "node:child_process";
+import { CLI, Layout, OUTER, keypair, poll, run, unavailable, wgQuickConf } from "./_netns.ts";
+import { ChromiumPage, browserUnavailable } from "./_browser.ts";
+
+const BYTES = 32 << 20;
+const SOCKS = 1081;
+const RELAY = 8092;
+const NET = "10.89.0";
+
+type Emit = (o: Record<string, unknown>) => void;
+
+const SERVER_JS = `
+import http from "node:http";
+const block = Buffer.alloc(1 << 16, 0x5a);
+http.createServer((req, res) => {
+  const n = req.url === "/big" ? ${BYTES} : 2;
+  res.writeHead(200, { "content-type": "application/octet-stream", "content-length": n });
+  let left = n;
+  const more = () => { while (left > 0) { const k = Math.min(left, block.length); left -= k; if (!res.write(block.subarray(0, k))) return res.once("drain", more); } res.end(); };
+  more();
+}).listen(8080, "${NET}.1", () => console.log("ready"));
+`;
+
+export async function benchBrowser(emit: Emit): Promise<void> {
+  const why = unavailable() ?? await browserUnavailable() ?? (spawnSync("curl", ["--version"]).status === 0 ? null : "curl is not installed");
+  if (why !== null) {
+    emit({ bench: "browser", notRun: why });
+    return;
+  }
+  const L = await Layout.create(`wgbb-${process.pid}`);
+  let page: ChromiumPage | null = null;
+  try {
+    const A = keypair(), page$ = keypair(), cli = keypair();
+    await L.wireguardGo(L.a, L.name("a"), {
+      priv: A.priv, listenPort: 51890, addresses: [`${NET}.1/24`],
+      peers: [{ pub: page$.pub, allowedIps: [`${NET}.2/32`] }, { pub: cli.pub, allowedIps: [`${NET}.3/32`] }],
+    });
+    const server = L.spawn(L.a, [process.execPath, L.file("server.mjs", SERVER_JS)]);
+    await poll("the HTTP server", () => server.output().includes("ready") || !server.running, 5000);
+    const peer = { pub: A.pub, allowedIps: [`${NET}.1/32`], endpoint: `${OUTER.a4}:51890` };
+
+    // Baseline: the CLI's netstack path.
+    const conf = wgQuickConf({ priv: cli.priv, listenPort: 51891, addresses: [`${NET}.3/24`], peers: [peer] });
+    const path = L.file("cli.conf", `${conf}\n[Socks5]\nBindAddress = 127.0.0.1:${SOCKS}\n`);
+    const ns = L.spawn(L.b, [process.execPath, CLI, "up", "--netstack", path]);
+    const curl = (url: string) => run(["curl", "-sS", "--max-time", "60", "--socks5", `127.0.0.1:${SOCKS}`, "-o", "/dev/null", "-w", "%{speed_download}", url], { ns: L.b, timeout: 70_000 });
+    await poll("the SOCKS5 proxy", async () => !ns.running || (await curl(`http://${NET}.1:8080/small`)).code === 0, 15_000, 200);
+    if (!ns.running) throw new Error(`wg up --netstack exited: ${ns.output()}`);
+    const r = await curl(`http://${NET}.1:8080/big`);
+    if (r.code !== 0) throw new Error(`curl: ${r.stderr.trim()}`);
+    const baseline = (Number(r.stdout) * 8) / 1e6;
+
+    // The page through the relay.
+    const relay = L.spawn(L.b, [process.execPath, CLI, "relay", "--listen", `127.0.0.1:${RELAY}`, "--allow", `${OUTER.a4}:51890`]);
+    await poll("the relay", () => /listening/.test(relay.output()) || !relay.running, 5000);
+    if (!relay.running) throw new Error(`the relay exited: ${relay.output()}`);
+    page = await ChromiumPage.open(L.b);
+    await page.connect(wgQuickConf({ priv: page$.priv, addresses: [`${NET}.2/32`], peers: [peer] }), `ws://127.0.0.1:${RELAY}/`);
+    await page.fetch(`http://${NET}.1:8080/small`);
+    const got = await page.fetch(`http://${NET}.1:8080/big`, 120_000);
+    if (got.bytes !== BYTES) throw new Error(`the page got ${got.bytes} bytes of ${BYTES}`);
+    emit({ bench: "browser", Mbps: got.mbps, baselineMbps: baseline, ratio: got.mbps / baseline, bytes: BYTES, transport: "websocket" });
+  } finally {
+    await page?.close();
+    await L.destroy();
+  }
+}
