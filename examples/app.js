@@ -33,7 +33,8 @@ function showStatus() {
   }
   rows.push(["relay", bind.open.length ? `open (${bind.open.join(", ")})` : "not open"],
     ["datagrams", `${bind.counters.received} in, ${bind.counters.sent} out, ${bind.counters.dropped} dropped`],
-    ["TCP connections", String(st.usage.connections)]);
+    ["TCP connections", String(st.usage.connections)],
+    ["TCP segments", `${st.stats.tcpSegmentsIn} in, ${st.stats.tcpSegmentsOut} out, ${st.stats.tcpRetransmits} retransmitted, ${st.stats.tcpOutOfOrder} out of order`]);
   const dl = $("status");
   dl.replaceChildren(...rows.flatMap(([k, v]) => {
     const dt = document.createElement("dt"), dd = document.createElement("dd");

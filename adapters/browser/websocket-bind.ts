@@ -66,7 +66,6 @@ export class WebSocketBind implements Bind {
   private datagram: ((buf: Uint8Array, off: number, len: number, from: Endpoint) => void) | null = null;
   private idle: (() => void) | null = null;
   private idleQueued = false;
-  private readonly tick: (() => void) | null;
   private closed = false;
 
   /**
@@ -87,17 +86,7 @@ export class WebSocketBind implements Bind {
     const Ws = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketLike }).WebSocket;
     if (!Ws) throw new TypeError("no WebSocket in this runtime: pass one as the WebSocket option");
     this.Ws = Ws;
-    // The end of a burst: a task after the messages already queued, so one
-    // batch takes many datagrams (a microtask would hand over each alone).
-    if (typeof MessageChannel === "function") {
-      const ch = new MessageChannel();
-      ch.port1.onmessage = () => this.fireIdle();
-      this.tick = () => ch.port2.postMessage(null);
-      this.closeTick = () => { ch.port1.close(); ch.port2.close(); };
-    } else this.tick = null;
   }
-
-  private closeTick: () => void = () => {};
 
   start(datagram: (buf: Uint8Array, off: number, len: number, from: Endpoint) => void, idle: () => void): void {
     this.datagram = datagram;
@@ -169,8 +158,10 @@ export class WebSocketBind implements Bind {
   private scheduleIdle(): void {
     if (this.idleQueued) return;
     this.idleQueued = true;
-    if (this.tick) this.tick();
-    else setTimeout(() => this.fireIdle(), 0);
+    // A microtask: Chromium runs each message as a task of its own, and a
+    // later task (MessageChannel, setTimeout) waited behind the whole burst,
+    // holding ACKs back: 18 against 54 Mbit/s for 10 MB through the relay.
+    queueMicrotask(() => this.fireIdle());
   }
 
   private fireIdle(): void {
@@ -188,7 +179,6 @@ export class WebSocketBind implements Bind {
     this.closed = true;
     for (const ch of this.channels.values()) ch.ws.close(1000, "closed");
     this.channels.clear();
-    this.closeTick();
   }
 }
 
