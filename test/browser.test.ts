@@ -79,6 +79,12 @@ test("Chromium -> relay -> wireguard-go: the example page fetches a page and 10 
     assert.is(small.status, "200");
     assert.match(small.text, "hello from wireguard-go's side");
     await page.handshake();
+    // For README.md's picture of the example page: WG_SCREENSHOT=docs/example-page.png.
+    if (process.env.WG_SCREENSHOT) {
+      await page.page.setViewportSize({ width: 1000, height: 1000 });
+      await page.page.waitForTimeout(1100);
+      await page.page.screenshot({ path: process.env.WG_SCREENSHOT, fullPage: true });
+    }
     const big = await page.fetch(`http://${INNER.a4}/big`);
     assert.is(big.status, "200");
     assert.is(big.bytes, BIG);
