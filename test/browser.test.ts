@@ -24,6 +24,9 @@ http.createServer((req, res) => {
   res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
   res.end("<h1>hello from wireguard-go's side</h1>\\n");
 }).listen(80, ${JSON.stringify(addr)}, () => console.log("ready"));
+// TCP port 7: echo, upper-cased, for the streams test.
+import net from "node:net";
+net.createServer((c) => c.on("data", (d) => c.write(d.toString().toUpperCase())).on("error", () => {})).listen(7, ${JSON.stringify(addr)});
 `;
 
 let L: Layout | null = null;
@@ -93,6 +96,45 @@ test("Chromium -> relay -> wireguard-go: the example page fetches a page and 10 
     // wireguard-go saw the page at the relay's UDP socket in namespace b.
     const eps = await must(["wg", "show", goName, "endpoints"], { ns: L!.a });
     assert.match(eps, new RegExp(`${OUTER.b4.replace(/\./g, "\\.")}:\\d+`));
+    assert.equal(page.errors, []);
+  } finally {
+    await page.close();
+  }
+});
+
+test("Chromium: the browser build's API with a config object: a TCP stream, status with handshake time and bytes, close", async () => {
+  if (why) return notRun(why);
+  const page = await ChromiumPage.open(L!.b);
+  try {
+    const r = await page.page.evaluate(async (o) => {
+      const wg = await import(o.module); // the page's own copy of the browser build
+      const key = (b64: string) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const t = await wg.connect({
+        privateKey: key(o.priv), addresses: [o.self],
+        peers: [{ publicKey: key(o.pub), allowedIps: [`${o.peer}/32`], endpoint: { address: o.host, port: o.port } }],
+      }, { relay: o.relay });
+      const conn = await t.connect(o.peer, 7);
+      const w = conn.writable.getWriter();
+      await w.write(new TextEncoder().encode("through a stream\n"));
+      const reader = conn.readable.getReader();
+      let text = "";
+      while (!text.includes("\n")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+      await w.close();
+      const st = t.status();
+      const peer = st.peers[0];
+      await t.close();
+      let after = "";
+      try { await t.fetch(`http://${o.peer}/`); } catch (e) { after = (e as Error).message; }
+      return { text, lastHandshakeTime: peer.lastHandshakeTime, rxBytes: peer.rxBytes, txBytes: peer.txBytes, now: Date.now(), after };
+    }, { priv: B.priv, pub: A.pub, self: INNER.b4, peer: INNER.a4, host: OUTER.a4, port: 51820, relay: `ws://127.0.0.1:${RELAY_PORT}/`, module: "./wg.js" });
+    assert.is(r.text, "THROUGH A STREAM\n");
+    assert.ok(r.lastHandshakeTime > r.now - 30_000 && r.lastHandshakeTime <= r.now, `handshake time ${r.lastHandshakeTime}, now ${r.now}`);
+    assert.ok(r.rxBytes > 0 && r.txBytes > 0, `bytes ${r.rxBytes} received, ${r.txBytes} sent`);
+    assert.is(r.after, "the tunnel is closed");
     assert.equal(page.errors, []);
   } finally {
     await page.close();
