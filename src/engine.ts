@@ -144,6 +144,7 @@ export class Engine {
   private readonly underLoadBacklog: number;
   private readonly underLoadRate: number;
   private readonly rnd = new Uint32Array(1);
+  private closed = false;
 
   constructor(opts: EngineOptions) {
     this.mtu = opts.mtu ?? DEFAULT_MTU;
@@ -190,6 +191,7 @@ export class Engine {
   fromTunnel(n: number, now: number): Output {
     const out = this.out, w = this.w, d = w.desc, mem = w.mem;
     out.reset();
+    if (this.closed) return out;
     if (n > this.batch) throw new RangeError(`batch of ${n} exceeds ${this.batch}`);
     for (let i = 0; i < n; i++) d[i * 4 + DESC_LEN] = this.packetLengths[i];
     w.x.encap_batch(0, n, now, this.mtu);
@@ -220,6 +222,7 @@ export class Engine {
   fromNetwork(n: number, now: number): Output {
     const out = this.out, w = this.w, d = w.desc, mem = w.mem, base = this.batch;
     out.reset();
+    if (this.closed) return out;
     if (n > this.batch) throw new RangeError(`batch of ${n} exceeds ${this.batch}`);
     for (let i = 0; i < n; i++) {
       const len = this.datagramLengths[i];
@@ -263,6 +266,7 @@ export class Engine {
   tick(now: number): Output {
     const out = this.out;
     out.reset();
+    if (this.closed) return out;
     for (const peer of this.peers) if (peer) this.runTimers(peer, now);
     out.wake = this.nextWake();
     return out;
@@ -575,6 +579,7 @@ export class Engine {
    * Throws RangeError naming the bad field; nothing is applied then.
    */
   set(config: DeviceConfig, now: number): Output {
+    if (this.closed) throw new TypeError("the engine is closed");
     validate(config);
     // Refuse a change that cannot fit before applying any of it.
     const existing = config.replacePeers ? new Set<string>() : new Set(this.byKey.keys());
@@ -598,6 +603,7 @@ export class Engine {
 
   private setPrivateKey(key: Uint8Array | null): void {
     if (key !== null && this.local !== null && equal(key, this.local.privateKey)) return;
+    if (this.local) { wipe(this.local.privateKey); wipe(this.local.responderHash); }
     this.local = key === null || key.every((b) => b === 0) ? null : new LocalStatic(key, this.dh);
     this.checker = this.local ? new CookieChecker(this.local.publicKey, this.w) : null;
     for (const peer of [...this.byKey.values()]) {
@@ -649,11 +655,31 @@ export class Engine {
 
   private removePeer(peer: Peer): void {
     this.zeroKeys(peer);
+    if (peer.presharedKey) wipe(peer.presharedKey);
+    if (peer.handshake) wipe(peer.handshake.presharedKey);
     this.w.x.aip_remove_peer(peer.id);
     this.byKey.delete(keyHex(peer.publicKey));
     this.peers[peer.id] = null;
     peer.staged = [];
   }
+
+  /**
+   * Zeroes every key the engine holds (sessions, handshakes in flight,
+   * preshared keys, the private key) and then all of its WASM memory, for the
+   * end of an interface or a session. Afterwards the data path and tick
+   * return empty Outputs, set throws, and status shows no peers.
+   */
+  close(): void {
+    if (this.closed) return;
+    for (const p of [...this.byKey.values()]) this.removePeer(p);
+    this.pending.clear();
+    this.setPrivateKey(null);
+    this.w.mem.fill(0);
+    this.closed = true;
+  }
+
+  /** Whether close() has run. */
+  get isClosed(): boolean { return this.closed; }
 
   /** The device and its peers, as the UAPI's get=1 reports them. */
   status(): DeviceStatus {

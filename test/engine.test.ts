@@ -209,6 +209,28 @@ test("all keys are zeroed 540 s after the last session was made", () => {
   assert.is(b.engine.peer(a.publicKey)!.current, null, "on both sides");
 });
 
+test("close() zeroes the private key, preshared keys, sessions and all WASM memory; the engine is inert after", () => {
+  const { net, a, b } = pair({ psk: psk() });
+  assert.ok(through(net, a, b, ipv4(A, B, 80, 1)));
+  const peer = a.engine.peer(b.publicKey)!;
+  const local = peer.handshake!.local, shared = peer.presharedKey!, hsPsk = peer.handshake!.presharedKey;
+  const w = a.engine.wasm;
+  assert.ok(w.mem.some((x) => x !== 0) && local.privateKey.some((x) => x !== 0) && shared.some((x) => x !== 0));
+  a.engine.close();
+  assert.ok(w.mem.every((x) => x === 0), "WASM memory zeroed");
+  assert.ok(local.privateKey.every((x) => x === 0), "private key zeroed");
+  assert.ok(shared.every((x) => x === 0) && hsPsk.every((x) => x === 0), "preshared key zeroed");
+  assert.is(peer.current, null);
+  assert.equal(a.engine.status().peers, []);
+  assert.is(a.engine.status().privateKey, null);
+  // Inert: nothing goes out, nothing comes in, set refuses.
+  const logged = net.log.length;
+  a.send(ipv4(A, B));
+  assert.is(net.log.length, logged, "nothing sent after close");
+  assert.is(a.engine.tick(net.now + 1e6).datagrams, 0);
+  assert.throws(() => a.engine.set({ listenPort: 1 }, 0), /closed/);
+});
+
 test("under load, an initiation gets a cookie reply and the retry with mac2 succeeds", () => {
   const { net, a, b } = pair({ bOpts: { underLoadBacklog: 1 } });
   a.send(ipv4(A, B));

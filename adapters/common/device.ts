@@ -132,11 +132,13 @@ export class Device {
     }, Math.max(0, at - this.clock.now()));
   }
 
+  /** Stops the timer, closes the TUN and the bind, and zeroes the engine's keys (Engine.close). */
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     this.tun.close();
     await this.bind.close();
+    this.engine.close();
   }
 }

@@ -135,7 +135,7 @@ export class NetDevice {
     this.pump(now);
   }
 
-  /** Stops timing and closes the bind; the stack's connections get no more packets. */
+  /** Stops timing, closes the bind and zeroes the engine's keys (Engine.close); the stack's connections get no more packets. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -144,5 +144,6 @@ export class NetDevice {
     this.timer = this.yieldTimer = null;
     this.stack.onoutput = null;
     await this.bind.close();
+    this.engine.close();
   }
 }

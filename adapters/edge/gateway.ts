@@ -350,15 +350,9 @@ class Session {
     this.gone();
   }
 
-  /** Zeroes the engine's keys: sessions and handshakes (the peers removed), the private key, and the WASM memory. */
+  /** Zeroes the engine's keys and memory (Engine.close; the device's close did it unless it threw). */
   private zero(): void {
-    const e = this.engine;
-    const local = e.peer(this.parsed.device.peers![0].publicKey)?.handshake?.local ?? null;
-    try {
-      e.set({ replacePeers: true, peers: [] }, this.clock.now());
-    } catch { /* nothing to undo */ }
-    if (local) { local.privateKey.fill(0); local.responderHash.fill(0); }
-    e.memory.fill(0);
+    this.engine.close();
   }
 }
 
