@@ -82,8 +82,6 @@ export class WebTransportBind implements Bind {
   private datagram: ((buf: Uint8Array, off: number, len: number, from: Endpoint) => void) | null = null;
   private idle: (() => void) | null = null;
   private idleQueued = false;
-  private readonly tick: () => void;
-  private closeTick: () => void = () => {};
   private closed = false;
 
   /**
@@ -102,13 +100,6 @@ export class WebTransportBind implements Bind {
     const Wt = opts.WebTransport ?? (globalThis as { WebTransport?: WebTransportLike }).WebTransport;
     if (!Wt) throw new TypeError("no WebTransport in this runtime");
     this.Wt = Wt;
-    // The end of a burst: a task after the datagrams already read, as in WebSocketBind.
-    if (typeof MessageChannel === "function") {
-      const ch = new MessageChannel();
-      ch.port1.onmessage = () => this.fireIdle();
-      this.tick = () => ch.port2.postMessage(null);
-      this.closeTick = () => { ch.port1.close(); ch.port2.close(); };
-    } else this.tick = () => setTimeout(() => this.fireIdle(), 0);
   }
 
   start(datagram: (buf: Uint8Array, off: number, len: number, from: Endpoint) => void, idle: () => void): void {
@@ -253,7 +244,8 @@ export class WebTransportBind implements Bind {
   private scheduleIdle(): void {
     if (this.idleQueued) return;
     this.idleQueued = true;
-    this.tick();
+    // A microtask, as in WebSocketBind: a later task held ACKs back behind a burst.
+    queueMicrotask(() => this.fireIdle());
   }
 
   private fireIdle(): void {
@@ -273,7 +265,6 @@ export class WebTransportBind implements Bind {
       this.drop(key, s);
       try { s.wt.close({ closeCode: 0, reason: "closed" }); } catch { /* gone */ }
     }
-    this.closeTick();
   }
 }
 

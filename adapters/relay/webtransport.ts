@@ -78,6 +78,8 @@ export function listenWebTransport(
     const v = relay.admit({ url: wt.url, websocket: true, origin: null, remote });
     if (!v.ok) {
       counts.refused++;
+      // Closed before it was ready, the client saw "Bad resource ID" instead of the code (1 run in 4).
+      await wt.ready.catch(() => {});
       wt.close({ closeCode: v.status, reason: v.message }); // the HTTP status admit() chose
       return;
     }
