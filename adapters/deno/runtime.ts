@@ -7,6 +7,7 @@
 // "needs --allow-read=/etc/wireguard/wg0.conf (reading a file)"; the CLI
 // prints it as its one line. Nothing here ever prompts: optional things
 // (environment variables, the FFI X25519) are only used when already granted.
+import { tcpStreams } from "./tcp-streams.ts";
 import type { Endpoint } from "../../src/engine.ts";
 import { parseAddress } from "../../src/ip.ts";
 import type { Conn, HostStream, Runtime } from "../cli/runtime.ts";
@@ -109,57 +110,16 @@ function conn(c: Deno.UnixConn): Conn {
   };
 }
 
-/**
- * A Deno TCP connection as the CLI's HostStream: its own readable (pulled,
- * so backpressure reaches the socket); a writable that half-closes
- * (closeWrite) rather than closing the connection.
- */
+/** A Deno TCP connection as the CLI's HostStream (tcp-streams.ts), with its addresses. */
 function hostStream(c: Deno.TcpConn): HostStream {
-  try { c.setNoDelay(true); } catch { /* closed already */ }
-  // Deno's own conn.readable closes the connection at EOF, which would end a
-  // half-closed connection's other direction: read with conn.read instead,
-  // and close the connection once both directions are done.
-  let closed = false, readDone = false, writeDone = false;
-  const close = () => { if (!closed) { closed = true; try { c.close(); } catch { /* closed already */ } } };
-  const done = (side: "r" | "w") => {
-    if (side === "r") readDone = true; else writeDone = true;
-    if (readDone && writeDone) close();
-  };
   const remote = c.remoteAddr as Deno.NetAddr, local = c.localAddr as Deno.NetAddr;
-  const readable = new ReadableStream<Uint8Array>({
-    pull: async (ctl) => {
-      const buf = new Uint8Array(READ_CHUNK);
-      let n: number | null;
-      try {
-        n = await c.read(buf);
-      } catch (e) {
-        done("r");
-        throw e;
-      }
-      if (n === null) { ctl.close(); done("r"); return; }
-      ctl.enqueue(buf.subarray(0, n));
-    },
-    cancel: () => done("r"),
-  }, { highWaterMark: 0 });
-  const writable = new WritableStream<Uint8Array>({
-    write: async (chunk) => {
-      let off = 0;
-      while (off < chunk.length) off += await c.write(chunk.subarray(off));
-    },
-    close: async () => {
-      try { await c.closeWrite(); } catch { /* closed already */ }
-      done("w");
-    },
-    abort: close,
-  }, { highWaterMark: 1 });
+  const { readable, writable, close } = tcpStreams(c);
   return {
     readable, writable, close,
     remoteAddress: remote.hostname, remotePort: remote.port, localAddress: local.hostname, localPort: local.port,
   };
 }
 
-/** Bytes one read of a host TCP connection takes at most. */
-const READ_CHUNK = 64 * 1024;
 
 /** Literal IPv4/IPv6 address text, or null. */
 function literal(h: string): string | null {

@@ -7,9 +7,7 @@
 import wasm from "../deno/engine-wasm.js";
 import { createGateway, type GatewaySocket, type OutboundSocket } from "./gateway.ts";
 import { allowList } from "./allow.ts";
-
-/** Bytes one read of an outbound connection takes at most. */
-const READ_CHUNK = 64 * 1024;
+import { tcpStreams } from "../deno/tcp-streams.ts";
 
 function configText(): string {
   const text = Deno.env.get("WG_CONFIG");
@@ -19,46 +17,9 @@ function configText(): string {
   throw new Error("set WG_CONFIG (the wg-quick text) or WG_CONFIG_FILE (its path)");
 }
 
-/**
- * A Deno TCP connection as the gateway's OutboundSocket: a pulled readable
- * (backpressure reaches the socket) and a writable whose close is
- * closeWrite (FIN), not close; the connection closes once both are done.
- */
+/** A Deno TCP connection as the gateway's OutboundSocket: half-close kept (adapters/deno/tcp-streams.ts). */
 function outbound(c: Deno.TcpConn): OutboundSocket {
-  try { c.setNoDelay(true); } catch { /* closed already */ }
-  let closed = false, readDone = false, writeDone = false;
-  const close = () => { if (!closed) { closed = true; try { c.close(); } catch { /* closed already */ } } };
-  const done = (side: "r" | "w") => {
-    if (side === "r") readDone = true; else writeDone = true;
-    if (readDone && writeDone) close();
-  };
-  const readable = new ReadableStream<Uint8Array>({
-    pull: async (ctl) => {
-      const buf = new Uint8Array(READ_CHUNK);
-      let n: number | null;
-      try {
-        n = await c.read(buf);
-      } catch (e) {
-        done("r");
-        throw e;
-      }
-      if (n === null) { ctl.close(); done("r"); return; }
-      ctl.enqueue(buf.subarray(0, n));
-    },
-    cancel: () => done("r"),
-  }, { highWaterMark: 0 });
-  const writable = new WritableStream<Uint8Array>({
-    write: async (chunk) => {
-      let off = 0;
-      while (off < chunk.length) off += await c.write(chunk.subarray(off));
-    },
-    close: async () => {
-      try { await c.closeWrite(); } catch { /* closed already */ }
-      done("w");
-    },
-    abort: close,
-  }, { highWaterMark: 1 });
-  return { readable, writable, close };
+  return tcpStreams(c);
 }
 
 const gateway = createGateway({
