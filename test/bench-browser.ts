@@ -5,13 +5,30 @@
 // serves HTTP on its tunnel address to both peers; the relay, Chromium, and
 // `wg up --netstack` run in namespace b. Needs root, Chromium and curl.
 import { spawnSync } from "node:child_process";
-import { CLI, Layout, OUTER, keypair, poll, run, unavailable, wgQuickConf } from "./_netns.ts";
+import { join } from "node:path";
+import { CLI, Layout, OUTER, ROOT, keypair, poll, run, unavailable, wgQuickConf } from "./_netns.ts";
 import { ChromiumPage, browserUnavailable } from "./_browser.ts";
 
 const BYTES = 32 << 20;
 const SOCKS = 1081;
 const RELAY = 8092;
 const NET = "10.89.0";
+const FLOOD = 8093;
+
+/**
+ * A WebSocket server that sends 1452-byte messages (a full datagram at MTU
+ * 1420) as fast as the client takes them: what Chromium itself can receive,
+ * with no engine, for the ceiling of the browser figure.
+ */
+const FLOOD_JS = (root: string) => `
+import { createRequire } from "node:module";
+const { WebSocketServer } = createRequire(${JSON.stringify(join(root, "package.json"))})("ws");
+const msg = Buffer.alloc(1452, 7);
+new WebSocketServer({ port: ${FLOOD}, host: "127.0.0.1" }, () => console.log("ready")).on("connection", (ws) => {
+  const pump = () => { while (ws.readyState === 1 && ws.bufferedAmount < 1 << 20) ws.send(msg); if (ws.readyState === 1) setImmediate(pump); };
+  pump();
+});
+`;
 
 type Emit = (o: Record<string, unknown>) => void;
 
@@ -65,7 +82,28 @@ export async function benchBrowser(emit: Emit): Promise<void> {
     await page.fetch(`http://${NET}.1:8080/small`);
     const got = await page.fetch(`http://${NET}.1:8080/big`, 120_000);
     if (got.bytes !== BYTES) throw new Error(`the page got ${got.bytes} bytes of ${BYTES}`);
-    emit({ bench: "browser", Mbps: got.mbps, baselineMbps: baseline, ratio: got.mbps / baseline, bytes: BYTES, transport: "websocket" });
+
+    // The ceiling: the same page receiving bare WebSocket messages for 3 s, an ACK-sized one back every second message.
+    const flood = L.spawn(L.b, [process.execPath, L.file("flood.mjs", FLOOD_JS(ROOT))]);
+    await poll("the WebSocket flood server", () => flood.output().includes("ready") || !flood.running, 5000);
+    const ceiling = await page.page.evaluate((url) => new Promise<number>((resolve) => {
+      const ws = new WebSocket(url);
+      ws.binaryType = "arraybuffer";
+      let n = 0, bytes = 0, t0 = 0;
+      const ack = new Uint8Array(80);
+      ws.onmessage = (e) => {
+        if (t0 === 0) t0 = performance.now();
+        bytes += (e.data as ArrayBuffer).byteLength;
+        if (++n % 2 === 0) ws.send(ack);
+        const ms = performance.now() - t0;
+        if (ms > 3000) { ws.close(); resolve((bytes * 8) / (ms * 1000)); }
+      };
+    }), `ws://127.0.0.1:${FLOOD}/`);
+    emit({
+      bench: "browser", Mbps: got.mbps, baselineMbps: baseline, ratio: got.mbps / baseline, bytes: BYTES, transport: "websocket",
+      // Chromium's own WebSocket receive rate on this machine, no engine: what the relay path can at most reach.
+      websocketCeilingMbps: Math.round(ceiling * 10) / 10,
+    });
   } finally {
     await page?.close();
     await L.destroy();
