@@ -237,7 +237,7 @@ class Session {
     this.stack = new Stack({
       addresses: parsed.addresses, mtu: this.engine.mtu, maxConnections: opts.maxConnections ?? 256, tcp: opts.tcp,
     });
-    this.device = new NetDevice(this.engine, this.stack, new WebSocketBind(socket, this, Math.min(opts.maxMessage ?? Infinity, this.engine.maxDatagram)), this.clock);
+    this.device = new NetDevice(this.engine, this.stack, new ClientSocketBind(socket, this, Math.min(opts.maxMessage ?? Infinity, this.engine.maxDatagram)), this.clock);
     this.lastActive = this.clock.now();
   }
 
@@ -361,7 +361,7 @@ class Session {
  * every datagram the engine sends is one message. A text message or one
  * larger than a datagram can be is dropped (counted).
  */
-class WebSocketBind implements Bind {
+class ClientSocketBind implements Bind {
   readonly port = 0;
   constructor(private readonly socket: GatewaySocket, private readonly session: Session, private readonly max: number) {
     try { socket.binaryType = "arraybuffer"; } catch { /* workerd: always ArrayBuffer */ }
