@@ -12,6 +12,7 @@
 //   await t.close();
 import { wasmBytes } from "../../build/out/engine.wasm.js";
 import { nobleX25519 } from "../../src/x25519.ts";
+import { parseWgQuick } from "../../src/wgquick.ts";
 import { openTunnel, Tunnel, type TunnelConfig, type TunnelOptions } from "../common/tunnel.ts";
 import { AutoBind, type TransportEvent } from "./auto-bind.ts";
 import type { WebTransportBindOptions } from "./webtransport-bind.ts";
@@ -55,6 +56,28 @@ export interface ConnectOptions extends Omit<WebSocketBindOptions, "onevent">, T
   };
   /** One line for each WebSocket or WebTransport session that opens, closes, or falls back. */
   onevent?: (event: TransportEvent) => void;
+  /**
+   * Called with one line for each setting of a wg-quick config that has no
+   * meaning in a page (ListenPort, FwMark, Table, hooks, SaveConfig, proxy
+   * sections), so none is dropped unsaid; default: console.warn.
+   */
+  onwarning?: (message: string) => void;
+}
+
+/** The config's settings a page cannot carry out, one line each. */
+export function ignoredInPage(text: string): string[] {
+  const c = parseWgQuick(text), i = c.interface, out: string[] = [];
+  const at = `line ${i.line}`;
+  if (i.listenPort !== undefined) out.push(`${at}: ListenPort is ignored in a page (the relay's UDP socket has its own port)`);
+  if (i.fwmark !== undefined) out.push(`${at}: FwMark is ignored in a page (no routing here)`);
+  if (i.table !== undefined) out.push(`${at}: Table is ignored in a page (no routing here)`);
+  for (const [key, list] of [["PreUp", i.preUp], ["PostUp", i.postUp], ["PreDown", i.preDown], ["PostDown", i.postDown]] as const) {
+    if (list.length > 0) out.push(`${at}: ${key} is ignored in a page (no shell)`);
+  }
+  if (i.saveConfig) out.push(`${at}: SaveConfig is ignored in a page (nothing to save to)`);
+  if (i.dnsSearch.length > 0) out.push(`${at}: DNS search domains are ignored in a page`);
+  for (const x of c.extra) out.push(`line ${x.line}: [${x.name}] is ignored in a page (a proxy of wg up --netstack)`);
+  return out;
 }
 
 /** Which bind connect() uses: WebSocket alone, or WebTransport (with or without fallback) at `url`. */
@@ -96,6 +119,7 @@ export async function connect(config: string | TunnelConfig, opts: ConnectOption
     : new AutoBind(opts.relay, wt.url, { ...opts, fallback: wt.fallback });
   const start = performance.now();
   try {
+    if (typeof config === "string") for (const w of ignoredInPage(config)) (opts.onwarning ?? console.warn)(w);
     return await openTunnel({
       wasm: opts.wasm ?? (() => (compiled ??= WebAssembly.compile(wasmBytes))),
       x25519: nobleX25519,
