@@ -51,7 +51,9 @@ $("connect").onclick = async () => {
   setState("connecting", "connecting...");
   try {
     const token = $("token").value.trim();
+    const warnings = [];
     tunnel = await connect($("config").value, {
+      onwarning: (w) => warnings.push(w),
       relay: $("relay").value.trim(),
       ...(token ? { token } : {}),
       onevent: (e) => {
@@ -61,6 +63,7 @@ $("connect").onclick = async () => {
       },
     });
     setState("open", "connected");
+    $("warnings").textContent = warnings.join("\n");
     $("disconnect").disabled = false;
     $("fetch").disabled = false;
     showStatus();
