@@ -56,12 +56,15 @@ test.before(async () => {
   const server = L.spawn(L.a, [process.execPath, L.file("server.mjs", SERVER_JS(INNER.a4, bigFile(L, big)))]);
   await poll("the HTTP server", () => server.output().includes("ready") || !server.running, 5000);
   if (!server.running) throw new Error(server.output());
-  relay = L.spawn(L.b, [process.execPath, CLI, "relay", "--listen", `127.0.0.1:${RELAY_PORT}`, "--allow", `${OUTER.a4}:51820`]);
+  relay = startRelay();
   await poll("the relay", () => /listening/.test(relay!.output()) || !relay!.running, 5000);
   if (!relay.running) throw new Error(`the relay exited: ${relay.output()}`);
 });
 
 test.after(async () => { await L?.destroy(); });
+
+/** `wg relay` on Node in namespace b, allowing only wireguard-go's endpoint. */
+const startRelay = () => L!.spawn(L!.b, [process.execPath, CLI, "relay", "--listen", `127.0.0.1:${RELAY_PORT}`, "--allow", `${OUTER.a4}:51820`]);
 
 const config = () => `[Interface]
 PrivateKey = ${B.priv}
@@ -141,16 +144,23 @@ test("Chromium: the browser build's API with a config object: a TCP stream, stat
   }
 });
 
-test("Chromium: a second connection gets a new relay socket, and wireguard-go follows it (roaming)", async () => {
+test("Chromium: the relay restarts, the page's WebSocket reopens on a new UDP socket, and wireguard-go follows the same session (roaming)", async () => {
   if (why) return notRun(why);
   const page = await ChromiumPage.open(L!.b);
+  const endpoint = async () => (await must(["wg", "show", goName, "endpoints"], { ns: L!.a })).trim().split("\t")[1];
+  const handshake = async () => (await must(["wg", "show", goName, "latest-handshakes"], { ns: L!.a })).trim().split("\t")[1];
   try {
     await page.connect(config(), `ws://127.0.0.1:${RELAY_PORT}/`);
     assert.is((await page.fetch(`http://${INNER.a4}/`)).status, "200");
-    await page.page.click("#disconnect");
-    await page.page.waitForSelector('#state[data-state="closed"]');
-    await page.connect(config(), `ws://127.0.0.1:${RELAY_PORT}/`);
+    const before = await endpoint(), shook = await handshake();
+    await relay!.stop("SIGTERM", 3000);
+    relay = startRelay();
+    await poll("the relay again", () => /listening/.test(relay!.output()) || !relay!.running, 5000);
+    // The first packet after the close reopens the WebSocket (after the bind's 1 s pause).
     assert.is((await page.fetch(`http://${INNER.a4}/`)).status, "200");
+    const after = await endpoint();
+    assert.ok(after !== before && after.startsWith(`${OUTER.b4}:`), `endpoint ${before} -> ${after}`);
+    assert.is(await handshake(), shook, "the same session carried on: no new handshake");
   } finally {
     await page.close();
   }
