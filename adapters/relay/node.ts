@@ -84,8 +84,15 @@ export async function startRelay(options: ListenOptions): Promise<RelayServer> {
     }
     // ws answers a bad handshake (key, version) with 400 itself and never calls back.
     wss.handleUpgrade(req, socket, head, (ws) => {
+      // Datagrams of one burst leave in one write: the socket is corked at
+      // the first and uncorked after the poll phase (setImmediate).
+      let corked = false;
+      const uncork = () => { corked = false; socket.uncork(); };
       const s = relay.start(v, {
-        send: (d) => ws.send(d, { binary: true }),
+        send: (d) => {
+          if (!corked) { corked = true; socket.cork(); setImmediate(uncork); }
+          ws.send(d, { binary: true });
+        },
         close: (code, reason) => ws.close(code, reason),
         buffered: () => ws.bufferedAmount,
       }, remote, clock(), openUdp, clock);
