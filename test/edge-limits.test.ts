@@ -12,6 +12,7 @@ import { keyToBase64 } from "../src/config.ts";
 import { NetError } from "../src/netstack/index.ts";
 import { connect } from "../adapters/browser/index.ts";
 import { createGateway, type GatewaySocket, type OutboundSocket } from "../adapters/edge/gateway.ts";
+import { FakeDns } from "../adapters/edge/fakedns.ts";
 
 const wasm = new WebAssembly.Module(wasmBytes);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -127,6 +128,53 @@ test("a flow through the gateway reaches connect() with the address the page ask
   }
   await sleep(10);
   assert.is(g.status().sessions, 0, "closing the page's tunnel ends the session");
+});
+
+test("names: the gateway answers DNS with stand-in addresses, and a flow to one leaves as connect(name, port)", async () => {
+  const asked: string[] = [];
+  make({ connect: async (h, p) => { asked.push(`${h}:${p}`); return echo(); } });
+  const t = await connect(pageConf.replace("Address = 10.66.0.2/32\n", "Address = 10.66.0.2/32\nDNS = 10.66.0.1\n"),
+    { relay: "ws://gateway.test/", transport: "websocket", WebSocket: ClientSide as unknown as typeof WebSocket });
+  try {
+    const [a] = await t.resolve("Service.Example");
+    assert.match(a, /^198\.(18|19)\.\d+\.\d+$/);
+    assert.equal(await t.resolve("service.example"), [a], "the same name, the same address");
+    assert.is.not((await t.resolve("other.example"))[0], a);
+    assert.is(await roundTrip(t, "service.example"), "ping");
+    assert.equal(asked, ["service.example:7"]);
+    // An address of the range the gateway never gave out is refused, not connected.
+    const e = await t.connect("198.19.255.1", 7).then(() => null, (x) => x);
+    assert.is((e as NetError).code, "ECONNREFUSED");
+    assert.equal(asked, ["service.example:7"]);
+  } finally {
+    await t.close();
+  }
+});
+
+test("the gateway's DNS answers only well-formed queries, and never throws on junk", () => {
+  const dns = new FakeDns(2);
+  const query = (name: string, type = 1) => {
+    const labels = name.split(".").flatMap((l) => [l.length, ...new TextEncoder().encode(l)]);
+    return new Uint8Array([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, ...labels, 0, 0, type, 0, 1]);
+  };
+  const a = dns.answer(query("a.example"))!;
+  assert.equal([...a.subarray(0, 4)], [0x12, 0x34, 0x81, 0x80]);
+  assert.is((a[6] << 8) | a[7], 1, "one answer");
+  assert.equal([...a.subarray(a.length - 4)], [198, 18, 0, 1]);
+  assert.is(dns.name("198.18.0.1"), "a.example");
+  const aaaa = dns.answer(query("a.example", 28))!;
+  assert.is((aaaa[6] << 8) | aaaa[7], 0, "AAAA: no answer");
+  assert.is(aaaa[3] & 0xf, 0, "AAAA: NOERROR");
+  dns.answer(query("b.example"));
+  assert.is(dns.answer(query("c.example"))![3] & 0xf, 2, "beyond the limit: SERVFAIL");
+  const response = query("a.example");
+  response[2] |= 0x80;
+  assert.is(dns.answer(response), null, "a response is not answered");
+  for (let i = 0; i < 20000; i++) {
+    const junk = crypto.getRandomValues(new Uint8Array(1 + (i % 80)));
+    if (i % 2) junk.set([0, 0, 0, 0, 0, 1].slice(0, Math.min(6, junk.length)), 0);
+    dns.answer(junk);
+  }
 });
 
 test("sessions beyond maxSessions are answered 503; a freed one admits the next", async () => {

@@ -49,6 +49,7 @@ AllowedIPs = ${CLIENT_ADDR}/32
 const clientConfig = `[Interface]
 PrivateKey = ${CLIENT.priv}
 Address = ${CLIENT_ADDR}/32
+DNS = ${GW_ADDR}
 
 [Peer]
 PublicKey = ${GW.pub}
@@ -197,6 +198,15 @@ async function fetchBody(t: Tunnel): Promise<void> {
   assert.is(createHash("sha256").update(body).digest("hex"), BODY_SHA, "the body differs from what the server sent");
 }
 
+/** A name through the gateway's DNS: the page gets a stand-in address, the gateway connects to the name (here: localhost). */
+async function byName(t: Tunnel): Promise<void> {
+  const [a] = await t.resolve("localhost");
+  assert.match(a, /^198\.1[89]\./);
+  const res = await t.fetch(`http://localhost:${httpPort}/small`);
+  assert.is(res.status, 200);
+  await res.arrayBuffer();
+}
+
 async function expectCode(p: Promise<unknown>, code: string, ms: number): Promise<void> {
   const t = performance.now();
   try {
@@ -260,7 +270,7 @@ for (const runtime of ["workerd", "deno"] as const) {
 }
 
 test("workerd gateway: junk on the WebSocket is dropped and the session keeps working; a refused port resets; closing frees the session", async () => {
-  const g = await startWorkerd({ WG_ALLOW: `127.0.0.1:${httpPort}, 127.0.0.1:${closedPort}` });
+  const g = await startWorkerd({ WG_ALLOW: `127.0.0.1:${httpPort}, 127.0.0.1:${closedPort}, localhost:${httpPort}` });
   if (typeof g === "string") return unavailable(g);
   // Not a WebSocket: one line, 426.
   const plain = await fetch(`${g.http}/`);
@@ -301,6 +311,8 @@ test("workerd gateway: junk on the WebSocket is dropped and the session keeps wo
   // And the session still carries flows.
   const small = await t.fetch(`http://127.0.0.1:${httpPort}/small`);
   assert.is(await small.text(), "hello through the gateway\n");
+  // And by name, through the gateway's DNS and workerd's connect(name).
+  await byName(t);
 
   // A connection left open is torn down with the session.
   const open = await t.connect("127.0.0.1", httpPort);
@@ -319,6 +331,7 @@ test("deno serve gateway: the Node client fetches through it; closing frees the 
   const t = await nodeClient(g.ws);
   await fetchBody(t);
   await expectCode(t.connect("127.0.0.1", closedPort), "ECONNREFUSED", 5000);
+  await byName(t);
   await t.close();
   await g.waitStatus("closing the WebSocket did not free the session", (x) => x.sessions === 0);
   await stop(g.child);

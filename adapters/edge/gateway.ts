@@ -28,6 +28,7 @@ import { Stack, type ForwardFlow, type StackOptions, type TcpConn, type TcpForwa
 import type { Bind, Clock } from "../common/device.ts";
 import { NetDevice } from "../common/netdevice.ts";
 import { relay } from "../common/proxy/relay.ts";
+import { FakeDns } from "./fakedns.ts";
 
 /** The server side of an accepted WebSocket: the part of the standard WebSocket the gateway uses. */
 export interface GatewaySocket {
@@ -83,6 +84,11 @@ export interface GatewayOptions {
   tcp?: StackOptions["tcp"];
   x25519?: X25519;
   clock?: Clock;
+  /**
+   * Answer DNS on the gateway's tunnel address (port 53) with stand-in
+   * addresses whose flows leave as connect(name, port) (fakedns.ts); default true.
+   */
+  dns?: boolean;
   /** Called with what went wrong inside a session (never thrown); default: nothing. */
   log?(message: string): void;
 }
@@ -212,6 +218,8 @@ class Session {
   private readonly device: NetDevice;
   private readonly clock: Clock;
   private forwarder: TcpForwarder<OutboundSocket> | null = null;
+  /** Names this session's page asked the gateway's DNS for. */
+  private readonly names = new FakeDns();
   private readonly conns = new Set<TcpConn>();
   private readonly outbound = new Set<OutboundSocket>();
   private idleTimer: ReturnType<typeof setInterval> | null = null;
@@ -251,6 +259,13 @@ class Session {
       if (device.privateKey) device.privateKey.fill(0);
       for (const p of device.peers ?? []) p.presharedKey?.fill(0);
     }
+    if (this.opts.dns !== false) {
+      const s = this.stack.udp(53);
+      s.handler = (query, src, port) => {
+        const r = this.names.answer(query);
+        if (r) s.sendTo(r, src, port);
+      };
+    }
     this.forwarder = this.stack.forward<OutboundSocket>((conn, out) => this.flow(conn, out), {
       admit: (flow) => this.admit(flow),
       release: (out) => { this.outbound.delete(out); void closeQuietly(out); },
@@ -287,8 +302,15 @@ class Session {
 
   /** Before the SYN is answered: allowed, and connected out? */
   private async admit(flow: ForwardFlow): Promise<OutboundSocket | null> {
-    const host = flow.localAddress, port = flow.localPort;
+    let host = flow.localAddress;
+    const port = flow.localPort;
     if (this.closed) return null;
+    if (FakeDns.owns(host)) {
+      // A name the gateway answered: the platform resolves it as it connects.
+      const name = this.names.name(host);
+      if (name === undefined) { this.totals.flowsRefused++; return null; }
+      host = name;
+    }
     if (this.opts.allow && !this.opts.allow(host, port)) { this.totals.flowsRefused++; return null; }
     const limit = this.opts.connectTimeout ?? 10_000;
     let timer: ReturnType<typeof setTimeout> | null = null;
