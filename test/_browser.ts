@@ -32,8 +32,8 @@ export class ChromiumPage {
     readonly errors: string[], readonly console: string[],
   ) {}
 
-  /** Launches Chromium (in namespace `ns` if given) and opens the example page. */
-  static async open(ns?: string): Promise<ChromiumPage> {
+  /** Launches Chromium (in namespace `ns` if given) and opens the example page; `quic` leaves QUIC on (WebTransport). */
+  static async open(ns?: string, o: { quic?: boolean } = {}): Promise<ChromiumPage> {
     const { chromium } = await import("playwright-core");
     const dir = mkdtempSync(join(tmpdir(), "wg-js-chromium-"));
     let exe = CHROMIUM;
@@ -46,7 +46,7 @@ export class ChromiumPage {
     const browser = await chromium.launch({
       executablePath: exe, headless: true, timeout: 30_000,
       args: [
-        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--no-sandbox", "--disable-gpu", ...(o.quic ? [] : ["--disable-quic"]), "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync",
       ],
     }).catch((e) => { rmSync(dir, { recursive: true, force: true }); throw e; });
