@@ -9,7 +9,7 @@
 //    (`https://relay/?to=host:port[&token=...]`); datagrams wait in a small
 //    queue until it is ready.
 // 2. Ready: one writer is held for the session's datagrams; a datagram goes
-//    out only while the writer's desiredSize is above 0, otherwise it is
+//    out while fewer than SEND_BACKLOG wait in the writer, otherwise it is
 //    dropped (the browser's queue stays bounded).
 // 3. A datagram larger than the session's maxDatagramSize cannot be carried:
 //    it is handed to `fallback` if there is one (the endpoint moves to
@@ -54,6 +54,9 @@ export interface WebTransportCounters extends RelayCounters {
   /** Endpoints handed to `fallback`. */
   fallbacks: number;
 }
+
+/** Datagrams that may wait in a session's writer before more are dropped. */
+const SEND_BACKLOG = 256;
 
 interface Session {
   wt: WebTransport;
@@ -136,8 +139,11 @@ export class WebTransportBind implements Bind {
       this.counters.dropped++;
       return;
     }
+    // desiredSize is the high-water mark less what waits: Chromium's mark is
+    // 1, so stopping at 0 dropped 95% of the ACKs of a download (317 sent,
+    // 5623 dropped; 23 Mbit/s). A bounded backlog instead.
     const room = s.writer!.desiredSize;
-    if (room !== null && room <= 0) { this.counters.dropped++; return; }
+    if (room !== null && room <= -SEND_BACKLOG) { this.counters.dropped++; return; }
     // The stream holds the chunk until it is sent, and the engine reuses its buffers: a copy.
     s.writer!.write(bytes.slice()).catch(() => {}); // a session that ends: its `closed` handles it
     this.counters.sent++;
