@@ -6,7 +6,8 @@
 // WebTransport; the engine sees one Bind either way.
 import type { Endpoint } from "../../src/engine.ts";
 import type { Bind } from "../common/device.ts";
-import { WebTransportBind, keyOf, type WebTransportBindOptions, type WebTransportCounters } from "./webtransport-bind.ts";
+import { WebTransportBind, type WebTransportBindOptions, type WebTransportCounters } from "./webtransport-bind.ts";
+import { keyOf } from "./endpoint.ts";
 import { WebSocketBind, type RelayEvent, type WebSocketBindOptions } from "./websocket-bind.ts";
 
 export type TransportName = "webtransport" | "websocket";

@@ -16,7 +16,8 @@ import { parseWgQuick } from "../../src/wgquick.ts";
 import { openTunnel, Tunnel, type TunnelConfig, type TunnelOptions } from "../common/tunnel.ts";
 import { AutoBind, type TransportEvent } from "./auto-bind.ts";
 import type { WebTransportBindOptions } from "./webtransport-bind.ts";
-import { GATEWAY, WebSocketBind, type WebSocketBindOptions } from "./websocket-bind.ts";
+import { WebSocketBind, type WebSocketBindOptions } from "./websocket-bind.ts";
+import { GATEWAY } from "./endpoint.ts";
 
 export { Tunnel, type TunnelConfig, type TunnelStatus } from "../common/tunnel.ts";
 export { NetError } from "../../src/netstack/index.ts";

@@ -20,7 +20,8 @@
 // Only web-standard APIs.
 import type { Endpoint } from "../../src/engine.ts";
 import type { Bind } from "../common/device.ts";
-import { GATEWAY, type RelayCounters, type RelayEvent } from "./websocket-bind.ts";
+import type { RelayCounters, RelayEvent } from "./websocket-bind.ts";
+import { channelUrl, endOfBurst, keyOf } from "./endpoint.ts";
 
 /** The WebTransport constructor (the global one in a page). */
 export type WebTransportLike = new (url: string, options?: WebTransportOptions) => WebTransport;
@@ -84,7 +85,7 @@ export class WebTransportBind implements Bind {
   private readonly Wt: WebTransportLike;
   private datagram: ((buf: Uint8Array, off: number, len: number, from: Endpoint) => void) | null = null;
   private idle: (() => void) | null = null;
-  private idleQueued = false;
+  private readonly burst = endOfBurst(() => { if (!this.closed) this.idle?.(); });
   private closed = false;
 
   /**
@@ -151,12 +152,9 @@ export class WebTransportBind implements Bind {
   }
 
   private openSession(key: string, to: Endpoint, first: Uint8Array): void {
-    const url = new URL(this.url);
-    if (key !== "gateway") url.searchParams.set("to", key);
-    if (this.opts.token !== undefined) url.searchParams.set("token", this.opts.token);
     let wt: WebTransport;
     try {
-      wt = new this.Wt(url.toString(), this.opts.serverCertificateHashes ? { serverCertificateHashes: this.opts.serverCertificateHashes } : {});
+      wt = new this.Wt(channelUrl(this.url, key, this.opts.token), this.opts.serverCertificateHashes ? { serverCertificateHashes: this.opts.serverCertificateHashes } : {});
     } catch (e) {
       // A bad hash, a blocked port: as a session that never became ready.
       const dead = { close: () => {} } as unknown as WebTransport;
@@ -200,7 +198,7 @@ export class WebTransportBind implements Bind {
         this.counters.received++;
         this.counters.bytesReceived += value.length;
         this.datagram?.(value, 0, value.length, s.to);
-        this.scheduleIdle();
+        this.burst();
       }
     } catch { /* the session ended: `closed` says how */ }
   }
@@ -247,18 +245,6 @@ export class WebTransportBind implements Bind {
     s.queue = [];
   }
 
-  private scheduleIdle(): void {
-    if (this.idleQueued) return;
-    this.idleQueued = true;
-    // A microtask, as in WebSocketBind: a later task held ACKs back behind a burst.
-    queueMicrotask(() => this.fireIdle());
-  }
-
-  private fireIdle(): void {
-    this.idleQueued = false;
-    if (!this.closed) this.idle?.();
-  }
-
   /** The endpoints whose session is ready now. */
   get open(): string[] {
     return [...this.sessions].filter(([, s]) => s.writer !== null).map(([k]) => k);
@@ -282,8 +268,3 @@ function describe(e: unknown, otherwise: string): string {
   return e instanceof Error && e.message ? e.message : otherwise;
 }
 
-/** "host:port", "[v6]:port", or "gateway". */
-export function keyOf(to: Endpoint): string {
-  if (to.address === GATEWAY.address && to.port === GATEWAY.port) return "gateway";
-  return to.address.includes(":") ? `[${to.address}]:${to.port}` : `${to.address}:${to.port}`;
-}
