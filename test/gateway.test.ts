@@ -16,17 +16,18 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { createRequire } from "node:module";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import WebSocket from "ws";
 import { connect } from "../adapters/browser/index.ts";
 import type { Tunnel } from "../adapters/common/tunnel.ts";
 import { NetError } from "../src/netstack/index.ts";
-import { ROOT, keypair } from "./_netns.ts";
+import { ROOT, keypair, notRun } from "./_netns.ts";
+import { freePort, stop } from "./_proc.ts";
 import { ChromiumPage, browserUnavailable } from "./_browser.ts";
 
 const EDGE = join(ROOT, "build", "out", "edge");
@@ -56,39 +57,10 @@ PublicKey = ${GW.pub}
 AllowedIPs = 0.0.0.0/0
 `;
 
-/** Fails in CI, where every runtime must be present; elsewhere says why the test did nothing. */
-function unavailable(why: string): void {
-  if (process.env.CI === "true") assert.unreachable(`${why} (required when CI=true)`);
-  console.log(`  skipped: ${why}`);
-}
 
-/**
- * The example page, served by this test's own loopback server: a page from
- * a loopback origin may open a WebSocket to loopback (Chromium's Local
- * Network Access checks block that from an origin it does not know to be local).
- */
-const PAGE: Record<string, [string, string]> = {
-  "/": [join(ROOT, "examples", "index.html"), "text/html; charset=utf-8"],
-  "/app.js": [join(ROOT, "examples", "app.js"), "text/javascript"],
-  "/wg.js": [join(ROOT, "build", "out", "browser", "wg.js"), "text/javascript"],
-};
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function freePort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
-
-async function stop(child: ChildProcess | null): Promise<void> {
-  if (child === null || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGKILL");
-  await exited;
-}
 
 /** A gateway process: its base URL, its output so far, and its status. */
 class Gateway {
@@ -222,8 +194,6 @@ async function expectCode(p: Promise<unknown>, code: string, ms: number): Promis
 
 test.before(async () => {
   server = createServer((req, res) => {
-    const page = PAGE[req.url ?? ""];
-    if (page) { res.writeHead(200, { "content-type": page[1], "cache-control": "no-store" }); res.end(readFileSync(page[0])); return; }
     if (req.url === "/small") { res.end("hello through the gateway\n"); return; }
     res.writeHead(200, { "content-type": "application/octet-stream", "content-length": BODY.length });
     res.end(BODY);
@@ -244,12 +214,11 @@ test.after(async () => {
 for (const runtime of ["workerd", "deno"] as const) {
   test(`Chromium's page -> WebSocket -> the gateway under ${runtime === "deno" ? "deno serve" : "workerd"} -> a loopback HTTP server: ${BODY.length >> 10} KiB intact`, async () => {
     const why = await browserUnavailable();
-    if (why) return unavailable(why);
+    if (why) return notRun(why);
     const g = runtime === "workerd" ? await startWorkerd() : await startDeno();
-    if (typeof g === "string") return unavailable(g);
+    if (typeof g === "string") return notRun(g);
     const page = await ChromiumPage.open();
     try {
-      await page.page.goto(`http://127.0.0.1:${httpPort}/`);
       await page.connect(clientConfig, g.ws);
       const r = await page.fetch(`http://127.0.0.1:${httpPort}/body`);
       assert.is(r.status, "200");
@@ -271,7 +240,7 @@ for (const runtime of ["workerd", "deno"] as const) {
 
 test("workerd gateway: junk on the WebSocket is dropped and the session keeps working; a refused port resets; closing frees the session", async () => {
   const g = await startWorkerd({ WG_ALLOW: `127.0.0.1:${httpPort}, 127.0.0.1:${closedPort}, localhost:${httpPort}` });
-  if (typeof g === "string") return unavailable(g);
+  if (typeof g === "string") return notRun(g);
   // Not a WebSocket: one line, 426.
   const plain = await fetch(`${g.http}/`);
   assert.is(plain.status, 426);
@@ -327,7 +296,7 @@ test("workerd gateway: junk on the WebSocket is dropped and the session keeps wo
 
 test("deno serve gateway: the Node client fetches through it; closing frees the session", async () => {
   const g = await startDeno();
-  if (typeof g === "string") return unavailable(g);
+  if (typeof g === "string") return notRun(g);
   const t = await nodeClient(g.ws);
   await fetchBody(t);
   await expectCode(t.connect("127.0.0.1", closedPort), "ECONNREFUSED", 5000);

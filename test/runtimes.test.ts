@@ -14,12 +14,14 @@ import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { createRequire } from "node:module";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { exchange, REPLY, REQUEST, type Result } from "./runtimes/exchange.ts";
+import { notRun } from "./_netns.ts";
+import { freePort, stop } from "./_proc.ts";
 
 // This file runs bundled, from build/out/test.
 const root = fileURLToPath(new URL("../../..", import.meta.url));
@@ -30,11 +32,6 @@ const CHROMIUM = "/usr/bin/chromium";
 
 const reference = exchange(new WebAssembly.Module(readFileSync(wasmFile)), `node ${process.version}`, "new WebAssembly.Module(bytes)");
 
-/** Fails in CI, where every runtime must be present; elsewhere says why the test did nothing. */
-function unavailable(why: string): void {
-  if (process.env.CI === "true") assert.unreachable(`${why} (required when CI=true)`);
-  console.log(`  skipped: ${why}`);
-}
 
 /** The runtime's result must be Node's, apart from the labels. */
 function check(got: unknown, ms: number, extra: string[] = []): Result {
@@ -70,20 +67,6 @@ function runAndCheck(name: string, cmd: string, args: string[], ms: number, env:
   check(resultLine(name, r), performance.now() - t);
 }
 
-async function freePort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
-
-async function stop(child: ChildProcess | null): Promise<void> {
-  if (child === null || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGKILL");
-  await exited;
-}
 
 test("the reference: Node's run delivers both packets and agrees with node:crypto's SHA-256", () => {
   const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -99,7 +82,7 @@ test("the reference: Node's run delivers both packets and agrees with node:crypt
 
 test("Deno runs the TypeScript sources with engine.wasm as a source-phase import", () => {
   const deno = join(bin, "deno");
-  if (!existsSync(deno)) return unavailable(`no ${deno}`);
+  if (!existsSync(deno)) return notRun(`no ${deno}`);
   // manual: use the node_modules npm installed. deno.json's "auto" would
   // re-lay node_modules out Deno's way (and skip install scripts).
   runAndCheck("deno", deno, ["run", "--node-modules-dir=manual", "--no-lock", "--no-remote", join(here, "deno.js")], 30_000,
@@ -108,7 +91,7 @@ test("Deno runs the TypeScript sources with engine.wasm as a source-phase import
 
 test("Bun runs the TypeScript sources, compiling engine.wasm from the file", () => {
   const bun = join(bin, "bun");
-  if (!existsSync(bun)) return unavailable(`no ${bun}`);
+  if (!existsSync(bun)) return notRun(`no ${bun}`);
   runAndCheck("bun", bun, ["run", join(here, "bun.js")], 30_000);
 });
 
@@ -117,9 +100,9 @@ test("workerd imports engine.wasm as a module, and refuses to compile bytes", as
   try {
     ({ default: workerd, version } = createRequire(import.meta.url)("workerd"));
   } catch (e) {
-    return unavailable(`the workerd package: ${(e as Error).message}`);
+    return notRun(`the workerd package: ${(e as Error).message}`);
   }
-  if (!existsSync(workerd)) return unavailable(`no workerd binary at ${workerd}`);
+  if (!existsSync(workerd)) return notRun(`no workerd binary at ${workerd}`);
   const dir = mkdtempSync(join(tmpdir(), "wg-js-workerd-"));
   let child: ChildProcess | null = null;
   try {
@@ -168,12 +151,12 @@ test("workerd imports engine.wasm as a module, and refuses to compile bytes", as
 });
 
 test("Chromium compiles engine.wasm while fetching it, in a page", async () => {
-  if (!existsSync(CHROMIUM)) return unavailable(`no ${CHROMIUM} (apt-get install chromium)`);
+  if (!existsSync(CHROMIUM)) return notRun(`no ${CHROMIUM} (apt-get install chromium)`);
   let chromium: typeof import("playwright-core").chromium;
   try {
     ({ chromium } = await import("playwright-core"));
   } catch (e) {
-    return unavailable(`playwright-core: ${(e as Error).message}`);
+    return notRun(`playwright-core: ${(e as Error).message}`);
   }
   const bundle = await build({
     entryPoints: [join(here, "browser.ts")], bundle: true, format: "esm", platform: "browser", write: false, logLevel: "warning",
