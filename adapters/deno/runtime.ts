@@ -8,6 +8,7 @@
 // prints it as its one line. Nothing here ever prompts: optional things
 // (environment variables, the FFI X25519) are only used when already granted.
 import { tcpStreams } from "./tcp-streams.ts";
+import { listenDatagram } from "./datagram.ts";
 import type { Endpoint } from "../../src/engine.ts";
 import { parseAddress } from "../../src/ip.ts";
 import type { Conn, HostStream, Runtime } from "../cli/runtime.ts";
@@ -278,27 +279,7 @@ export function denoRuntime(args: string[]): Runtime {
     }),
     connectTcp: (host, port) => guard(`connecting to ${host}:${port}`, async () =>
       hostStream(await Deno.connect({ transport: "tcp", hostname: host.replace(/^\[|\]$/g, ""), port }))),
-    bindUdp: (host, port, receive) => guard(`binding UDP ${host}:${port}`, () => {
-      const s = Deno.listenDatagram({ transport: "udp", hostname: host.replace(/^\[|\]$/g, ""), port });
-      let open = true;
-      void (async () => {
-        try {
-          for await (const [data, from] of s) {
-            const a = from as Deno.NetAddr;
-            receive(data, a.hostname, a.port);
-          }
-        } catch { /* closed */ }
-      })();
-      return {
-        port: (s.addr as Deno.NetAddr).port,
-        send: (data, address, p) => {
-          if (!open) return false;
-          s.send(data, { transport: "udp", hostname: address, port: p }).catch(() => {});
-          return true;
-        },
-        close: () => { if (open) { open = false; try { s.close(); } catch { /* closed already */ } } },
-      };
-    }),
+    bindUdp: (host, port, receive) => guard(`binding UDP ${host}:${port}`, () => listenDatagram(host, port, receive)),
     relay: (options) => guard("the relay's sockets", async () => (await import("../relay/deno.ts")).startRelay(options)),
     onSignal: (handler) => {
       Deno.addSignalListener("SIGINT", () => handler("SIGINT"));

@@ -1,6 +1,7 @@
 // The WebSocket relay on Deno: Deno.serve and Deno.upgradeWebSocket for the
 // clients, Deno.listenDatagram (unstable "net", which deno.json turns on)
 // for each client's UDP socket. Needs --allow-net. No node: imports.
+import { listenDatagram } from "../deno/datagram.ts";
 import { AllowList, Relay, RelayConfigError, type ListenOptions, type OpenUdp, type RelayServer } from "./relay.ts";
 import { listenWebTransport, type TlsOptions, type WebTransportListener, type WebTransportStats } from "./webtransport.ts";
 
@@ -19,23 +20,8 @@ async function resolveName(name: string): Promise<string[]> {
 
 const openUdp: OpenUdp = (family, receive) => {
   try {
-    const s = Deno.listenDatagram({ transport: "udp", hostname: family === 4 ? "0.0.0.0" : "::", port: 0 });
-    let open = true;
-    void (async () => {
-      try {
-        for await (const [data, from] of s) {
-          const a = from as Deno.NetAddr;
-          receive(data, a.hostname, a.port);
-        }
-      } catch { /* closed */ }
-    })();
-    return Promise.resolve({
-      port: (s.addr as Deno.NetAddr).port,
-      send: (data, hostname, port) => {
-        if (open) s.send(data, { transport: "udp", hostname, port }).catch(() => {});
-      },
-      close: () => { if (open) { open = false; try { s.close(); } catch { /* closed already */ } } },
-    });
+    const s = listenDatagram(family === 4 ? "0.0.0.0" : "::", 0, receive);
+    return Promise.resolve({ port: s.port, send: (data, hostname, port) => { s.send(data, hostname, port); }, close: s.close });
   } catch (e) {
     return Promise.reject(e);
   }
