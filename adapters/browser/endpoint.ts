@@ -1,6 +1,5 @@
 // What the page's binds (websocket-bind.ts, webtransport-bind.ts) share: how
-// a peer's endpoint names its channel to the relay, and when a burst of
-// received datagrams is handed to the engine.
+// a peer's endpoint names its channel to the relay.
 import type { Endpoint } from "../../src/engine.ts";
 
 /** The Endpoint of a peer reached through the URL itself (no `to`): an edge gateway. */
@@ -18,20 +17,4 @@ export function channelUrl(base: URL, key: string, token: string | undefined): s
   if (key !== "gateway") url.searchParams.set("to", key);
   if (token !== undefined) url.searchParams.set("token", token);
   return url.toString();
-}
-
-/**
- * A function to call after each received datagram: `fire` runs once, in a
- * microtask, after the datagrams delivered so far. A microtask because
- * Chromium runs each WebSocket message as a task of its own, and a later task
- * (MessageChannel, setTimeout) waited behind the whole burst, holding ACKs
- * back: 18 against 54 Mbit/s for 10 MB through the relay.
- */
-export function endOfBurst(fire: () => void): () => void {
-  let queued = false;
-  return () => {
-    if (queued) return;
-    queued = true;
-    queueMicrotask(() => { queued = false; fire(); });
-  };
 }

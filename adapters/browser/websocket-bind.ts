@@ -5,8 +5,8 @@
 // reconnect looks to the server like a roaming client, which WireGuard
 // handles. Only web-standard APIs.
 import type { Endpoint } from "../../src/engine.ts";
-import type { Bind } from "../common/device.ts";
-import { channelUrl, endOfBurst, keyOf } from "./endpoint.ts";
+import { endOfBurst, type Bind } from "../common/device.ts";
+import { channelUrl, keyOf } from "./endpoint.ts";
 
 /** The WebSocket constructor (the global one in a page; Node 20 needs one passed in). */
 export type WebSocketLike = new (url: string, protocols?: string | string[]) => WebSocket;

@@ -19,9 +19,9 @@
 //    given to `fallback`, or retried after `retry` ms like a WebSocket.
 // Only web-standard APIs.
 import type { Endpoint } from "../../src/engine.ts";
-import type { Bind } from "../common/device.ts";
+import { endOfBurst, type Bind } from "../common/device.ts";
 import type { RelayCounters, RelayEvent } from "./websocket-bind.ts";
-import { channelUrl, endOfBurst, keyOf } from "./endpoint.ts";
+import { channelUrl, keyOf } from "./endpoint.ts";
 
 /** The WebTransport constructor (the global one in a page). */
 export type WebTransportLike = new (url: string, options?: WebTransportOptions) => WebTransport;

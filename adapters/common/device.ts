@@ -32,6 +32,23 @@ export interface Bind {
   close(): Promise<void> | void;
 }
 
+/**
+ * For binds whose datagrams arrive as events (WebSocket messages, WebTransport
+ * reads): a function to call after each datagram, which runs `fire` (the
+ * Bind's `idle`) once, in a microtask, after the datagrams delivered so far.
+ * A microtask because Chromium runs each WebSocket message as a task of its
+ * own, and a later task (MessageChannel, setTimeout) waited behind the whole
+ * burst, holding ACKs back: 18 against 54 Mbit/s for 10 MB through the relay.
+ */
+export function endOfBurst(fire: () => void): () => void {
+  let queued = false;
+  return () => {
+    if (queued) return;
+    queued = true;
+    queueMicrotask(() => { queued = false; fire(); });
+  };
+}
+
 export interface Clock {
   /** Monotonic milliseconds. */
   now(): number;

@@ -25,7 +25,7 @@ import { keyToBase64 } from "../../src/config.ts";
 import { nobleX25519 } from "../../src/x25519.ts";
 import { parseWgQuick, toDeviceConfig } from "../../src/wgquick.ts";
 import { Stack, type ForwardFlow, type StackOptions, type TcpConn, type TcpForwarder } from "../../src/netstack/index.ts";
-import type { Bind, Clock } from "../common/device.ts";
+import { endOfBurst, type Bind, type Clock } from "../common/device.ts";
 import { NetDevice } from "../common/netdevice.ts";
 import { relay } from "../common/proxy/relay.ts";
 import { FakeDns } from "./fakedns.ts";
@@ -390,6 +390,7 @@ class ClientSocketBind implements Bind {
   }
 
   start(datagram: (buf: Uint8Array, off: number, len: number, from: Endpoint) => void, idle: () => void): void {
+    const burst = endOfBurst(() => { try { idle(); } catch { /* as above */ } });
     this.socket.addEventListener("message", (e) => {
       const d = e.data;
       let buf: Uint8Array;
@@ -401,8 +402,8 @@ class ClientSocketBind implements Bind {
       this.session.count("in", buf.length);
       try {
         datagram(buf, 0, buf.length, WEBSOCKET);
-        idle();
       } catch { /* a datagram never takes the session down */ }
+      burst();
     });
   }
 
@@ -410,8 +411,8 @@ class ClientSocketBind implements Bind {
     if (this.socket.readyState !== OPEN) return;
     this.session.active();
     this.session.count("out", len);
-    // A copy: the engine reuses its memory after this call.
-    try { this.socket.send(buf.slice(off, off + len)); } catch { /* closing */ }
+    // WebSocket.send copies the bytes (WHATWG WebSockets), so the engine's memory is free again at once.
+    try { this.socket.send(buf.subarray(off, off + len)); } catch { /* closing */ }
   }
 
   close(): void {
