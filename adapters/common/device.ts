@@ -55,18 +55,40 @@ export interface Clock {
 }
 
 /**
- * The way in from the network, shared by Device and NetDevice: each datagram
- * is copied into the engine's next batch cell, and the batch is handed over
- * when full or when the bind reports the end of a burst.
+ * The WireGuard port, shared by Device and NetDevice: its Bind, the way in
+ * (each datagram copied into the engine's next batch cell, the batch handed
+ * over when full or when the bind reports the end of a burst) and the way
+ * out (an Output's datagrams, then one flush).
  */
-export class Inbound {
+export class Port {
   private pending = 0;
-  constructor(private readonly engine: Engine, private readonly handOver: (n: number) => void) {}
+  constructor(private readonly engine: Engine, public bind: Bind, private readonly handOver: (n: number) => void) {}
 
-  /** Starts receiving on `bind`; what an earlier bind left half-batched is dropped. */
-  listen(bind: Bind): void {
+  /** Starts receiving. */
+  listen(): void {
     this.pending = 0;
-    bind.start((buf, off, len, from) => this.datagram(buf, off, len, from), () => this.flush());
+    this.bind.start((buf, off, len, from) => this.datagram(buf, off, len, from), () => this.flush());
+  }
+
+  /** Swaps the bind (a new listen port); what the old one left half-batched or in flight is lost, as in wireguard-go. */
+  async rebind(bind: Bind): Promise<void> {
+    const old = this.bind;
+    this.bind = bind;
+    await old.close();
+    this.listen();
+  }
+
+  /** Sends the Output's datagrams (before the engine's memory is reused). */
+  send(out: Output): void {
+    if (out.datagrams === 0) return;
+    for (let i = 0; i < out.datagrams; i++) {
+      this.bind.send(out.datagramBuf[i], out.datagramOff[i], out.datagramLen[i], out.datagramTo[i]);
+    }
+    this.bind.flush?.();
+  }
+
+  close(): Promise<void> | void {
+    return this.bind.close();
   }
 
   private datagram(buf: Uint8Array, off: number, len: number, from: Endpoint): void {
@@ -90,30 +112,30 @@ export class Inbound {
 export class Device {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private wakeAt = Infinity;
-  private readonly inbound: Inbound;
+  private readonly port: Port;
   private closed = false;
 
   constructor(
     readonly engine: Engine,
     readonly tun: Tun,
-    public bind: Bind,
+    bind: Bind,
     private readonly clock: Clock,
   ) {
-    this.inbound = new Inbound(engine, (n) => { if (!this.closed) this.apply(engine.fromNetwork(n, clock.now())); });
+    this.port = new Port(engine, bind, (n) => { if (!this.closed) this.apply(engine.fromNetwork(n, clock.now())); });
   }
 
+  /** The UDP socket(s) of the WireGuard port now. */
+  get bind(): Bind { return this.port.bind; }
+
   start(): void {
-    this.inbound.listen(this.bind);
+    this.port.listen();
     this.tun.start(() => this.readTun());
     this.apply(this.engine.tick(this.clock.now()));
   }
 
   /** Swaps the UDP bind (a new listen port); datagrams in flight on the old one are lost, as in wireguard-go. */
-  async rebind(bind: Bind): Promise<void> {
-    const old = this.bind;
-    this.bind = bind;
-    await old.close();
-    this.inbound.listen(bind);
+  rebind(bind: Bind): Promise<void> {
+    return this.port.rebind(bind);
   }
 
   private readTun(): void {
@@ -129,10 +151,7 @@ export class Device {
   /** Carries out what the engine asked for. */
   apply(out: Output): void {
     for (let i = 0; i < out.packets; i++) this.tun.write(out.packetBuf[i], out.packetOff[i], out.packetLen[i]);
-    for (let i = 0; i < out.datagrams; i++) {
-      this.bind.send(out.datagramBuf[i], out.datagramOff[i], out.datagramLen[i], out.datagramTo[i]);
-    }
-    if (out.datagrams > 0) this.bind.flush?.();
+    this.port.send(out);
     this.arm(out.wake);
   }
 
@@ -155,7 +174,7 @@ export class Device {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     this.tun.close();
-    await this.bind.close();
+    await this.port.close();
     this.engine.close();
   }
 }

@@ -13,7 +13,7 @@
 // reach the stack's onoutput, which queues one pump in a microtask.
 import type { Engine, Output } from "../../src/engine.ts";
 import type { Stack } from "../../src/netstack/index.ts";
-import { Inbound, type Bind, type Clock } from "./device.ts";
+import { Port, type Bind, type Clock } from "./device.ts";
 
 /** Batches one pump moves before it lets I/O in (the rest goes in a later task). */
 const PUMP_BATCHES = 8;
@@ -24,7 +24,7 @@ export class NetDevice {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private wakeAt = Infinity;
   private engineWake = Infinity;
-  private readonly inbound: Inbound;
+  private readonly port: Port;
   private pumpQueued = false;
   private yieldTimer: ReturnType<typeof setTimeout> | null = null;
   private closed = false;
@@ -35,28 +35,28 @@ export class NetDevice {
    * @param bind the UDP socket(s) of the WireGuard port
    * @param clock the monotonic clock `now` comes from (ms)
    */
-  constructor(readonly engine: Engine, readonly stack: Stack, public bind: Bind, private readonly clock: Clock) {
+  constructor(readonly engine: Engine, readonly stack: Stack, bind: Bind, private readonly clock: Clock) {
     if (stack.mtu > engine.mtu) throw new RangeError(`the stack's MTU ${stack.mtu} exceeds the engine's ${engine.mtu}`);
-    this.inbound = new Inbound(engine, (n) => {
+    this.port = new Port(engine, bind, (n) => {
       if (this.closed) return;
       this.counters.fromNetwork++;
       this.apply(engine.fromNetwork(n, clock.now()));
     });
   }
 
+  /** The UDP socket(s) of the WireGuard port now. */
+  get bind(): Bind { return this.port.bind; }
+
   /** Starts receiving, pumping and timing. */
   start(): void {
     this.stack.onoutput = () => this.schedulePump();
-    this.inbound.listen(this.bind);
+    this.port.listen();
     this.apply(this.engine.tick(this.clock.now()));
   }
 
   /** Swaps the UDP bind (a new listen port); datagrams in flight on the old one are lost, as in wireguard-go. */
-  async rebind(bind: Bind): Promise<void> {
-    const old = this.bind;
-    this.bind = bind;
-    await old.close();
-    this.inbound.listen(bind);
+  rebind(bind: Bind): Promise<void> {
+    return this.port.rebind(bind);
   }
 
   /**
@@ -80,11 +80,7 @@ export class NetDevice {
 
   private send(out: Output): void {
     this.engineWake = out.wake;
-    if (out.datagrams === 0) return;
-    for (let i = 0; i < out.datagrams; i++) {
-      this.bind.send(out.datagramBuf[i], out.datagramOff[i], out.datagramLen[i], out.datagramTo[i]);
-    }
-    this.bind.flush?.();
+    this.port.send(out);
   }
 
   private schedulePump(): void {
@@ -143,7 +139,7 @@ export class NetDevice {
     if (this.yieldTimer !== null) clearTimeout(this.yieldTimer);
     this.timer = this.yieldTimer = null;
     this.stack.onoutput = null;
-    await this.bind.close();
+    await this.port.close();
     this.engine.close();
   }
 }
