@@ -3,6 +3,7 @@
 // Bun.udpSocket for each client's UDP socket, Bun.dns for names.
 import { Bun as BunUdp } from "../bun/bun.ts";
 import { AllowList, CLOSE, Relay, type ListenOptions, type OpenUdp, type RelayServer, type Session } from "./relay.ts";
+import { closeClients, listenUrl, startSweep } from "./glue.ts";
 
 /** The part of Bun.serve the relay uses (the project type-checks without bun-types). */
 interface ServerWebSocket<T> {
@@ -43,8 +44,6 @@ type Serve = (options: {
 }) => Server;
 const Bun = BunUdp as unknown as typeof BunUdp & { serve: Serve };
 
-/** How long shutdown waits for clients to answer the close frame. */
-const CLOSE_GRACE_MS = 500;
 
 const clock = () => performance.now();
 
@@ -117,19 +116,18 @@ export async function startRelay(options: ListenOptions): Promise<RelayServer> {
     },
   });
   const port = server.port;
-  const timer = setInterval(() => relay.sweep(clock()), Math.min(1000, Math.max(10, relay.idleMs / 4)));
+  const timer = startSweep(relay, clock);
   (timer as unknown as { unref?: () => void }).unref?.();
 
   let closing: Promise<void> | null = null;
   return {
     host, port,
-    url: `ws://${host.includes(":") ? `[${host}]` : host}:${port}/`,
+    url: listenUrl("ws", host, port),
     stats: () => relay.stats(),
     close: () => closing ??= (async () => {
       clearInterval(timer);
-      relay.closeAll(clock());
-      const deadline = Date.now() + CLOSE_GRACE_MS;
-      while (sockets.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      // Give the close frames a moment, then cut off whoever did not answer.
+      await closeClients(relay, clock, () => sockets.size);
       for (const ws of sockets) ws.terminate();
       await server.stop(true);
     })(),

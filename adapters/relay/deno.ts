@@ -3,10 +3,9 @@
 // for each client's UDP socket. Needs --allow-net. No node: imports.
 import { listenDatagram } from "../deno/datagram.ts";
 import { AllowList, Relay, RelayConfigError, type ListenOptions, type OpenUdp, type RelayServer } from "./relay.ts";
+import { closeClients, listenUrl, startSweep } from "./glue.ts";
 import { listenWebTransport, type TlsOptions, type WebTransportListener, type WebTransportStats } from "./webtransport.ts";
 
-/** How long shutdown waits for clients to answer the close frame. */
-const CLOSE_GRACE_MS = 500;
 
 const clock = () => performance.now();
 
@@ -80,20 +79,19 @@ export async function startRelay(options: ListenOptions & TlsOptions): Promise<R
     await server.shutdown();
     throw e;
   }
-  const timer = setInterval(() => relay.sweep(clock()), Math.min(1000, Math.max(10, relay.idleMs / 4)));
+  const timer = startSweep(relay, clock);
   Deno.unrefTimer(timer);
 
   let closing: Promise<void> | null = null;
   return {
     host, port,
-    url: `${tls ? "wss" : "ws"}://${host.includes(":") ? `[${host}]` : host}:${port}/`,
+    url: listenUrl(tls ? "wss" : "ws", host, port),
     stats: () => relay.stats(),
     webtransport: () => wt?.stats() ?? null,
     close: () => closing ??= (async () => {
       clearInterval(timer);
-      relay.closeAll(clock());
-      const deadline = Date.now() + CLOSE_GRACE_MS;
-      while (sockets.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      // Give the close frames a moment, then cut off whoever did not answer.
+      await closeClients(relay, clock, () => sockets.size);
       wt?.close();
       // Connections that never answered do not hold shutdown up for long.
       await Promise.race([server.shutdown(), new Promise((r) => setTimeout(r, 1000))]);

@@ -8,9 +8,7 @@ import { createServer, type IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import { AllowList, CLOSE, Relay, httpRefusal, type ListenOptions, type OpenUdp, type RelayServer } from "./relay.ts";
-
-/** How long shutdown waits for clients to answer the close frame before cutting them off. */
-const CLOSE_GRACE_MS = 500;
+import { closeClients, listenUrl, startSweep } from "./glue.ts";
 
 const clock = () => performance.now();
 
@@ -115,21 +113,19 @@ export async function startRelay(options: ListenOptions): Promise<RelayServer> {
   });
   server.on("error", () => {}); // accept errors (EMFILE...) must not end the process
   const port = (server.address() as { port: number }).port;
-  const timer = setInterval(() => relay.sweep(clock()), Math.min(1000, Math.max(10, relay.idleMs / 4)));
+  const timer = startSweep(relay, clock);
   timer.unref();
 
   let closing: Promise<void> | null = null;
   return {
     host, port,
-    url: `ws://${host.includes(":") ? `[${host}]` : host}:${port}/`,
+    url: listenUrl("ws", host, port),
     stats: () => relay.stats(),
     close: () => closing ??= (async () => {
       clearInterval(timer);
       server.close();
-      relay.closeAll(clock());
       // Give the close frames a moment, then cut off whoever did not answer.
-      const deadline = Date.now() + CLOSE_GRACE_MS;
-      while (sockets.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await closeClients(relay, clock, () => sockets.size);
       for (const ws of sockets) ws.terminate();
       server.closeAllConnections();
     })(),
