@@ -3,6 +3,6 @@
 //   deno run wg.ts                         the usage, and the permissions each command needs
 // deno.json (beside this file) turns on Deno.listenDatagram ("unstable":
 // ["net"]) and uses the node_modules that npm installed.
-import { run } from "./adapters/deno/main.ts";
+import { run } from "./adapters/entries/wg-deno.ts";
 
 Deno.exit(await run(Deno.args));

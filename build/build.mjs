@@ -47,7 +47,7 @@ async function bundles() {
   log(`bundled ${tests.length} test entries`);
   // The Node CLI: `npx wg`, package.json's bin.
   await esbuild.build({
-    entryPoints: { wg: join(root, "adapters", "node", "main.ts") },
+    entryPoints: { wg: join(root, "adapters", "entries", "wg-node.ts") },
     outdir: out,
     bundle: true, format: "esm", platform: "node", target: "node20",
     packages: "external", logLevel: "warning",
@@ -56,7 +56,7 @@ async function bundles() {
   chmodSync(join(out, "wg.js"), 0o755);
   // The browser build: one ES module, the WASM inside (pages and examples/).
   await esbuild.build({
-    entryPoints: { wg: join(root, "adapters", "browser", "index.ts") },
+    entryPoints: { wg: join(root, "adapters", "entries", "browser.ts") },
     outdir: join(out, "browser"),
     bundle: true, format: "esm", platform: "browser", target: "es2022",
     minify: true, sourcemap: "linked", logLevel: "warning",
@@ -65,5 +65,5 @@ async function bundles() {
 
 await wasm();
 await bundles();
-// The edge gateway (adapters/edge): build/out/edge/{workerd,deno}/.
+// The edge gateway (adapters/entries/workerd.ts, deno-gateway.ts): build/out/edge/{workerd,deno}/.
 await (await import("./edge.mjs")).buildEdge(root, await import("esbuild"));

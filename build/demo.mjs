@@ -14,7 +14,7 @@ const esbuild = await import("esbuild");
 await esbuild.build({
   stdin: {
     contents: [
-      'import { demo } from "./adapters/common/demo.ts";',
+      'import { demo } from "./adapters/demo/demo.ts";',
       'import { nodeRuntime } from "./adapters/node/runtime.ts";',
       "export const run = () => demo(nodeRuntime([]));",
     ].join("\n"),

@@ -24,7 +24,7 @@ const wasmBeside = {
  * @returns the two output directories
  */
 export async function buildEdge(root, esbuild) {
-  const src = join(root, "adapters", "edge"), out = join(root, "build", "out", "edge");
+  const src = join(root, "adapters", "entries"), out = join(root, "build", "out", "edge");
   rmSync(out, { recursive: true, force: true });
   const wasm = join(root, "build", "out", "engine.wasm");
   const common = {
@@ -39,9 +39,9 @@ export async function buildEdge(root, esbuild) {
     platform: "browser", conditions: ["workerd", "worker"], external: ["cloudflare:sockets"],
   });
   copyFileSync(wasm, join(workerd, "engine.wasm"));
-  copyFileSync(join(src, "workerd.capnp"), join(workerd, "workerd.capnp"));
+  copyFileSync(join(root, "adapters", "workerd", "gateway.capnp"), join(workerd, "workerd.capnp"));
   await esbuild.build({
-    ...common, entryPoints: [join(src, "deno.ts")], outfile: join(deno, "gateway.js"), platform: "neutral",
+    ...common, entryPoints: [join(src, "deno-gateway.ts")], outfile: join(deno, "gateway.js"), platform: "neutral",
   });
   copyFileSync(wasm, join(deno, "engine.wasm"));
   return { workerd, deno };

@@ -2,8 +2,8 @@
 // unix sockets as in-memory pipes (a listener gets each connection), `ls`
 // for directory listings, a host table for name resolution, fake processes
 // that receive signals, and a settable clock.
-import type { Conn, Runtime } from "../adapters/cli/runtime.ts";
-import type { Bind, Tun } from "../adapters/common/device.ts";
+import type { Conn, Runtime } from "../adapters/ports/host.ts";
+import type { Bind, Tun } from "../adapters/ports/device.ts";
 import type { Endpoint, Engine } from "../src/engine.ts";
 import { UapiSession } from "../src/uapi.ts";
 import { nodeX25519, wasmModule, EPOCH } from "./_net.ts";

@@ -30,7 +30,7 @@ export type RuntimeName = "node" | "deno" | "bun";
 export function wgCommand(runtime: RuntimeName): string[] {
   const bin = (n: string) => join(ROOT, "node_modules", ".bin", n);
   if (runtime === "deno") return [bin("deno"), "run", "-A", "--node-modules-dir=manual", "--no-lock", "--no-remote", join(ROOT, "wg.ts")];
-  if (runtime === "bun") return [bin("bun"), join(ROOT, "adapters", "bun", "main.ts")];
+  if (runtime === "bun") return [bin("bun"), join(ROOT, "adapters", "entries", "wg-bun.ts")];
   return [process.execPath, CLI];
 }
 

@@ -1,4 +1,4 @@
-// The Bun adapter (adapters/bun): `bun adapters/bun/main.ts` run as the real
+// The Bun adapter (adapters/bun): `bun adapters/entries/wg-bun.ts` run as the real
 // thing. Without root: keys made and derived under Bun (node:crypto's X25519
 // in Bun, stdin, stdout) agree with Node's. With root, in network namespaces
 // (test/_netns.ts) against wireguard-go: pings both ways over both inner
@@ -15,7 +15,7 @@ import { existsSync } from "node:fs";
 import { nodeX25519 } from "../adapters/node/x25519.ts";
 import { AgainstGo, INNER, keypair, must, notRun, run, sigterm, unavailable, wgCommand } from "./_netns.ts";
 
-/** `bun adapters/bun/main.ts`. */
+/** `bun adapters/entries/wg-bun.ts`. */
 const WG = wgCommand("bun");
 
 const noBun = existsSync(WG[0]) ? null : `no ${WG[0]} (npm install)`;

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main, errorLine } from "../adapters/cli/wg.ts";
 import { parseGetAnswer } from "../adapters/cli/uapi-client.ts";
-import type { Conn } from "../adapters/cli/runtime.ts";
+import type { Conn } from "../adapters/ports/host.ts";
 import { Engine } from "../src/engine.ts";
 import { keyFromBase64, keyToBase64, type DeviceConfig } from "../src/config.ts";
 import { formatUapiGet, UapiSession } from "../src/uapi.ts";

@@ -10,9 +10,9 @@ import { wasmBytes } from "../build/out/engine.wasm.js";
 import { nobleX25519 } from "../src/x25519.ts";
 import { keyToBase64 } from "../src/config.ts";
 import { NetError } from "../src/netstack/index.ts";
-import { connect } from "../adapters/browser/index.ts";
-import { createGateway, type GatewaySocket, type OutboundSocket } from "../adapters/edge/gateway.ts";
-import { FakeDns } from "../adapters/edge/fakedns.ts";
+import { connect } from "../adapters/entries/browser.ts";
+import { createGateway, type GatewaySocket, type OutboundSocket } from "../adapters/gateway/gateway.ts";
+import { FakeDns } from "../adapters/gateway/fakedns.ts";
 
 const wasm = new WebAssembly.Module(wasmBytes);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

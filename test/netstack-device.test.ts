@@ -8,12 +8,12 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createHash } from "node:crypto";
 import { nodeRuntime } from "../adapters/node/runtime.ts";
-import { openTunnel, type Tunnel, type TunnelDeps } from "../adapters/common/tunnel.ts";
-import { serveSocks5 } from "../adapters/common/proxy/socks5.ts";
-import { serveHttpProxy } from "../adapters/common/proxy/http.ts";
-import { serveHost, tcpClientTunnel, tcpServerTunnel } from "../adapters/common/proxy/forward.ts";
-import { Slots } from "../adapters/common/proxy/relay.ts";
-import type { HostStream, Runtime } from "../adapters/cli/runtime.ts";
+import { openTunnel, type Tunnel, type TunnelDeps } from "../adapters/tunnel/tunnel.ts";
+import { serveSocks5 } from "../adapters/proxy/socks5.ts";
+import { serveHttpProxy } from "../adapters/proxy/http-proxy.ts";
+import { serveHost, tcpClientTunnel, tcpServerTunnel } from "../adapters/proxy/forward.ts";
+import { Slots } from "../adapters/proxy/connections.ts";
+import type { HostStream, Runtime } from "../adapters/ports/host.ts";
 import { formatShow } from "../src/show.ts";
 
 // Each runtime with its own adapter: Deno and Bun load theirs from source.

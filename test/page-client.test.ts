@@ -3,7 +3,7 @@
 // and in one process against the gateway in edge-limits.test.ts.)
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { ConfigError, connect, ignoredInPage } from "../adapters/browser/index.ts";
+import { ConfigError, connect, ignoredInPage } from "../adapters/entries/browser.ts";
 import { nobleX25519 } from "../src/x25519.ts";
 import { keyToBase64 } from "../src/config.ts";
 

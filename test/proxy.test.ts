@@ -28,7 +28,7 @@ const LIB4 = "10.77.0.3", LIB6 = "fd78::3";
 
 if (process.env.WG_PROXY_CHILD) {
   const { nodeRuntime } = await import("../adapters/node/runtime.ts");
-  const { openTunnel } = await import("../adapters/common/tunnel.ts");
+  const { openTunnel } = await import("../adapters/tunnel/tunnel.ts");
   const { readFileSync } = await import("node:fs");
   const t = await openTunnel(nodeRuntime([]), readFileSync(process.env.WG_PROXY_CHILD, "utf8"));
   const out: Record<string, unknown> = {};

@@ -11,7 +11,7 @@ import dgram from "node:dgram";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startRelay } from "../adapters/relay/node.ts";
+import { startRelay } from "../adapters/node/websocket-server.ts";
 import type { ListenOptions, RelayServer } from "../adapters/relay/relay.ts";
 import { Client, Raw, connect, echoServer, open, pattern, sleep, waitFor, type Echo } from "./relay/helpers.ts";
 import { CLI, ROOT, wgCommand, type RuntimeName } from "./_netns.ts";

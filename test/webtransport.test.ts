@@ -20,7 +20,7 @@ import { pathToFileURL } from "node:url";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { BrowserContext, Page } from "playwright-core";
-import { startRelay as startNodeRelay } from "../adapters/relay/node.ts";
+import { startRelay as startNodeRelay } from "../adapters/node/websocket-server.ts";
 import type { RelayServer, RelayStats } from "../adapters/relay/relay.ts";
 import { CHROMIUM } from "./_browser.ts";
 import { ROOT, notRun, poll } from "./_netns.ts";
@@ -31,7 +31,7 @@ const TOKEN = "s3cret";
 
 /** The Deno relay: starts with the options in argv[0], prints where it listens, answers "stats" lines on stdin. */
 const RELAY_TS = `
-import { startRelay } from ${JSON.stringify(pathToFileURL(join(ROOT, "adapters", "relay", "deno.ts")).href)};
+import { startRelay } from ${JSON.stringify(pathToFileURL(join(ROOT, "adapters", "deno", "websocket-server.ts")).href)};
 const o = JSON.parse(Deno.args[0]);
 const r = await startRelay({ ...o, cert: Deno.readTextFileSync(o.cert), key: Deno.readTextFileSync(o.key), log: (l) => console.error(l) });
 console.log(JSON.stringify({ port: r.port, url: r.url }));

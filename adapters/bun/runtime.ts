@@ -8,7 +8,7 @@
 import { mkdir, rm, writeFile, access } from "node:fs/promises";
 import type { Endpoint } from "../../src/engine.ts";
 import { parseAddress } from "../../src/ip.ts";
-import type { HostStream, Runtime } from "../cli/runtime.ts";
+import type { HostStream, Runtime } from "../ports/host.ts";
 import { nodeX25519 } from "../node/x25519.ts";
 import { Bun, type SpawnIO } from "./bun.ts";
 import { BunTun } from "./tun.ts";
@@ -212,7 +212,7 @@ export function bunRuntime(args: string[]): BunRuntime {
         close: () => { if (open) { open = false; s.close(); } },
       };
     },
-    relay: async (options) => (await import("../relay/bun.ts")).startRelay(options),
+    relay: async (options) => (await import("./websocket-server.ts")).startRelay(options),
     onSignal: (handler) => {
       process.on("SIGINT", () => handler("SIGINT"));
       process.on("SIGTERM", () => handler("SIGTERM"));

@@ -6,7 +6,7 @@
 // threads is done with it last.
 import { ptr } from "bun:ffi";
 import { libc, errno, EAGAIN, EINTR } from "./libc.ts";
-import { control, dataOffset, lengths, MASK, SLOTS, W, R, STOP, FATAL, MAIN_WAITS, READER_WAITS, DONE, type ReaderStart } from "./ring.ts";
+import { control, dataOffset, lengths, MASK, SLOTS, W, R, STOP, FATAL, MAIN_WAITS, READER_WAITS, DONE, type ReaderStart } from "../linux/ring.ts";
 
 const POLLIN = 0x1, POLLERR = 0x8, POLLHUP = 0x10, POLLNVAL = 0x20;
 /** How long poll() and the ring-full wait may hold a STOP unseen, ms. */

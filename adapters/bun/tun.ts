@@ -7,11 +7,11 @@
 // straight out of WASM memory at an address found once.
 import { ptr } from "bun:ffi";
 import type { Engine } from "../../src/engine.ts";
-import type { Tun } from "../common/device.ts";
+import type { Tun } from "../ports/device.ts";
 import { libc, errno, errnoText, cstr } from "./libc.ts";
 import {
   control, dataOffset, lengths, ringBytes, MASK, SLOTS, W, R, STOP, FATAL, MAIN_WAITS, READER_WAITS, DONE, type ReaderStart,
-} from "./ring.ts";
+} from "../linux/ring.ts";
 
 const O_RDWR = 2, O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000;
 const TUNSETIFF = 0x400454ca;

@@ -1,7 +1,7 @@
 // Unix stream sockets for the UAPI (wg(8) talks to /var/run/wireguard/NAME.sock):
 // Bun.listen and Bun.connect. Bun's socket.write takes what the kernel takes
 // and says how much; the rest waits here for the drain event.
-import type { Conn } from "../cli/runtime.ts";
+import type { Conn } from "../ports/host.ts";
 import { Bun, type StreamHandlers, type StreamSocket } from "./bun.ts";
 
 class BunConn implements Conn {

@@ -6,7 +6,7 @@
 import { keyFromHex, type DeviceStatus, type PeerStatus } from "../../src/config.ts";
 import type { X25519 } from "../../src/crypto.ts";
 import { parseAddress } from "../../src/ip.ts";
-import type { Conn, Runtime } from "./runtime.ts";
+import type { Conn, Runtime } from "../ports/host.ts";
 
 /** Where userspace implementations put their sockets (and `wg up` its pid files). */
 export const RUN_DIR = "/var/run/wireguard";

@@ -5,11 +5,11 @@ import { Engine } from "../../src/engine.ts";
 import type { Endpoint } from "../../src/engine.ts";
 import { parseWgQuick, toDeviceConfig, type WgQuickConfig } from "../../src/wgquick.ts";
 import { parsePrefix, maskPrefix, formatPrefix } from "../../src/ip.ts";
-import { Device } from "../common/device.ts";
-import { serveUapi } from "./uapi-server.ts";
-import { upNetstack } from "../common/proxy/up.ts";
+import { Device } from "../ports/device.ts";
+import { serveUapi } from "../ports/uapi-server.ts";
+import { upNetstack } from "./up-netstack.ts";
 import { formatShowConf } from "../../src/show.ts";
-import type { Runtime } from "./runtime.ts";
+import type { Runtime } from "../ports/host.ts";
 
 export const RUN_DIR = "/var/run/wireguard";
 

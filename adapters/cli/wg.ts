@@ -12,7 +12,7 @@ import { formatShow, formatShowConf, formatShowField } from "../../src/show.ts";
 import { formatEndpoint } from "../../src/uapi.ts";
 import { ConfigError } from "../../src/wgquick.ts";
 import { KeyInputError, genkey, genpsk, isCSpace, keyFromFile, pubkey, strictKeyFromBase64 } from "./keys.ts";
-import type { Runtime } from "./runtime.ts";
+import type { Runtime } from "../ports/host.ts";
 import {
   ECONNREFUSED, RUN_DIR, UapiClientError, connect, errnoOf, getDevice, listInterfaces, setDevice, socketPath, strerror,
 } from "./uapi-client.ts";

@@ -11,7 +11,7 @@ import { tcpStreams } from "./tcp-streams.ts";
 import { listenDatagram } from "./datagram.ts";
 import type { Endpoint } from "../../src/engine.ts";
 import { parseAddress } from "../../src/ip.ts";
-import type { Conn, HostStream, Runtime } from "../cli/runtime.ts";
+import type { Conn, HostStream, Runtime } from "../ports/host.ts";
 import { denoX25519 } from "./x25519.ts";
 import { DenoTun } from "./tun.ts";
 import { DenoBind } from "./udp.ts";
@@ -280,7 +280,7 @@ export function denoRuntime(args: string[]): Runtime {
     connectTcp: (host, port) => guard(`connecting to ${host}:${port}`, async () =>
       hostStream(await Deno.connect({ transport: "tcp", hostname: host.replace(/^\[|\]$/g, ""), port }))),
     bindUdp: (host, port, receive) => guard(`binding UDP ${host}:${port}`, () => listenDatagram(host, port, receive)),
-    relay: (options) => guard("the relay's sockets", async () => (await import("../relay/deno.ts")).startRelay(options)),
+    relay: (options) => guard("the relay's sockets", async () => (await import("./websocket-server.ts")).startRelay(options)),
     onSignal: (handler) => {
       Deno.addSignalListener("SIGINT", () => handler("SIGINT"));
       Deno.addSignalListener("SIGTERM", () => handler("SIGTERM"));

@@ -7,7 +7,7 @@ import net from "node:net";
 import { wasmBytes } from "../../build/out/engine.wasm.js";
 import type { Endpoint } from "../../src/engine.ts";
 import dgram from "node:dgram";
-import type { Conn, HostStream, Runtime } from "../cli/runtime.ts";
+import type { Conn, HostStream, Runtime } from "../ports/host.ts";
 import { nodeX25519 } from "./x25519.ts";
 import { NodeTun } from "./tun.ts";
 import { NodeBind } from "./udp.ts";
@@ -183,7 +183,7 @@ export function nodeRuntime(args: string[]): Runtime {
         });
       });
     }),
-    relay: async (options) => (await import("../relay/node.ts")).startRelay(options),
+    relay: async (options) => (await import("./websocket-server.ts")).startRelay(options),
     onSignal: (handler) => {
       process.on("SIGINT", () => handler("SIGINT"));
       process.on("SIGTERM", () => handler("SIGTERM"));

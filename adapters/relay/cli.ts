@@ -2,7 +2,7 @@
 // runtime runs the CLI (its Runtime's `relay` starts it). Prints one line
 // once listening, one line per refused or closed client on stderr, and runs
 // until SIGINT or SIGTERM.
-import type { Runtime } from "../cli/runtime.ts";
+import type { Runtime } from "../ports/host.ts";
 import { DEFAULTS, RelayConfigError, type ListenOptions } from "./relay.ts";
 
 export const RELAY_USAGE = "Usage: wg relay [--listen <host>:<port>] --allow <host>:<port> [--allow ...] [--token-file <file>] " +

@@ -5,8 +5,8 @@
 // no bytes compiled at run time). The configuration: the WG_CONFIG
 // environment variable, or the file WG_CONFIG_FILE names.
 import wasm from "../deno/engine-wasm.js";
-import { createGateway, type GatewaySocket, type OutboundSocket } from "./gateway.ts";
-import { allowList } from "./allow.ts";
+import { createGateway, type GatewaySocket, type OutboundSocket } from "../gateway/gateway.ts";
+import { allowList } from "../gateway/allow.ts";
 import { tcpStreams } from "../deno/tcp-streams.ts";
 
 function configText(): string {

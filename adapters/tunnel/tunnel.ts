@@ -17,10 +17,10 @@ import { parseAddress } from "../../src/ip.ts";
 import {
   NetError, Stack, type StackOptions, type Stats, type TcpConn, type TcpListener, type UdpSocket, type Usage,
 } from "../../src/netstack/index.ts";
-import type { Bind, Clock } from "./device.ts";
-import { NetDevice } from "./netdevice.ts";
-import { httpFetch, type HttpRequestInit } from "./proxy/httpclient.ts";
-import { serveHttp, type HttpHandler } from "./proxy/httpserver.ts";
+import type { Bind, Clock } from "../ports/device.ts";
+import { NetDevice } from "../ports/netdevice.ts";
+import { httpFetch, type HttpRequestInit } from "../http/client.ts";
+import { serveHttp, type HttpHandler } from "../http/server.ts";
 
 /** What a tunnel needs from the runtime; a CLI Runtime (adapters/cli/runtime.ts) has all of it. */
 export interface TunnelDeps {

@@ -25,9 +25,9 @@ import { keyToBase64 } from "../../src/config.ts";
 import { nobleX25519 } from "../../src/x25519.ts";
 import { parseWgQuick, toDeviceConfig } from "../../src/wgquick.ts";
 import { Stack, type ForwardFlow, type StackOptions, type TcpConn, type TcpForwarder } from "../../src/netstack/index.ts";
-import { endOfBurst, type Bind, type Clock } from "../common/device.ts";
-import { NetDevice } from "../common/netdevice.ts";
-import { relay } from "../common/proxy/relay.ts";
+import { endOfBurst, type Bind, type Clock } from "../ports/device.ts";
+import { NetDevice } from "../ports/netdevice.ts";
+import { relay } from "../proxy/connections.ts";
 import { FakeDns } from "./fakedns.ts";
 
 /** The server side of an accepted WebSocket: the part of the standard WebSocket the gateway uses. */

@@ -4,11 +4,11 @@
 // none, or username/password (RFC 1929) when configured. BIND is refused
 // (command not supported). Host names in requests resolve through the
 // tunnel (its DNS, see Tunnel.resolve).
-import { NetError, type TcpConn, type UdpSocket } from "../../../src/netstack/index.ts";
-import { formatAddress, parseAddress } from "../../../src/ip.ts";
-import type { HostStream, HostUdp } from "../../cli/runtime.ts";
-import { StreamReader } from "./reader.ts";
-import { answerAndRelay, deadline, endWith, writeBytes } from "./relay.ts";
+import { NetError, type TcpConn, type UdpSocket } from "../../src/netstack/index.ts";
+import { formatAddress, parseAddress } from "../../src/ip.ts";
+import type { HostStream, HostUdp } from "../ports/host.ts";
+import { StreamReader } from "../http/reader.ts";
+import { answerAndRelay, deadline, endWith, writeBytes } from "./connections.ts";
 
 /** What the proxies need of the tunnel (a Tunnel has it). */
 export interface TunnelSide {

@@ -2,7 +2,7 @@
 // the TypeScript as it is; the WASM comes from build/out/, which `npm
 // install` builds).
 import { main } from "../cli/wg.ts";
-import { bunRuntime } from "./runtime.ts";
+import { bunRuntime } from "../bun/runtime.ts";
 
 const rt = bunRuntime(process.argv.slice(2));
 let code = 1;

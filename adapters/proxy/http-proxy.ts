@@ -7,11 +7,11 @@
 // With Username and Password set, Proxy-Authorization: Basic is required.
 // A request in origin form to the proxy itself (`GET /status`) answers
 // with the tunnel's status as JSON, when a status function is given.
-import type { TcpConn } from "../../../src/netstack/index.ts";
-import type { HostStream } from "../../cli/runtime.ts";
-import { ProtocolError, StreamReader, latin1Bytes } from "./reader.ts";
-import { connectionTokens, field, isHopByHop, parseRequestHead, parseResponseHead, type Fields } from "./http1.ts";
-import { answerAndRelay, deadline, endWith, writeBytes } from "./relay.ts";
+import type { TcpConn } from "../../src/netstack/index.ts";
+import type { HostStream } from "../ports/host.ts";
+import { ProtocolError, StreamReader, latin1Bytes } from "../http/reader.ts";
+import { connectionTokens, field, isHopByHop, parseRequestHead, parseResponseHead, type Fields } from "../http/http1.ts";
+import { answerAndRelay, deadline, endWith, writeBytes } from "./connections.ts";
 import type { TunnelSide } from "./socks5.ts";
 
 export interface HttpProxyOptions {

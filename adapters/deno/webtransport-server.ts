@@ -20,7 +20,7 @@
 // Deno does not expose the CONNECT request's headers, so a relay with an
 // Origin list refuses WebTransport sessions (403): their origin cannot be
 // checked. Needs --allow-net and --unstable-net (deno.json turns it on).
-import type { OpenUdp, Relay } from "./relay.ts";
+import type { OpenUdp, Relay } from "../relay/relay.ts";
 
 /** The certificate the relay serves (wss: and WebTransport): PEM text, as Deno.serve takes it. */
 export interface TlsOptions {

@@ -11,7 +11,7 @@ import { main } from "../cli/wg.ts";
 import { resolveTarget } from "../cli/up.ts";
 import { RUN_DIR } from "../cli/uapi-client.ts";
 import { parseWgQuick } from "../../src/wgquick.ts";
-import { denoRuntime, flagOf, PermissionError } from "./runtime.ts";
+import { denoRuntime, flagOf, PermissionError } from "../deno/runtime.ts";
 
 type Descriptor =
   | { name: "read" | "write"; path: string }

@@ -1,10 +1,10 @@
 // The WebSocket relay on Deno: Deno.serve and Deno.upgradeWebSocket for the
 // clients, Deno.listenDatagram (unstable "net", which deno.json turns on)
 // for each client's UDP socket. Needs --allow-net. No node: imports.
-import { listenDatagram } from "../deno/datagram.ts";
-import { AllowList, Relay, RelayConfigError, type ListenOptions, type OpenUdp, type RelayServer } from "./relay.ts";
-import { closeClients, listenUrl, startSweep } from "./glue.ts";
-import { listenWebTransport, type TlsOptions, type WebTransportListener, type WebTransportStats } from "./webtransport.ts";
+import { listenDatagram } from "./datagram.ts";
+import { AllowList, Relay, RelayConfigError, type ListenOptions, type OpenUdp, type RelayServer } from "../relay/relay.ts";
+import { closeClients, listenUrl, startSweep } from "../relay/glue.ts";
+import { listenWebTransport, type TlsOptions, type WebTransportListener, type WebTransportStats } from "./webtransport-server.ts";
 
 
 const clock = () => performance.now();

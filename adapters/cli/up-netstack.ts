@@ -9,17 +9,17 @@
 // writable. Host names in Targets and requests resolve through the tunnel's
 // DNS when the config sets DNS, else on the host. Runs until SIGINT/SIGTERM
 // or `wg down NAME`.
-import type { Endpoint } from "../../../src/engine.ts";
-import { keyToBase64 } from "../../../src/config.ts";
-import { formatEndpoint } from "../../../src/uapi.ts";
-import { serveUapi } from "../../cli/uapi-server.ts";
-import { ConfigError, parseWgQuick, toDeviceConfig, type ExtraSection, type WgQuickConfig } from "../../../src/wgquick.ts";
-import type { HostServer, Runtime } from "../../cli/runtime.ts";
-import { openTunnel, type Tunnel } from "../tunnel.ts";
-import { serveHost, tcpClientTunnel, tcpServerTunnel } from "./forward.ts";
-import { serveHttpProxy } from "./http.ts";
-import { Slots } from "./relay.ts";
-import { serveSocks5 } from "./socks5.ts";
+import type { Endpoint } from "../../src/engine.ts";
+import { keyToBase64 } from "../../src/config.ts";
+import { formatEndpoint } from "../../src/uapi.ts";
+import { serveUapi } from "../ports/uapi-server.ts";
+import { ConfigError, parseWgQuick, toDeviceConfig, type ExtraSection, type WgQuickConfig } from "../../src/wgquick.ts";
+import type { HostServer, Runtime } from "../ports/host.ts";
+import { openTunnel, type Tunnel } from "../tunnel/tunnel.ts";
+import { serveHost, tcpClientTunnel, tcpServerTunnel } from "../proxy/forward.ts";
+import { serveHttpProxy } from "../proxy/http-proxy.ts";
+import { Slots } from "../proxy/connections.ts";
+import { serveSocks5 } from "../proxy/socks5.ts";
 
 /** A failure `wg up --netstack` reports as one line. */
 export class NetstackError extends Error {

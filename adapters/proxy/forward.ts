@@ -3,9 +3,9 @@
 // listen inside the tunnel and connect on the host. Every accepted
 // connection takes a slot of a shared cap; beyond it new ones are closed at
 // once. Also the accept loop the SOCKS5 and HTTP proxies are served by.
-import type { TcpConn, TcpListener } from "../../../src/netstack/index.ts";
-import type { HostServer, HostStream, Runtime } from "../../cli/runtime.ts";
-import { relay, type RelayEnd, type Slots } from "./relay.ts";
+import type { TcpConn, TcpListener } from "../../src/netstack/index.ts";
+import type { HostServer, HostStream, Runtime } from "../ports/host.ts";
+import { relay, type RelayEnd, type Slots } from "./connections.ts";
 import type { TunnelSide } from "./socks5.ts";
 
 type ListenTcp = NonNullable<Runtime["listenTcp"]>;

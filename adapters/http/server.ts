@@ -4,7 +4,7 @@
 // and tests; no keep-alive, no TLS, no Expect: 100-continue.
 import { ProtocolError, StreamReader, latin1Bytes } from "./reader.ts";
 import { bodyStream, field, parseRequestHead, requestFraming, writeChunked } from "./http1.ts";
-import type { HttpConn } from "./httpclient.ts";
+import type { HttpConn } from "./client.ts";
 
 /** The largest request head read. */
 const MAX_HEAD = 32 * 1024;

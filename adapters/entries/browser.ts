@@ -3,7 +3,7 @@
 // (adapters/edge). build/build.mjs bundles it, the WASM included, as
 // build/out/browser/wg.js.
 //
-//   import { connect } from "./wg.js";
+//   import { connect } from "../browser/wg.js";
 //   const t = await connect(configText, { relay: "wss://relay.example/" });
 //   // or WebTransport where the browser and the relay have it, WebSocket otherwise:
 //   const t = await connect(configText, { relay: "https://relay.example/" });
@@ -13,18 +13,18 @@
 import { wasmBytes } from "../../build/out/engine.wasm.js";
 import { nobleX25519 } from "../../src/x25519.ts";
 import { parseWgQuick } from "../../src/wgquick.ts";
-import { openTunnel, Tunnel, type TunnelConfig, type TunnelOptions } from "../common/tunnel.ts";
-import { AutoBind, type TransportEvent } from "./auto-bind.ts";
-import type { WebTransportBindOptions } from "./webtransport-bind.ts";
-import { WebSocketBind, type WebSocketBindOptions } from "./websocket-bind.ts";
-import { GATEWAY } from "./endpoint.ts";
+import { openTunnel, Tunnel, type TunnelConfig, type TunnelOptions } from "../tunnel/tunnel.ts";
+import { AutoBind, type TransportEvent } from "../browser/auto-bind.ts";
+import type { WebTransportBindOptions } from "../browser/webtransport-bind.ts";
+import { WebSocketBind, type WebSocketBindOptions } from "../browser/websocket-bind.ts";
+import { GATEWAY } from "../browser/endpoint.ts";
 
-export { Tunnel, type TunnelConfig, type TunnelStatus } from "../common/tunnel.ts";
+export { Tunnel, type TunnelConfig, type TunnelStatus } from "../tunnel/tunnel.ts";
 export { NetError } from "../../src/netstack/index.ts";
 export { ConfigError } from "../../src/wgquick.ts";
-export { WebSocketBind, type RelayEvent, type RelayCounters } from "./websocket-bind.ts";
-export { WebTransportBind, type WebTransportBindOptions, type WebTransportCounters } from "./webtransport-bind.ts";
-export { AutoBind, type TransportEvent, type TransportName } from "./auto-bind.ts";
+export { WebSocketBind, type RelayEvent, type RelayCounters } from "../browser/websocket-bind.ts";
+export { WebTransportBind, type WebTransportBindOptions, type WebTransportCounters } from "../browser/webtransport-bind.ts";
+export { AutoBind, type TransportEvent, type TransportName } from "../browser/auto-bind.ts";
 
 /**
  * The inner MTU when the config gives none and WebTransport may carry the

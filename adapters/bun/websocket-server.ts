@@ -1,9 +1,9 @@
 // The WebSocket relay on Bun: Bun.serve with its websocket handlers (uWS
 // underneath: it enforces the message size and answers bad frames itself),
 // Bun.udpSocket for each client's UDP socket, Bun.dns for names.
-import { Bun as BunUdp } from "../bun/bun.ts";
-import { AllowList, CLOSE, Relay, type ListenOptions, type OpenUdp, type RelayServer, type Session } from "./relay.ts";
-import { closeClients, listenUrl, startSweep } from "./glue.ts";
+import { Bun as BunUdp } from "./bun.ts";
+import { AllowList, CLOSE, Relay, type ListenOptions, type OpenUdp, type RelayServer, type Session } from "../relay/relay.ts";
+import { closeClients, listenUrl, startSweep } from "../relay/glue.ts";
 
 /** The part of Bun.serve the relay uses (the project type-checks without bun-types). */
 interface ServerWebSocket<T> {

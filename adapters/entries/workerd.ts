@@ -5,10 +5,10 @@
 // WG_CONFIG binding (a secret on Cloudflare; fromEnvironment or text in a
 // capnp config, see workerd.capnp). Built to build/out/edge/workerd/ by
 // build/edge.mjs.
-import wasm from "./engine.wasm";
+import wasm from "../edge/engine.wasm";
 import { connect } from "cloudflare:sockets";
-import { createGateway, type GatewaySocket, type OutboundSocket } from "./gateway.ts";
-import { allowList } from "./allow.ts";
+import { createGateway, type GatewaySocket, type OutboundSocket } from "../gateway/gateway.ts";
+import { allowList } from "../gateway/allow.ts";
 
 interface Env {
   /** The gateway's wg-quick configuration. */

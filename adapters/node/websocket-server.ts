@@ -7,8 +7,8 @@ import { lookup } from "node:dns/promises";
 import { createServer, type IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
-import { AllowList, CLOSE, Relay, httpRefusal, type ListenOptions, type OpenUdp, type RelayServer } from "./relay.ts";
-import { closeClients, listenUrl, startSweep } from "./glue.ts";
+import { AllowList, CLOSE, Relay, httpRefusal, type ListenOptions, type OpenUdp, type RelayServer } from "../relay/relay.ts";
+import { closeClients, listenUrl, startSweep } from "../relay/glue.ts";
 
 const clock = () => performance.now();
 

@@ -5,7 +5,7 @@
 // interfaces as `wg show` prints them. Runtime-agnostic: the runtime comes in
 // as `deps` (build/demo.mjs runs it on Node).
 import { formatShow } from "../../src/show.ts";
-import { openTunnel, type Tunnel, type TunnelDeps } from "./tunnel.ts";
+import { openTunnel, type Tunnel, type TunnelDeps } from "../tunnel/tunnel.ts";
 
 export interface DemoDeps extends TunnelDeps {
   stdout(text: string): void;
