@@ -2,7 +2,7 @@
 // module that embeds it (for runtimes that may compile bytes), and the ESM
 // bundles of src/, adapters/ and test/ (esbuild). `npm install` runs this.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync, readdirSync, rmSync, chmodSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync, readdirSync, rmSync, chmodSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -36,11 +36,13 @@ async function wasm() {
 
 async function bundles() {
   const esbuild = await import("esbuild");
-  const tests = readdirSync(join(root, "test")).filter((f) => f.endsWith(".test.ts") || f === "bench.ts").map((f) => join(root, "test", f));
+  // Every suite under test/ (and the bench), bundled to the same path under build/out/test.
+  const walk = (d) => readdirSync(d).flatMap((f) => statSync(join(d, f)).isDirectory() ? walk(join(d, f)) : [join(d, f)]);
+  const tests = walk(join(root, "test")).filter((f) => f.endsWith(".test.ts") || f === join(root, "test", "bench", "bench.ts"));
   rmSync(join(out, "test"), { recursive: true, force: true });
   await esbuild.build({
     entryPoints: tests,
-    outdir: join(out, "test"),
+    outdir: join(out, "test"), outbase: join(root, "test"),
     bundle: true, splitting: true, format: "esm", platform: "node", target: "node20",
     packages: "external", sourcemap: "inline", logLevel: "warning",
   });

@@ -1,11 +1,11 @@
 // Runs the uvu suites built into build/out/test, one process per file so a
 // crash in one suite names its file: every suite on Node, then the unit
-// suites on Deno and Bun too (the suites that drive whole systems, such as
-// the interop and runtime ones, start the other runtimes themselves).
+// suites (all but test/system/) on Deno and Bun too; the system suites drive
+// whole systems (namespaces, browsers, the other runtimes) themselves.
 //   node build/test.mjs [name-filter...] [--runtime=node|deno|bun]
 import { spawnSync } from "node:child_process";
-import { readdirSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { readdirSync, statSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -16,22 +16,22 @@ const RUNTIMES = {
   deno: [bin("deno"), "run", "-A", "--node-modules-dir=manual", "--no-lock", "--no-remote"],
   bun: [bin("bun")],
 };
-// Suites that need Node's process model or start the other runtimes themselves.
-const NODE_ONLY = ["browser", "webtransport", "interop", "runtimes", "deno-adapter", "bun-adapter", "relay", "gateway"];
 
 const args = process.argv.slice(2);
 const only = args.filter((a) => !a.startsWith("--"));
 const pick = args.find((a) => a.startsWith("--runtime="))?.slice(10);
-const files = readdirSync(dir).filter((f) => f.endsWith(".test.js") && (only.length === 0 || only.some((o) => f.includes(o)))).sort();
+const walk = (d) => readdirSync(d).flatMap((f) => statSync(join(d, f)).isDirectory() ? walk(join(d, f)) : [join(d, f)]);
+const files = walk(dir).map((f) => relative(dir, f))
+  .filter((f) => f.endsWith(".test.js") && (only.length === 0 || only.some((o) => f.includes(o)))).sort();
 
 let passed = 0, failed = 0;
 const bad = [];
 for (const [name, argv] of Object.entries(RUNTIMES)) {
   if (pick && pick !== name) continue;
   for (const f of files) {
-    if (name !== "node" && NODE_ONLY.some((n) => f.startsWith(n))) continue;
+    if (name !== "node" && f.startsWith("system/")) continue;
     const r = spawnSync(argv[0], [...argv.slice(1), join(dir, f)], { encoding: "utf8", cwd: root, env: { ...process.env, NO_COLOR: "1" } });
-    if (name !== "node") process.stdout.write(`\n[${name}] ${f}`);
+    process.stdout.write(`\n[${name}] ${f}`);
     process.stdout.write(r.stdout ?? ""); process.stderr.write(r.stderr ?? "");
     if (r.error) process.stderr.write(`${name}: ${r.error.message}\n`);
     const t = /Total:\s+(\d+)/.exec(r.stdout ?? ""), p = /Passed:\s+(\d+)/.exec(r.stdout ?? "");

@@ -5,7 +5,9 @@ import * as assert from "uvu/assert";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 
-const root = new URL("../../..", import.meta.url).pathname;
+import { ROOT } from "./helpers/root.ts";
+
+const root = ROOT + "/";
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((f) => {

@@ -5,7 +5,7 @@
 // connect() (index.ts) uses this for transport "auto" when the relay offers
 // WebTransport; the engine sees one Bind either way.
 import type { Endpoint } from "../../src/engine.ts";
-import type { Bind } from "../ports/device.ts";
+import type { Bind } from "../ports/bind.ts";
 import { WebTransportBind, type WebTransportBindOptions, type WebTransportCounters } from "./webtransport-bind.ts";
 import { keyOf } from "./endpoint.ts";
 import { WebSocketBind, type RelayEvent, type WebSocketBindOptions } from "./websocket-bind.ts";

@@ -5,7 +5,7 @@
 // reconnect looks to the server like a roaming client, which WireGuard
 // handles. Only web-standard APIs.
 import type { Endpoint } from "../../src/engine.ts";
-import { endOfBurst, type Bind } from "../ports/device.ts";
+import { endOfBurst, type Bind } from "../ports/bind.ts";
 import { channelUrl, keyOf } from "./endpoint.ts";
 
 /** The WebSocket constructor (the global one in a page; Node 20 needs one passed in). */

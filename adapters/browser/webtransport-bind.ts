@@ -19,7 +19,7 @@
 //    given to `fallback`, or retried after `retry` ms like a WebSocket.
 // Only web-standard APIs.
 import type { Endpoint } from "../../src/engine.ts";
-import { endOfBurst, type Bind } from "../ports/device.ts";
+import { endOfBurst, type Bind } from "../ports/bind.ts";
 import type { RelayCounters, RelayEvent } from "./websocket-bind.ts";
 import { channelUrl, keyOf } from "./endpoint.ts";
 

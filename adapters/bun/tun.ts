@@ -7,7 +7,7 @@
 // straight out of WASM memory at an address found once.
 import { ptr } from "bun:ffi";
 import type { Engine } from "../../src/engine.ts";
-import type { Tun } from "../ports/device.ts";
+import type { Tun } from "../ports/tun.ts";
 import { libc, errno, errnoText, cstr } from "./libc.ts";
 import {
   control, dataOffset, lengths, ringBytes, MASK, SLOTS, W, R, STOP, FATAL, MAIN_WAITS, READER_WAITS, DONE, type ReaderStart,

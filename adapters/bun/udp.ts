@@ -14,7 +14,7 @@
 // many; a setImmediate after the first of a burst runs once they are all
 // delivered, and tells the device to hand the batch to the engine.
 import type { Endpoint } from "../../src/engine.ts";
-import type { Bind } from "../ports/device.ts";
+import type { Bind } from "../ports/bind.ts";
 import { Bun, type UdpSocket } from "./bun.ts";
 import { libc, errno, errnoText } from "./libc.ts";
 

@@ -1,6 +1,6 @@
 // `npm start`: WireGuard without root or configuration. Two peers with fresh
-// keys in this one process, each a NetDevice (engine + userspace TCP/IP
-// stack) on its own loopback UDP port; an HTTP server inside the tunnel on
+// keys in this one process, each a Device (engine + userspace TCP/IP
+// stack as its Tun) on its own loopback UDP port; an HTTP server inside the tunnel on
 // one, a fetch of its page through the tunnel from the other, then both
 // interfaces as `wg show` prints them. Runtime-agnostic: the runtime comes in
 // as `deps` (build/demo.mjs runs it on Node).

@@ -11,7 +11,7 @@
 // packet). Writes are one write() per packet, from the engine's memory by
 // address.
 import type { Engine } from "../../src/engine.ts";
-import type { Tun } from "../ports/device.ts";
+import type { Tun } from "../ports/tun.ts";
 import { addressOf, EAGAIN, EINTR, errno, errnoText, libc } from "./libc.ts";
 
 const O_RDWR = 2, O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000;

@@ -29,7 +29,7 @@
 // overwrite a slot still queued.
 /// <reference lib="deno.unstable" />
 import type { Endpoint } from "../../src/engine.ts";
-import type { Bind } from "../ports/device.ts";
+import type { Bind } from "../ports/bind.ts";
 import { parseAddress } from "../../src/ip.ts";
 import { errno, errnoText, libc } from "./libc.ts";
 import { MmsgQueue } from "./mmsg.ts";

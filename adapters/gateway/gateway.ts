@@ -25,8 +25,10 @@ import { keyToBase64 } from "../../src/config.ts";
 import { nobleX25519 } from "../../src/x25519.ts";
 import { parseWgQuick, toDeviceConfig } from "../../src/wgquick.ts";
 import { Stack, type ForwardFlow, type StackOptions, type TcpConn, type TcpForwarder } from "../../src/netstack/index.ts";
-import { endOfBurst, type Bind, type Clock } from "../ports/device.ts";
-import { NetDevice } from "../ports/netdevice.ts";
+import { endOfBurst, type Bind } from "../ports/bind.ts";
+import { Device } from "../ports/device.ts";
+import type { Clock } from "../ports/host.ts";
+import { StackTun } from "../ports/stack-tun.ts";
 import { relay } from "../proxy/connections.ts";
 import { FakeDns } from "./fakedns.ts";
 
@@ -215,7 +217,7 @@ class Session {
   flows = 0;
   private readonly engine: Engine;
   private readonly stack: Stack;
-  private readonly device: NetDevice;
+  private readonly device: Device;
   private readonly clock: Clock;
   private forwarder: TcpForwarder<OutboundSocket> | null = null;
   /** Names this session's page asked the gateway's DNS for. */
@@ -245,7 +247,7 @@ class Session {
     this.stack = new Stack({
       addresses: parsed.addresses, mtu: this.engine.mtu, maxConnections: opts.maxConnections ?? 256, tcp: opts.tcp,
     });
-    this.device = new NetDevice(this.engine, this.stack, new ClientSocketBind(socket, this, Math.min(opts.maxMessage ?? Infinity, this.engine.maxDatagram)), this.clock);
+    this.device = new Device(this.engine, new StackTun(this.stack, this.clock), new ClientSocketBind(socket, this, Math.min(opts.maxMessage ?? Infinity, this.engine.maxDatagram)), this.clock);
     this.lastActive = this.clock.now();
   }
 

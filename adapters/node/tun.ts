@@ -8,7 +8,7 @@ import { Worker } from "node:worker_threads";
 import { createRequire } from "node:module";
 import koffi from "koffi";
 import type { Engine } from "../../src/engine.ts";
-import type { Tun } from "../ports/device.ts";
+import type { Tun } from "../ports/tun.ts";
 
 const O_RDWR = 2, O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000;
 const TUNSETIFF = 0x400454ca;

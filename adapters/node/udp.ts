@@ -4,7 +4,7 @@
 import dgram from "node:dgram";
 import koffi from "koffi";
 import type { Endpoint } from "../../src/engine.ts";
-import type { Bind } from "../ports/device.ts";
+import type { Bind } from "../ports/bind.ts";
 import { MmsgBatch } from "./mmsg.ts";
 
 const RING = 2048;

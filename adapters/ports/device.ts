@@ -1,66 +1,26 @@
-// A running interface: the engine plus a TUN, a UDP bind and one timer.
-// Runtime-specific I/O sits behind the Tun and Bind interfaces; this file
-// uses only web-standard timers, so every server adapter shares it.
+// A running interface: the engine between a Tun (the tunnel's inside: a TUN
+// device, the userspace stack, a fake) and a Bind (the WireGuard port), with
+// one timer for the engine's deadlines. The one Device of every host and
+// application; only web-standard timers, so it runs anywhere.
+//
+// The way of a packet:
+//   Tun readable -> tun.read into engine memory (packetOffset) -> fromTunnel
+//     -> Output.datagrams -> bind.send each, then one flush
+//   Bind datagram -> engine memory (datagramOffset), a batch per burst
+//     -> fromNetwork -> Output.packets -> tun.write each
+//   one timer at Output.wake -> tick
 import type { Engine, Endpoint, Output } from "../../src/engine.ts";
-
-/** A TUN device (or anything that carries IP packets). */
-export interface Tun {
-  readonly name: string;
-  readonly mtu: number;
-  /** Starts reading; calls `readable` whenever packets are waiting. */
-  start(readable: () => void): void;
-  /** Moves up to `max` waiting packets to engine.packetOffset(i) / packetLengths[i]; returns how many. */
-  read(engine: Engine, max: number): number;
-  /** Writes one IP packet (one write, one packet). */
-  write(buf: Uint8Array, off: number, len: number): void;
-  /** Calls `gone` if the device disappears under us (the interface was deleted). */
-  onGone?(gone: () => void): void;
-  close(): void;
-}
-
-/** A UDP socket pair (v4 and v6) for the WireGuard port. */
-export interface Bind {
-  /** The port bound (the real one when 0 was asked for). */
-  readonly port: number;
-  /** Delivers each datagram; `idle` follows a burst, so the device can flush a batch. */
-  start(datagram: (buf: Uint8Array, off: number, len: number, from: Endpoint) => void, idle: () => void): void;
-  send(buf: Uint8Array, off: number, len: number, to: Endpoint): void;
-  /** Sends what `send` queued, if the bind batches (the engine's buffers are reused after this). */
-  flush?(): void;
-  /** Marks outgoing packets (SO_MARK), for policy routing of a default route. */
-  setMark?(mark: number): void;
-  close(): Promise<void> | void;
-}
+import type { Bind } from "./bind.ts";
+import type { Clock } from "./host.ts";
+import type { Tun } from "./tun.ts";
 
 /**
- * For binds whose datagrams arrive as events (WebSocket messages, WebTransport
- * reads): a function to call after each datagram, which runs `fire` (the
- * Bind's `idle`) once, in a microtask, after the datagrams delivered so far.
- * A microtask because Chromium runs each WebSocket message as a task of its
- * own, and a later task (MessageChannel, setTimeout) waited behind the whole
- * burst, holding ACKs back: 18 against 54 Mbit/s for 10 MB through the relay.
+ * The WireGuard port: its Bind, the way in (each datagram copied into the
+ * engine's next batch cell, the batch handed over when full or when the bind
+ * reports the end of a burst) and the way out (an Output's datagrams, then
+ * one flush).
  */
-export function endOfBurst(fire: () => void): () => void {
-  let queued = false;
-  return () => {
-    if (queued) return;
-    queued = true;
-    queueMicrotask(() => { queued = false; fire(); });
-  };
-}
-
-export interface Clock {
-  /** Monotonic milliseconds. */
-  now(): number;
-}
-
-/**
- * The WireGuard port, shared by Device and NetDevice: its Bind, the way in
- * (each datagram copied into the engine's next batch cell, the batch handed
- * over when full or when the bind reports the end of a burst) and the way
- * out (an Output's datagrams, then one flush).
- */
-export class Port {
+class Port {
   private pending = 0;
   constructor(private readonly engine: Engine, public bind: Bind, private readonly handOver: (n: number) => void) {}
 
@@ -110,23 +70,33 @@ export class Port {
 }
 
 export class Device {
+  /** Batches handed to the engine from each side. */
+  readonly counters = { fromNetwork: 0, fromTunnel: 0 };
   private timer: ReturnType<typeof setTimeout> | null = null;
   private wakeAt = Infinity;
   private readonly port: Port;
   private closed = false;
 
-  constructor(
-    readonly engine: Engine,
-    readonly tun: Tun,
-    bind: Bind,
-    private readonly clock: Clock,
-  ) {
-    this.port = new Port(engine, bind, (n) => { if (!this.closed) this.apply(engine.fromNetwork(n, clock.now())); });
+  /**
+   * @param engine a configured Engine (Engine.set before or after start; pass its Output to apply)
+   * @param tun the tunnel's inside; its MTU may not exceed the engine's
+   * @param bind the WireGuard port
+   * @param clock the monotonic clock `now` comes from (ms)
+   * @throws RangeError when the Tun's MTU exceeds the engine's
+   */
+  constructor(readonly engine: Engine, readonly tun: Tun, bind: Bind, private readonly clock: Clock) {
+    if (tun.mtu > engine.mtu) throw new RangeError(`the tunnel's MTU ${tun.mtu} exceeds the engine's ${engine.mtu}`);
+    this.port = new Port(engine, bind, (n) => {
+      if (this.closed) return;
+      this.counters.fromNetwork++;
+      this.apply(engine.fromNetwork(n, clock.now()));
+    });
   }
 
-  /** The UDP socket(s) of the WireGuard port now. */
+  /** The socket(s) of the WireGuard port now. */
   get bind(): Bind { return this.port.bind; }
 
+  /** Starts receiving from both sides and timing. */
   start(): void {
     this.port.listen();
     this.tun.start(() => this.readTun());
@@ -144,12 +114,18 @@ export class Device {
       if (this.closed) return;
       const n = this.tun.read(e, e.batch);
       if (n === 0) return;
+      this.counters.fromTunnel++;
       this.apply(e.fromTunnel(n, this.clock.now()));
     }
   }
 
-  /** Carries out what the engine asked for. */
+  /**
+   * Carries out what the engine asked for (any Output: from set, tick,
+   * fromNetwork, fromTunnel, a UAPI request): packets into the tunnel,
+   * datagrams to the network, the timer at its wake.
+   */
   apply(out: Output): void {
+    if (this.closed) return;
     for (let i = 0; i < out.packets; i++) this.tun.write(out.packetBuf[i], out.packetOff[i], out.packetLen[i]);
     this.port.send(out);
     this.arm(out.wake);
@@ -168,8 +144,9 @@ export class Device {
     }, Math.max(0, at - this.clock.now()));
   }
 
-  /** Stops the timer, closes the TUN and the bind, and zeroes the engine's keys (Engine.close). */
+  /** Stops the timer, closes the Tun and the bind, and zeroes the engine's keys (Engine.close). */
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;

@@ -3,7 +3,14 @@
 // CLI (adapters/cli/) is written once against it.
 import type { Endpoint } from "../../src/engine.ts";
 import type { X25519 } from "../../src/crypto.ts";
-import type { Bind, Clock, Tun } from "./device.ts";
+import type { Bind } from "./bind.ts";
+import type { Tun } from "./tun.ts";
+
+/** A monotonic clock. */
+export interface Clock {
+  /** Monotonic milliseconds. */
+  now(): number;
+}
 import type { ListenOptions, RelayServer } from "../relay/relay.ts";
 
 /** One connection on a unix socket. */

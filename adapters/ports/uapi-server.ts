@@ -3,7 +3,7 @@
 // Shared by `wg up` (TUN) and `wg up --netstack`.
 import type { Engine, Output } from "../../src/engine.ts";
 import { UapiSession } from "../../src/uapi.ts";
-import type { Bind } from "./device.ts";
+import type { Bind } from "./bind.ts";
 import type { Runtime } from "./host.ts";
 
 /** What the UAPI drives besides the engine: the UDP bind it may replace, and the output of a set. */

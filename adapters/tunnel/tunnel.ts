@@ -1,7 +1,7 @@
 // The library API: a WireGuard tunnel inside the process, no TUN device and
 // no root. Its inside is the userspace TCP/IP stack (src/netstack), driven by
-// a NetDevice; the application gets TCP streams, UDP sockets, ping, DNS and
-// an HTTP/1.1 fetch through it. The same on every runtime: what differs is
+// a Device whose Tun is the stack (ports/stack-tun.ts); the application
+// gets TCP streams, UDP sockets, ping, DNS and an HTTP/1.1 fetch through it. The same on every runtime: what differs is
 // passed in as `deps` (a CLI Runtime of adapters/node, deno or bun fits).
 //
 //   const t = await openTunnel(nodeRuntime([]), await readFile("wg0.conf", "utf8"));
@@ -17,8 +17,10 @@ import { parseAddress } from "../../src/ip.ts";
 import {
   NetError, Stack, type StackOptions, type Stats, type TcpConn, type TcpListener, type UdpSocket, type Usage,
 } from "../../src/netstack/index.ts";
-import type { Bind, Clock } from "../ports/device.ts";
-import { NetDevice } from "../ports/netdevice.ts";
+import type { Bind } from "../ports/bind.ts";
+import { Device } from "../ports/device.ts";
+import type { Clock } from "../ports/host.ts";
+import { StackTun } from "../ports/stack-tun.ts";
 import { httpFetch, type HttpRequestInit } from "../http/client.ts";
 import { serveHttp, type HttpHandler } from "../http/server.ts";
 
@@ -103,7 +105,7 @@ export async function openTunnel(deps: TunnelDeps, config: string | TunnelConfig
   const engine = new Engine({ wasm, x25519: deps.x25519, epoch: deps.epoch, mtu: conf.mtu ?? deps.defaultMtu });
   const stack = new Stack({ ...opts.stack, addresses, mtu: engine.mtu, dns: conf.dns ?? [] });
   const bind = await deps.openBind(conf.listenPort ?? 0, engine.maxDatagram);
-  const device = new NetDevice(engine, stack, bind, deps.clock);
+  const device = new Device(engine, new StackTun(stack, deps.clock), bind, deps.clock);
   try {
     const { addresses: _a, dns: _d, mtu: _m, ...deviceConfig } = conf;
     device.apply(engine.set({ ...deviceConfig, listenPort: bind.port }, deps.clock.now()));
@@ -112,7 +114,7 @@ export async function openTunnel(deps: TunnelDeps, config: string | TunnelConfig
     throw e;
   }
   device.start();
-  return new Tunnel(deps, device, addresses, conf.dns ?? []);
+  return new Tunnel(deps, device, stack, addresses, conf.dns ?? []);
 }
 
 async function resolveEndpoint(deps: TunnelDeps, host: string, port: number): Promise<Endpoint> {
@@ -134,13 +136,13 @@ export class Tunnel {
   /** @internal Made by openTunnel. */
   constructor(
     private readonly deps: TunnelDeps,
-    readonly device: NetDevice,
+    readonly device: Device,
+    readonly stack: Stack,
     readonly addresses: string[],
     readonly dns: string[],
   ) {}
 
   get engine(): Engine { return this.device.engine; }
-  get stack(): Stack { return this.device.stack; }
 
   /**
    * Opens a TCP connection through the tunnel. A host name is resolved with

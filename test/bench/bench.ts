@@ -1,0 +1,158 @@
+// `npm run bench [-- --json]`: one run, every figure against its baseline.
+//   aead: ChaCha20-Poly1305 through the engine's WASM batch path (encap_batch /
+//         decap_batch: route, counter, pad, seal, header and back), node:crypto,
+//         libsodium.js and @noble/ciphers, at 64, 1420 and 8192 bytes.
+//   handshake: full initiation, response and first data message between two engines.
+import { createCipheriv, createDecipheriv } from "node:crypto";
+import sodium from "libsodium-wrappers";
+import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
+import { instantiate } from "../../src/wasm.ts";
+import { parsePrefix } from "../../src/ip.ts";
+import { pair, wasmModule, ipv4, nobleX25519, nodeX25519 } from "../helpers/net.ts";
+import type { X25519 } from "../../src/crypto.ts";
+import { benchNetstack } from "./netstack.ts";
+import { benchBrowser } from "./browser.ts";
+import { benchTunnel } from "./tunnel.ts";
+
+const json = process.argv.includes("--json");
+// --only=aead,handshake,tunnel,netstack,browser runs just those sections.
+const only = process.argv.find((a) => a.startsWith("--only="))?.slice(7).split(",");
+const run = (section: string) => !only || only.includes(section);
+const SIZES = [64, 1420, 8192];
+const BATCH = 64;
+const results: Record<string, number> = {};
+
+function emit(o: Record<string, unknown>): void {
+  if (json) console.log(JSON.stringify(o));
+  else console.log(Object.entries(o).map(([k, v]) => `${k}=${typeof v === "number" ? +v.toFixed(1) : v}`).join(" "));
+}
+
+/** Runs fn (which processes `bytesPer` bytes) for about `ms`, after a warm-up; MB/s. */
+function rate(fn: () => void, bytesPer: number, ms = 1000): number {
+  let n = 0;
+  const warm = performance.now() + ms / 4;
+  while (performance.now() < warm) fn();
+  const t0 = performance.now();
+  let t = t0;
+  while (t - t0 < ms) { for (let i = 0; i < 8; i++) fn(); n += 8; t = performance.now(); }
+  return (n * bytesPer) / ((t - t0) / 1000) / 1e6;
+}
+
+function wasmAead(size: number): { seal: number; open: number } {
+  // Two slots sharing a key: one sends (encap), the other receives (decap).
+  const w = instantiate(wasmModule, { maxPeers: 4, maxSlots: 8, batch: BATCH * 3, cell: 8192 + 64, aipNodes: 64 });
+  const key = crypto.getRandomValues(new Uint8Array(32));
+  const zero = new Uint8Array(32);
+  w.openSlot(0, 0, key, zero, 1, 2, true, 0);
+  w.openSlot(1, 0, zero, key, 2, 1, false, 0);
+  w.insertPrefix(parsePrefix("10.0.0.0/8"), 0);
+  w.x.peer_set_slot(0, 0);
+  const pkt = ipv4("10.0.0.1", "10.0.0.2", size);
+  const mem = w.mem, d = w.desc;
+  const fill = () => {
+    for (let i = 0; i < BATCH; i++) { mem.set(pkt, w.cell(i) + 16); d[i * 4] = size; }
+  };
+  const seal = rate(() => { fill(); w.x.encap_batch(0, BATCH, 1, 65535); }, size * BATCH);
+  // Seal+open: every batch is sealed afresh (the window admits each counter once), then opened.
+  let sealed = 0;
+  const open = rate(() => {
+    fill();
+    w.x.encap_batch(0, BATCH, 1, 65535);
+    for (let i = 0; i < BATCH; i++) {
+      const len = d[i * 4];
+      mem.copyWithin(w.cell(BATCH + i), w.cell(i), w.cell(i) + len);
+      d[(BATCH + i) * 4] = len;
+    }
+    w.x.decap_batch(BATCH, BATCH, 1);
+    sealed += d[BATCH * 4 + 2] === 0 ? 1 : 0;
+  }, size * BATCH);
+  if (sealed === 0) throw new Error("bench: the WASM path did not open its own packets");
+  return { seal, open };
+}
+
+function nodeAead(size: number): { seal: number; open: number } {
+  const key = crypto.getRandomValues(new Uint8Array(32));
+  const nonce = new Uint8Array(12);
+  const pt = new Uint8Array(size);
+  const enc = () => {
+    const c = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: 16 });
+    const ct = c.update(pt); c.final();
+    return [ct, c.getAuthTag()] as const;
+  };
+  const seal = rate(() => { enc(); }, size);
+  const open = rate(() => {
+    const [ct, tag] = enc();
+    const dc = createDecipheriv("chacha20-poly1305", key, nonce, { authTagLength: 16 });
+    dc.setAuthTag(tag); dc.update(ct); dc.final();
+  }, size);
+  return { seal, open };
+}
+
+function sodiumAead(size: number): { seal: number; open: number } {
+  const key = crypto.getRandomValues(new Uint8Array(32));
+  const nonce = new Uint8Array(12);
+  const pt = new Uint8Array(size);
+  const seal = rate(() => { sodium.crypto_aead_chacha20poly1305_ietf_encrypt(pt, null, null, nonce, key); }, size);
+  const open = rate(() => {
+    const ct = sodium.crypto_aead_chacha20poly1305_ietf_encrypt(pt, null, null, nonce, key);
+    sodium.crypto_aead_chacha20poly1305_ietf_decrypt(null, ct, null, nonce, key);
+  }, size);
+  return { seal, open };
+}
+
+function nobleAead(size: number): { seal: number; open: number } {
+  const key = crypto.getRandomValues(new Uint8Array(32));
+  const nonce = new Uint8Array(12);
+  const pt = new Uint8Array(size);
+  const seal = rate(() => { chacha20poly1305(key, nonce).encrypt(pt); }, size, 500);
+  const open = rate(() => {
+    const ct = chacha20poly1305(key, nonce).encrypt(pt);
+    chacha20poly1305(key, nonce).decrypt(ct);
+  }, size, 500);
+  return { seal, open };
+}
+
+function handshakes(x: X25519, ms = 2000): number {
+  const { net, a, b } = pair({ x25519: x });
+  let n = 0;
+  const one = () => {
+    // Past REJECT_AFTER_TIME without ticking: the next packet needs a new session.
+    net.now += 200_000;
+    const got = b.tunnel.length;
+    a.send(ipv4("10.0.0.1", "10.0.0.2", 84, n));
+    net.flush();
+    if (b.tunnel.length !== got + 1) throw new Error("bench: handshake did not complete");
+    b.tunnel.length = 0;
+    net.log.length = 0;
+    n++;
+  };
+  for (let i = 0; i < 5; i++) one();
+  n = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) one();
+  return n / ((performance.now() - t0) / 1000);
+}
+
+await sodium.ready;
+const impls = { wasm: wasmAead, "node-crypto": nodeAead, libsodium: sodiumAead, noble: nobleAead };
+for (const size of run("aead") ? SIZES : []) {
+  for (const [impl, fn] of Object.entries(impls)) {
+    const r = fn(size);
+    results[`${impl}:${size}`] = r.seal;
+    emit({ bench: "aead", impl, bytes: size, MBps: r.seal, op: "seal" });
+    emit({ bench: "aead", impl, bytes: size, MBps: r.open, op: "seal+open" });
+  }
+}
+const at = (impl: string) => results[`wasm:1420`] / results[`${impl}:1420`];
+if (run("aead")) {
+  emit({ bench: "aead-ratio", bytes: 1420, vs: "node-crypto", ratio: at("node-crypto"), target: 2 });
+  emit({ bench: "aead-ratio", bytes: 1420, vs: "libsodium", ratio: at("libsodium"), target: 1.5 });
+  emit({ bench: "aead-ratio", bytes: 1420, vs: "noble", ratio: at("noble"), target: 6 });
+}
+if (run("handshake")) {
+  emit({ bench: "handshake", impl: "node-crypto", perSecond: handshakes(nodeX25519), target: 1000 });
+  emit({ bench: "handshake", impl: "noble", perSecond: handshakes(nobleX25519, 1000) });
+}
+if (run("tunnel")) await benchTunnel(emit);
+if (run("netstack")) await benchNetstack(emit);
+if (run("browser")) await benchBrowser(emit);

@@ -1,0 +1,309 @@
+// The edge gateway (adapters/edge) in the runtimes it is built for: workerd
+// (spawned from the npm package, with build/out/edge/workerd/) and
+// `deno serve` (build/out/edge/deno/). A client's TCP flow goes
+//   client netstack -> WireGuard datagrams over a WebSocket -> gateway engine
+//   -> gateway stack (forward mode) -> workerd connect() / Deno.connect
+//   -> an HTTP server of this test on loopback
+// The clients: Chromium with the browser build (build/out/browser/wg.js)
+// on the example page, and the same client code on Node (adapters/browser
+// with the `ws` package's WebSocket) for what a page cannot easily do:
+// junk on the WebSocket, a refused port, closing and counting sessions.
+//
+// A runtime that is not installed fails the test in CI (CI=true) and is
+// skipped with a printed reason elsewhere. Every process started here is
+// killed in test.after.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { spawn, type ChildProcess } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { createRequire } from "node:module";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import WebSocket from "ws";
+import { connect } from "../../adapters/entries/browser.ts";
+import type { Tunnel } from "../../adapters/tunnel/tunnel.ts";
+import { NetError } from "../../src/netstack/index.ts";
+import { ROOT, keypair, notRun } from "../helpers/netns.ts";
+import { freePort, stop } from "../helpers/proc.ts";
+import { ChromiumPage, browserUnavailable } from "../helpers/browser.ts";
+
+const EDGE = join(ROOT, "build", "out", "edge");
+const DENO = join(ROOT, "node_modules", ".bin", "deno");
+const BODY = randomBytes(384 * 1024);
+const BODY_SHA = createHash("sha256").update(BODY).digest("hex");
+const GW = keypair(), CLIENT = keypair();
+const GW_ADDR = "10.77.0.1", CLIENT_ADDR = "10.77.0.2";
+
+const gatewayConfig = `[Interface]
+PrivateKey = ${GW.priv}
+Address = ${GW_ADDR}/24
+
+[Peer]
+PublicKey = ${CLIENT.pub}
+AllowedIPs = ${CLIENT_ADDR}/32
+`;
+
+// No Endpoint: the peer is the relay URL itself, the gateway.
+const clientConfig = `[Interface]
+PrivateKey = ${CLIENT.priv}
+Address = ${CLIENT_ADDR}/32
+DNS = ${GW_ADDR}
+
+[Peer]
+PublicKey = ${GW.pub}
+AllowedIPs = 0.0.0.0/0
+`;
+
+
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+
+/** A gateway process: its base URL, its output so far, and its status. */
+class Gateway {
+  log = "";
+  constructor(readonly name: string, readonly child: ChildProcess, readonly port: number) {
+    child.stdout!.on("data", (d) => { this.log += d; });
+    child.stderr!.on("data", (d) => { this.log += d; });
+  }
+
+  get http(): string { return `http://127.0.0.1:${this.port}`; }
+  get ws(): string { return `ws://127.0.0.1:${this.port}/`; }
+  get running(): boolean { return this.child.exitCode === null && this.child.signalCode === null; }
+
+  async status(): Promise<Record<string, number | string | string[]>> {
+    const res = await fetch(`${this.http}/status`, { signal: AbortSignal.timeout(5000) });
+    assert.is(res.status, 200, `${this.name} /status`);
+    return res.json();
+  }
+
+  /** Polls the status until `ok` holds. */
+  async waitStatus(what: string, ok: (s: Record<string, number | string | string[]>) => boolean, ms = 10_000): Promise<Record<string, number | string | string[]>> {
+    const end = performance.now() + ms;
+    for (;;) {
+      const s = await this.status();
+      if (ok(s)) return s;
+      if (performance.now() > end) assert.unreachable(`${this.name}: ${what}; status ${JSON.stringify(s)}\n${this.log}`);
+      await sleep(50);
+    }
+  }
+
+  /** Starts it (a few tries: a port free a moment ago may be taken) and waits for /status to answer. */
+  static async start(name: string, spawnAt: (port: number) => ChildProcess): Promise<Gateway> {
+    let last = "";
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const port = await freePort();
+      const g = new Gateway(name, spawnAt(port), port);
+      for (const end = performance.now() + 20_000; performance.now() < end && g.running;) {
+        try {
+          const res = await fetch(`${g.http}/status`, { signal: AbortSignal.timeout(5000) });
+          if (res.ok) return g;
+        } catch { /* not up yet */ }
+        await sleep(50);
+      }
+      last = g.log;
+      await stop(g.child);
+    }
+    throw new Error(`${name} did not start:\n${last}`);
+  }
+}
+
+let server: Server | null = null;
+let httpPort = 0;
+let closedPort = 0;
+const gateways: Gateway[] = [];
+const dirs: string[] = [];
+const tunnels: Tunnel[] = [];
+
+/** workerd with build/out/edge/workerd/, or why it cannot run. */
+async function startWorkerd(env: Record<string, string> = {}): Promise<Gateway | string> {
+  let bin: string;
+  try {
+    bin = createRequire(import.meta.url)("workerd").default;
+  } catch (e) {
+    return `the workerd package: ${(e as Error).message}`;
+  }
+  if (!existsSync(bin)) return `no workerd binary at ${bin}`;
+  if (!existsSync(join(EDGE, "workerd", "worker.js"))) return "no build/out/edge/workerd (node build/build.mjs)";
+  // A copy: the test's own directory, the capnp template as built.
+  const dir = mkdtempSync(join(tmpdir(), "wg-js-gateway-"));
+  dirs.push(dir);
+  for (const f of ["worker.js", "engine.wasm", "workerd.capnp"]) copyFileSync(join(EDGE, "workerd", f), join(dir, f));
+  const g = await Gateway.start("workerd", (port) => spawn(bin, ["serve", join(dir, "workerd.capnp"), "--socket-addr", `http=127.0.0.1:${port}`], {
+    stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WG_CONFIG: gatewayConfig, WG_ALLOW: "", ...env },
+  }));
+  gateways.push(g);
+  return g;
+}
+
+/** `deno serve` with build/out/edge/deno/, or why it cannot run. */
+async function startDeno(): Promise<Gateway | string> {
+  if (!existsSync(DENO)) return `no ${DENO}`;
+  if (!existsSync(join(EDGE, "deno", "gateway.js"))) return "no build/out/edge/deno (node build/build.mjs)";
+  const dir = mkdtempSync(join(tmpdir(), "wg-js-gateway-"));
+  dirs.push(dir);
+  const conf = join(dir, "gateway.conf");
+  writeFileSync(conf, gatewayConfig, { mode: 0o600 });
+  const g = await Gateway.start("deno serve", (port) => spawn(DENO, [
+    "serve", "--host", "127.0.0.1", "--port", String(port), "--no-lock", "--no-remote", "--no-config",
+    "--allow-net", "--allow-env=WG_CONFIG,WG_CONFIG_FILE,WG_ALLOW", `--allow-read=${conf}`, join(EDGE, "deno", "gateway.js"),
+  ], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", WG_CONFIG_FILE: conf } }));
+  gateways.push(g);
+  return g;
+}
+
+/** The Node client: adapters/browser's connect with the `ws` package's WebSocket. */
+async function nodeClient(url: string, Ws: new (url: string, protocols?: string | string[]) => WebSocket = WebSocket): Promise<Tunnel> {
+  const t = await connect(clientConfig, { relay: url, WebSocket: Ws as unknown as typeof globalThis.WebSocket });
+  tunnels.push(t);
+  return t;
+}
+
+async function fetchBody(t: Tunnel): Promise<void> {
+  const res = await t.fetch(`http://127.0.0.1:${httpPort}/body`);
+  assert.is(res.status, 200);
+  const body = new Uint8Array(await res.arrayBuffer());
+  assert.is(body.length, BODY.length);
+  assert.is(createHash("sha256").update(body).digest("hex"), BODY_SHA, "the body differs from what the server sent");
+}
+
+/** A name through the gateway's DNS: the page gets a stand-in address, the gateway connects to the name (here: localhost). */
+async function byName(t: Tunnel): Promise<void> {
+  const [a] = await t.resolve("localhost");
+  assert.match(a, /^198\.1[89]\./);
+  const res = await t.fetch(`http://localhost:${httpPort}/small`);
+  assert.is(res.status, 200);
+  await res.arrayBuffer();
+}
+
+async function expectCode(p: Promise<unknown>, code: string, ms: number): Promise<void> {
+  const t = performance.now();
+  try {
+    await p;
+  } catch (e) {
+    assert.instance(e, NetError, String(e));
+    assert.is((e as NetError).code, code);
+    assert.ok(performance.now() - t < ms, `${code} took ${Math.round(performance.now() - t)} ms`);
+    return;
+  }
+  assert.unreachable(`expected ${code}`);
+}
+
+test.before(async () => {
+  server = createServer((req, res) => {
+    if (req.url === "/small") { res.end("hello through the gateway\n"); return; }
+    res.writeHead(200, { "content-type": "application/octet-stream", "content-length": BODY.length });
+    res.end(BODY);
+  });
+  await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
+  httpPort = (server.address() as AddressInfo).port;
+  closedPort = await freePort();
+});
+
+test.after(async () => {
+  for (const t of tunnels) await t.close().catch(() => {});
+  for (const g of gateways) await stop(g.child);
+  server?.closeAllConnections();
+  await new Promise((resolve) => server?.close(resolve));
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+for (const runtime of ["workerd", "deno"] as const) {
+  test(`Chromium's page -> WebSocket -> the gateway under ${runtime === "deno" ? "deno serve" : "workerd"} -> a loopback HTTP server: ${BODY.length >> 10} KiB intact`, async () => {
+    const why = await browserUnavailable();
+    if (why) return notRun(why);
+    const g = runtime === "workerd" ? await startWorkerd() : await startDeno();
+    if (typeof g === "string") return notRun(g);
+    const page = await ChromiumPage.open();
+    try {
+      await page.connect(clientConfig, g.ws);
+      const r = await page.fetch(`http://127.0.0.1:${httpPort}/body`);
+      assert.is(r.status, "200");
+      assert.is(r.bytes, BODY.length);
+      assert.is(r.sha256, BODY_SHA, "the body differs from what the server sent");
+      await page.handshake();
+      assert.equal(page.errors, []);
+      const s = await g.status();
+      assert.is(s.sessions, 1);
+      assert.ok((s.flowsOpened as number) >= 1);
+      console.log(`  ${g.name}: ${r.bytes} bytes in ${r.ms} ms (${r.mbps} Mbit/s)`);
+    } finally {
+      await page.close();
+    }
+    await g.waitStatus("the page's session is not freed after the browser closed", (s) => s.sessions === 0);
+    await stop(g.child);
+  });
+}
+
+test("workerd gateway: junk on the WebSocket is dropped and the session keeps working; a refused port resets; closing frees the session", async () => {
+  const g = await startWorkerd({ WG_ALLOW: `127.0.0.1:${httpPort}, 127.0.0.1:${closedPort}, localhost:${httpPort}` });
+  if (typeof g === "string") return notRun(g);
+  // Not a WebSocket: one line, 426.
+  const plain = await fetch(`${g.http}/`);
+  assert.is(plain.status, 426);
+  assert.match(await plain.text(), /WebSocket/);
+  const before = await g.status();
+  assert.is(before.sessions, 0);
+  assert.is(before.publicKey, GW.pub);
+  assert.not.match(JSON.stringify(before), GW.priv, "the status shows no private key");
+
+  // A client whose WebSocket first carries a text message, an oversized
+  // message and two junk datagrams, then the real handshake.
+  class JunkFirst extends WebSocket {
+    constructor(url: string | URL, protocols?: string | string[]) {
+      super(url, protocols);
+      this.addEventListener("open", () => {
+        this.send("not a datagram");
+        this.send(randomBytes(70_000));
+        this.send(randomBytes(148));
+        this.send(Uint8Array.of(4, 0, 0, 0, ...randomBytes(60)));
+      });
+    }
+  }
+  const t = await nodeClient(g.ws, JunkFirst);
+  await fetchBody(t);
+  const s = await g.status();
+  assert.is(s.sessions, 1);
+  assert.is(s.dropText, 1, "the text message");
+  assert.is(s.dropOversized, 1, "the oversized message");
+  assert.ok((s.dropEngine as number) >= 2, "the junk datagrams, dropped by the engine");
+
+  // A port nobody listens on: the SYN is refused with a reset, at once.
+  await expectCode(t.connect("127.0.0.1", closedPort), "ECONNREFUSED", 5000);
+  // A destination WG_ALLOW does not list: the same.
+  await expectCode(t.connect("127.0.0.1", httpPort + (httpPort === 65535 ? -1 : 1)), "ECONNREFUSED", 5000);
+  const refused = await g.status();
+  assert.ok((refused.flowsRefused as number) >= 2);
+  // And the session still carries flows.
+  const small = await t.fetch(`http://127.0.0.1:${httpPort}/small`);
+  assert.is(await small.text(), "hello through the gateway\n");
+  // And by name, through the gateway's DNS and workerd's connect(name).
+  await byName(t);
+
+  // A connection left open is torn down with the session.
+  const open = await t.connect("127.0.0.1", httpPort);
+  await g.waitStatus("the open connection is not counted", (x) => x.flows === 1);
+  await t.close();
+  await g.waitStatus("closing the WebSocket did not free the session", (x) => x.sessions === 0 && x.flows === 0);
+  const err = await open.closed.then(() => null, (e) => e);
+  assert.instance(err, NetError, "the tunnel's connection ended with an error");
+  assert.ok(g.running, `workerd exited\n${g.log}`);
+  await stop(g.child);
+});
+
+test("deno serve gateway: the Node client fetches through it; closing frees the session", async () => {
+  const g = await startDeno();
+  if (typeof g === "string") return notRun(g);
+  const t = await nodeClient(g.ws);
+  await fetchBody(t);
+  await expectCode(t.connect("127.0.0.1", closedPort), "ECONNREFUSED", 5000);
+  await byName(t);
+  await t.close();
+  await g.waitStatus("closing the WebSocket did not free the session", (x) => x.sessions === 0);
+  await stop(g.child);
+});
+
+test.run();

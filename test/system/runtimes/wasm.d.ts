@@ -1,0 +1,5 @@
+// What a bundler or edge runtime gives for `import m from "../../runtimes/engine.wasm"`.
+declare module "*.wasm" {
+  const module: WebAssembly.Module;
+  export default module;
+}
