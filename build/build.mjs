@@ -31,6 +31,8 @@ async function wasm() {
     `const b64 = ${JSON.stringify(bytes.toString("base64"))};\n` +
     `export const wasmBytes = /* @__PURE__ */ Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));\n`);
   writeFileSync(join(out, "engine.wasm.d.ts"), "export declare const wasmBytes: Uint8Array<ArrayBuffer>;\n");
+  // engine.wasm itself as a module, for runtimes that import it compiled (workerd: `import wasm from "#engine-wasm-module"`).
+  writeFileSync(join(out, "engine.wasm.module.d.ts"), "declare const wasm: WebAssembly.Module;\nexport default wasm;\n");
   log(`wasm: ${bytes.length} bytes`);
 }
 
@@ -47,15 +49,13 @@ async function bundles() {
     packages: "external", sourcemap: "inline", logLevel: "warning",
   });
   log(`bundled ${tests.length} test entries`);
-  // The Node CLI: `npx wg`, package.json's bin.
-  await esbuild.build({
-    entryPoints: { wg: join(root, "adapters", "entries", "wg-node.ts") },
-    outdir: out,
-    bundle: true, format: "esm", platform: "node", target: "node20",
-    packages: "external", logLevel: "warning",
-    banner: { js: "#!/usr/bin/env node" },
-  });
-  chmodSync(join(out, "wg.js"), 0o755);
+  // src/ and adapters/ as JavaScript and .d.ts, one file per module, in
+  // build/lib: what the package's exports and its `wg` bin point at.
+  const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
+  rmSync(join(root, "build", "lib"), { recursive: true, force: true });
+  execFileSync(process.execPath, [tsc, "-p", join(root, "tsconfig.build.json")], { stdio: "inherit", cwd: root });
+  chmodSync(join(root, "build", "lib", "adapters", "entries", "wg-node.js"), 0o755);
+  log("build/lib: JavaScript and declarations");
   // The browser build: one ES module, the WASM inside (pages and examples/).
   await esbuild.build({
     entryPoints: { wg: join(root, "adapters", "entries", "browser.ts") },

@@ -13,7 +13,7 @@ import { join } from "node:path";
 const wasmBeside = {
   name: "engine-wasm-beside",
   setup(b) {
-    b.onResolve({ filter: /engine\.wasm$/ }, () => ({ path: "./engine.wasm", external: true }));
+    b.onResolve({ filter: /^#engine-wasm-module$/ }, () => ({ path: "./engine.wasm", external: true }));
   },
 };
 

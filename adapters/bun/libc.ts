@@ -1,24 +1,16 @@
-// The C library calls the Bun adapter needs, through bun:ffi. Each thread
-// that imports this module binds its own copy (the TUN reader is a Worker).
+// libc for Bun through bun:ffi (linux/libc.ts's interface), opened on first
+// use: importing this module loads nothing native. Each thread that uses it
+// (the TUN reader is a Worker) opens its own copy.
 //
 // read() and write() return ssize_t; they are bound as returning i32, which
 // reads the low half of the register: exact for every count below 2 GiB and
-// for -1, and it keeps the call on Bun's fast path (an i64 return is a BigInt).
-import { dlopen, read, CString } from "bun:ffi";
+// for -1, and it keeps the call on Bun's fast path (an i64 return is a
+// BigInt). Pointers are numbers.
+import { dlopen, ptr, read, CString } from "bun:ffi";
+import { NoTunError } from "../ports/errors.ts";
+import type { PollingLibc } from "../linux/ring.ts";
 
-export interface Libc {
-  open(path: Uint8Array, flags: number): number;
-  close(fd: number): number;
-  ioctl(fd: number, request: number, arg: Uint8Array): number;
-  read(fd: number, buf: number, count: number): number;
-  write(fd: number, buf: number, count: number): number;
-  poll(fds: Uint8Array, nfds: number, timeout: number): number;
-  setsockopt(fd: number, level: number, name: number, value: Uint8Array, len: number): number;
-  __errno_location(): number;
-  strerror(errnum: number): number;
-}
-
-const lib = dlopen("libc.so.6", {
+const SYMBOLS = {
   open: { args: ["ptr", "i32"], returns: "i32" },
   close: { args: ["i32"], returns: "i32" },
   ioctl: { args: ["i32", "u64", "ptr"], returns: "i32" },
@@ -26,28 +18,47 @@ const lib = dlopen("libc.so.6", {
   write: { args: ["i32", "ptr", "u64"], returns: "i32" },
   poll: { args: ["ptr", "u64", "i32"], returns: "i32" },
   setsockopt: { args: ["i32", "i32", "i32", "ptr", "u32"], returns: "i32" },
+  sendmmsg: { args: ["i32", "ptr", "u32", "i32"], returns: "i32" },
   __errno_location: { args: [], returns: "ptr" },
   strerror: { args: ["i32"], returns: "ptr" },
-});
+} as const;
 
-export const libc = lib.symbols as unknown as Libc;
+type Fn = (...args: unknown[]) => number;
+const TWO32 = 2 ** 32;
+let lib: PollingLibc<number> | null = null;
 
-// errno lives at a fixed address per thread: find it once.
-const errnoAt = libc.__errno_location();
-
-/** errno, as the last failed call on this thread left it. Read it right after the call. */
-export function errno(): number {
-  return read.i32(errnoAt);
+/**
+ * libc through bun:ffi, opened once per thread.
+ * @throws NoTunError on a host that is not Linux or has no libc.so.6 (musl), or where FFI fails
+ */
+export function loadLibc(): PollingLibc<number> {
+  if (lib !== null) return lib;
+  if (process.platform !== "linux") throw new NoTunError(`TUN devices and sendmmsg are Linux's; this is ${process.platform}`);
+  let s: Record<keyof typeof SYMBOLS, Fn>;
+  try {
+    s = dlopen("libc.so.6", SYMBOLS).symbols as unknown as Record<keyof typeof SYMBOLS, Fn>;
+  } catch (e) {
+    throw new NoTunError(`cannot load libc.so.6: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  // errno lives at a fixed address per thread: found once.
+  const errnoAt = s.__errno_location();
+  lib = {
+    open: (path, flags) => s.open(path, flags),
+    close: (fd) => s.close(fd),
+    ioctl: (fd, req, arg) => s.ioctl(fd, req, arg),
+    read: (fd, buf, n) => s.read(fd, buf, n),
+    write: (fd, buf, n) => s.write(fd, buf, n),
+    poll: (fds, n, timeout) => s.poll(fds, n, timeout),
+    setsockopt: (fd, level, name, v, len) => s.setsockopt(fd, level, name, v, len),
+    sendmmsg: (fd, vec, n, flags) => s.sendmmsg(fd, vec, n, flags),
+    errno: () => read.i32(errnoAt),
+    strerror: (e) => String(new CString(s.strerror(e))),
+    addressOf: (b) => ptr(b),
+    add: (p, n) => p + n,
+    storePointer: (dv, at, p) => {
+      dv.setUint32(at, p % TWO32, true);
+      dv.setUint32(at + 4, Math.floor(p / TWO32), true);
+    },
+  };
+  return lib;
 }
-
-/** errno as "No such device (errno 19)". */
-export function errnoText(e: number): string {
-  return `${new CString(libc.strerror(e))} (errno ${e})`;
-}
-
-/** A NUL-terminated copy of `s`, for a const char * argument. */
-export function cstr(s: string): Uint8Array {
-  return new TextEncoder().encode(`${s}\0`);
-}
-
-export const EINTR = 4, EAGAIN = 11;

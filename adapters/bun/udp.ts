@@ -15,13 +15,16 @@
 // delivered, and tells the device to hand the batch to the engine.
 import type { Endpoint } from "../../src/engine.ts";
 import type { Bind } from "../ports/bind.ts";
+import { UserError } from "../ports/errors.ts";
+import { errnoText, type Libc } from "../linux/libc.ts";
 import { Bun, type UdpSocket } from "./bun.ts";
-import { libc, errno, errnoText } from "./libc.ts";
+import { loadLibc } from "./libc.ts";
 
 const SOCKET_BUFFER = 4 << 20;
 const SOL_SOCKET = 1, SO_SNDBUF = 7, SO_RCVBUF = 8, SO_SNDBUFFORCE = 32, SO_RCVBUFFORCE = 33, SO_MARK = 36;
 
-export class BindError extends Error {}
+/** The UDP port could not be bound or set up; the message says why in one line. */
+export class BindError extends UserError {}
 
 /** One socket and the datagrams waiting to go out on it. */
 class Sender {
@@ -49,6 +52,7 @@ export class BunBind implements Bind {
   private lastFrom: Endpoint = { address: "", port: 0 };
   sendErrors = 0;
   receiveErrors = 0;
+  private libc: Libc<number> | null = null;
 
   /** Binds `port` (0: any free port) for both families. Throws BindError with a one-line reason. */
   async open(port: number): Promise<void> {
@@ -82,8 +86,13 @@ export class BunBind implements Bind {
       if (code(e) === "EACCES") throw new BindError(`UDP port ${port}: permission denied`);
       throw new BindError(`cannot bind UDP port ${port}: ${(e as Error).message}`);
     }
+    // Room for bursts (root may exceed net.core.[rw]mem_max, others get what
+    // the limit allows), where libc can be had; Bun's defaults otherwise.
+    let libc: Libc<number> | null = null;
+    try { libc = loadLibc(); } catch { /* no FFI here */ }
+    this.libc = libc;
     for (const s of this.senders()) {
-      // Room for bursts: root may exceed net.core.[rw]mem_max, others get what the limit allows.
+      if (libc === null) break;
       const v = int(SOCKET_BUFFER);
       if (libc.setsockopt(s.socket.fd, SOL_SOCKET, SO_RCVBUFFORCE, v, 4) !== 0) libc.setsockopt(s.socket.fd, SOL_SOCKET, SO_RCVBUF, v, 4);
       if (libc.setsockopt(s.socket.fd, SOL_SOCKET, SO_SNDBUFFORCE, v, 4) !== 0) libc.setsockopt(s.socket.fd, SOL_SOCKET, SO_SNDBUF, v, 4);
@@ -175,9 +184,11 @@ export class BunBind implements Bind {
 
   /** Sets SO_MARK on the sockets, so wg-quick's policy rule lets our own datagrams bypass the tunnel. */
   setMark(mark: number): void {
+    const libc = this.libc;
+    if (libc === null) throw new BindError(`cannot set fwmark ${mark} on the UDP socket: no libc through bun:ffi here`);
     for (const s of this.senders()) {
       if (libc.setsockopt(s.socket.fd, SOL_SOCKET, SO_MARK, int(mark), 4) !== 0) {
-        throw new BindError(`cannot set fwmark ${mark} on the UDP socket: ${errnoText(errno())}`);
+        throw new BindError(`cannot set fwmark ${mark} on the UDP socket: ${errnoText(libc, libc.errno())}`);
       }
     }
   }

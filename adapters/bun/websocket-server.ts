@@ -1,18 +1,16 @@
-// The WebSocket relay on Bun: Bun.serve with its websocket handlers (uWS
-// underneath: it enforces the message size and answers bad frames itself),
-// Bun.udpSocket for each client's UDP socket, Bun.dns for names.
-import { Bun as BunUdp } from "./bun.ts";
-import { AllowList, CLOSE, Relay, type ListenOptions, type OpenUdp, type RelayServer, type Session } from "../relay/relay.ts";
-import { closeClients, listenUrl, startSweep } from "../relay/glue.ts";
+// WebSocket servers on Bun (ports/websocket.ts): Bun.serve with its
+// websocket handlers (uWS underneath: it enforces the message size and
+// answers bad frames itself), with a certificate over TLS.
+import type { ServerSocket, SocketEvents, UpgradeRequest, WebSocketHandler, WebSocketListener, WebSocketListenOptions } from "../ports/websocket.ts";
+import { Bun as BunGlobal } from "./bun.ts";
 
-/** The part of Bun.serve the relay uses (the project type-checks without bun-types). */
-interface ServerWebSocket<T> {
+/** The part of Bun.serve this uses (the project type-checks without bun-types). */
+interface BunServerWebSocket<T> {
   data: T;
   send(data: Uint8Array): number;
   close(code?: number, reason?: string): void;
   terminate(): void;
   getBufferedAmount(): number;
-  readonly remoteAddress: string;
 }
 interface Server {
   readonly port: number;
@@ -20,14 +18,15 @@ interface Server {
   requestIP(req: Request): { address: string; port: number } | null;
   stop(closeActiveConnections?: boolean): Promise<void> | void;
 }
-interface Client {
-  session: Session | null;
-  remote: string;
-  verdict: { ok: true; address: string; family: 4 | 6; port: number };
+interface Client<T> {
+  request: UpgradeRequest;
+  accepted: T;
+  events: SocketEvents | null;
 }
-type Serve = (options: {
+type Serve = <T>(options: {
   hostname: string;
   port: number;
+  tls?: { cert: string; key: string };
   fetch(req: Request, server: Server): Response | undefined;
   error?(e: Error): Response;
   websocket: {
@@ -37,99 +36,76 @@ type Serve = (options: {
     idleTimeout: number;
     sendPings: boolean;
     perMessageDeflate: boolean;
-    open(ws: ServerWebSocket<Client>): void;
-    message(ws: ServerWebSocket<Client>, message: string | Uint8Array): void;
-    close(ws: ServerWebSocket<Client>, code: number, reason: string): void;
+    open(ws: BunServerWebSocket<Client<T>>): void;
+    message(ws: BunServerWebSocket<Client<T>>, message: string | Uint8Array): void;
+    close(ws: BunServerWebSocket<Client<T>>, code: number, reason: string): void;
   };
 }) => Server;
-const Bun = BunUdp as unknown as typeof BunUdp & { serve: Serve };
+const Bun = BunGlobal as unknown as typeof BunGlobal & { serve: Serve };
 
-
-const clock = () => performance.now();
-
-async function resolveName(name: string): Promise<string[]> {
-  return (await Bun.dns.lookup(name, { family: 0 })).map((a) => a.address);
-}
-
-const openUdp: OpenUdp = async (family, receive) => {
-  const s = await Bun.udpSocket({
-    hostname: family === 4 ? "0.0.0.0" : "::",
-    port: 0,
-    binaryType: "uint8array",
-    socket: { data: (_s, data, port, address) => receive(data, address, port), error: () => {} },
-  });
-  return {
-    port: s.port,
-    send: (data, address, port) => { s.send(data, port, address); },
-    close: () => { if (!s.closed) s.close(); },
-  };
-};
+/** The most a socket's send buffer may hold before uWS itself stops taking (the application drops well before). */
+const BACKPRESSURE_LIMIT = 4 << 20;
 
 /**
- * Starts a relay on Bun.
- * @throws RelayConfigError for a bad option; the system's error when the port cannot be bound
+ * Listens for WebSockets on host:port.
+ * @throws the system's error when the port cannot be bound
  */
-export async function startRelay(options: ListenOptions): Promise<RelayServer> {
-  const relay = new Relay(await AllowList.from(options.allow, resolveName), options);
-  const sockets = new Set<ServerWebSocket<Client>>();
-  const host = options.host ?? "127.0.0.1";
+export async function serveWebSockets<T>(options: WebSocketListenOptions, handler: WebSocketHandler<T>): Promise<WebSocketListener> {
+  const sockets = new Set<BunServerWebSocket<Client<T>>>();
   const refuse = (status: number, message: string) =>
     new Response(`${message}\n`, { status, headers: { "content-type": "text/plain; charset=utf-8", connection: "close" } });
-
-  const server = Bun.serve({
-    hostname: host,
-    port: options.port ?? 0,
+  const server = Bun.serve<T>({
+    hostname: options.host,
+    port: options.port,
+    tls: options.tls,
     fetch(req, srv) {
       const ip = srv.requestIP(req);
-      const remote = ip === null ? "?" : ip.address.includes(":") ? `[${ip.address}]:${ip.port}` : `${ip.address}:${ip.port}`;
-      const websocket = req.method === "GET" && /(^|,)\s*websocket\s*(,|$)/i.test(req.headers.get("upgrade") ?? "");
-      const v = relay.admit({ url: req.url, websocket, origin: req.headers.get("origin"), remote });
-      if (!v.ok) return refuse(v.status, v.message);
-      // The session starts in open(): a handshake that never completes leaves nothing behind.
-      if (srv.upgrade(req, { data: { session: null, remote, verdict: v } satisfies Client })) return undefined;
+      const request: UpgradeRequest = {
+        url: req.url,
+        websocket: req.method === "GET" && /(^|,)\s*websocket\s*(,|$)/i.test(req.headers.get("upgrade") ?? ""),
+        origin: req.headers.get("origin"),
+        remote: ip === null ? "?" : ip.address.includes(":") ? `[${ip.address}]:${ip.port}` : `${ip.address}:${ip.port}`,
+      };
+      const r = handler.admit(request);
+      if ("refuse" in r) return refuse(r.refuse.status, r.refuse.message);
+      // The application's open() runs in open(): a handshake that never completes leaves nothing behind.
+      if (srv.upgrade(req, { data: { request, accepted: r.accept, events: null } satisfies Client<T> })) return undefined;
       return refuse(400, "invalid WebSocket handshake");
     },
     error: () => new Response("internal error\n", { status: 500 }),
     websocket: {
-      maxPayloadLength: relay.maxMessage, // larger messages: uWS closes with 1009
-      backpressureLimit: relay.maxBuffered + 65536,
+      maxPayloadLength: options.maxMessage, // larger messages: uWS closes with 1009
+      backpressureLimit: BACKPRESSURE_LIMIT,
       closeOnBackpressureLimit: false,
-      idleTimeout: 0,                     // idleness is the relay's own rule
+      idleTimeout: 0, // idleness is the application's own rule
       sendPings: false,
       perMessageDeflate: false,
       open(ws) {
         const c = ws.data;
-        c.session = relay.start(c.verdict, {
+        const port: ServerSocket = {
           send: (d) => { ws.send(d); },
           close: (code, reason) => ws.close(code, reason),
           buffered: () => ws.getBufferedAmount(),
-        }, c.remote, clock(), openUdp, clock);
-        if (c.session !== null) sockets.add(ws);
+        };
+        c.events = handler.open(port, c.accepted, c.request);
+        if (c.events !== null) sockets.add(ws);
       },
       message(ws, message) {
-        ws.data.session?.message(message, clock());
+        ws.data.events?.message(message);
       },
       close(ws, code) {
         sockets.delete(ws);
-        ws.data.session?.closed(code === CLOSE.TOO_BIG ? "too-big" : code === 1002 ? "protocol" : "client", code);
+        ws.data.events?.closed(code === 1009 ? "too-big" : code === 1002 ? "protocol" : "client", code);
       },
     },
   });
-  const port = server.port;
-  const timer = startSweep(relay, clock);
-  (timer as unknown as { unref?: () => void }).unref?.();
-
-  let closing: Promise<void> | null = null;
   return {
-    host, port,
-    url: listenUrl("ws", host, port),
-    stats: () => relay.stats(),
-    close: () => closing ??= (async () => {
-      clearInterval(timer);
-      // Give the close frames a moment, then cut off whoever did not answer.
-      await closeClients(relay, clock, () => sockets.size);
+    host: options.host,
+    port: server.port,
+    connections: () => sockets.size,
+    close: async () => {
       for (const ws of sockets) ws.terminate();
       await server.stop(true);
-    })(),
+    },
   };
 }

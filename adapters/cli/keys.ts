@@ -5,17 +5,13 @@
 // means "no key").
 import { keyFromBase64, keyToBase64 } from "../../src/config.ts";
 import { clamp, type X25519 } from "../../src/crypto.ts";
+import { UserError } from "../ports/errors.ts";
 
 /** Base64 length of a 32-byte key, with its one '=' of padding. */
 export const KEY_BASE64_LENGTH = 44;
 
 /** A key the user handed in could not be read; `message` is what wg prints. */
-export class KeyInputError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "KeyInputError";
-  }
-}
+export class KeyInputError extends UserError {}
 
 /** White space as C's isspace() in the "C" locale. */
 export function isCSpace(c: string): boolean {

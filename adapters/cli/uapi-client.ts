@@ -6,7 +6,11 @@
 import { keyFromHex, type DeviceStatus, type PeerStatus } from "../../src/config.ts";
 import type { X25519 } from "../../src/crypto.ts";
 import { parseAddress } from "../../src/ip.ts";
-import type { Conn, Runtime } from "../ports/host.ts";
+import { UserError } from "../ports/errors.ts";
+import type { Conn, Files, Processes, UnixSockets } from "../ports/host.ts";
+
+/** What a UAPI client uses of its host. */
+export type UapiHost = Files & UnixSockets & Pick<Processes, "run"> & { readonly x25519: X25519 };
 
 /** Where userspace implementations put their sockets (and `wg up` its pid files). */
 export const RUN_DIR = "/var/run/wireguard";
@@ -43,11 +47,10 @@ export function strerror(errno: number): string {
 }
 
 /** A UAPI exchange failed with `errno` (positive); the message is strerror(errno). */
-export class UapiClientError extends Error {
+export class UapiClientError extends UserError {
   readonly errno: number;
   constructor(errno: number) {
     super(strerror(errno));
-    this.name = "UapiClientError";
     this.errno = errno;
   }
 }
@@ -78,7 +81,7 @@ export function errnoOf(e: unknown): number | null {
  * Connects to interface `name`'s socket.
  * @throws UapiClientError: EINVAL for a name with '/', ENODEV when there is no socket, else the connect error
  */
-export async function connect(rt: Runtime, name: string): Promise<Conn> {
+export async function connect(rt: UapiHost, name: string): Promise<Conn> {
   if (name.includes("/") || name === "") throw new UapiClientError(EINVAL);
   const path = socketPath(name);
   if (!(await rt.exists(path))) throw new UapiClientError(ENODEV);
@@ -99,7 +102,7 @@ export async function connect(rt: Runtime, name: string): Promise<Conn> {
  * @param request the whole request, ending with its empty line
  * @returns the answer's text; it lacks the final empty line when the server hung up first
  */
-export async function exchange(rt: Runtime, name: string, request: string): Promise<string> {
+export async function exchange(rt: UapiHost, name: string, request: string): Promise<string> {
   const conn = await connect(rt, name);
   return await new Promise<string>((resolve) => {
     let buf = "", done = false;
@@ -284,7 +287,7 @@ export function parseGetAnswer(text: string, x25519: X25519): DeviceStatus {
  * get=1 on interface `name`.
  * @throws UapiClientError (ENODEV when the interface does not exist)
  */
-export async function getDevice(rt: Runtime, name: string): Promise<DeviceStatus> {
+export async function getDevice(rt: UapiHost, name: string): Promise<DeviceStatus> {
   return parseGetAnswer(await exchange(rt, name, "get=1\n\n"), rt.x25519);
 }
 
@@ -292,7 +295,7 @@ export async function getDevice(rt: Runtime, name: string): Promise<DeviceStatus
  * set=1 on interface `name` with the given key=value lines.
  * @throws UapiClientError with the errno the interface answered (EPROTO when the answer is malformed)
  */
-export async function setDevice(rt: Runtime, name: string, lines: string[]): Promise<void> {
+export async function setDevice(rt: UapiHost, name: string, lines: string[]): Promise<void> {
   const answer = await exchange(rt, name, `set=1\n${lines.map((l) => l + "\n").join("")}\n`);
   const m = /^errno=(-?[0-9]+)\n\n$/.exec(answer);
   if (!m) throw new UapiClientError(EPROTO);
@@ -302,11 +305,11 @@ export async function setDevice(rt: Runtime, name: string, lines: string[]): Pro
 
 /**
  * The interfaces with a socket in /var/run/wireguard that accepts a
- * connection, as `wg show interfaces` lists them. Runtime has no directory
+ * connection, as `wg show interfaces` lists them. Files has no directory
  * listing, so this runs `ls`.
  * @throws UapiClientError when the directory exists but cannot be listed
  */
-export async function listInterfaces(rt: Runtime): Promise<string[]> {
+export async function listInterfaces(rt: UapiHost): Promise<string[]> {
   const r = await rt.run(["ls", "-1A", RUN_DIR]);
   if (r.code !== 0) {
     if (!(await rt.exists(RUN_DIR))) return [];

@@ -14,7 +14,8 @@ import { keyToBase64 } from "../../src/config.ts";
 import { formatEndpoint } from "../../src/uapi.ts";
 import { serveUapi } from "../ports/uapi-server.ts";
 import { ConfigError, parseWgQuick, toDeviceConfig, type ExtraSection, type WgQuickConfig } from "../../src/wgquick.ts";
-import type { HostServer, Runtime } from "../ports/host.ts";
+import { UserError } from "../ports/errors.ts";
+import type { HostServer, Host } from "../ports/host.ts";
 import { openTunnel, type Tunnel } from "../tunnel/tunnel.ts";
 import { serveHost, tcpClientTunnel, tcpServerTunnel } from "../proxy/forward.ts";
 import { serveHttpProxy } from "../proxy/http-proxy.ts";
@@ -22,12 +23,7 @@ import { Slots } from "../proxy/connections.ts";
 import { serveSocks5 } from "../proxy/socks5.ts";
 
 /** A failure `wg up --netstack` reports as one line. */
-export class NetstackError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "NetstackError";
-  }
-}
+export class NetstackError extends UserError {}
 
 /** Connections relayed at once, over every proxy and forward (each may buffer 2 x 256 KiB in the stack). */
 export const MAX_RELAYED = 512;
@@ -98,7 +94,7 @@ function addr(h: [string, number]): string {
  * @returns the exit code
  * @throws NetstackError (or ConfigError text in it) as one line for the user
  */
-export async function upNetstack(rt: Runtime, name: string, path: string, runDir: string): Promise<number> {
+export async function upNetstack(rt: Host, name: string, path: string, runDir: string): Promise<number> {
   let stop: (why: string) => void = () => {};
   const stopped = new Promise<string>((resolve) => { stop = resolve; });
   rt.onSignal((signal) => stop(signal));
@@ -121,7 +117,7 @@ export async function upNetstack(rt: Runtime, name: string, path: string, runDir
   if (conf.interface.addresses.length === 0) throw new NetstackError(`${where}: --netstack needs Address = (the tunnel's own addresses)`);
   const hostNeeds = sections.socks5.length + sections.http.length + sections.clientTunnels.length + sections.serverTunnels.length;
   const { listenTcp, connectTcp, bindUdp } = rt;
-  if (hostNeeds > 0 && (!listenTcp || !connectTcp)) throw new NetstackError(`the ${rt.name} adapter has no TCP sockets for the proxies`);
+  if (hostNeeds > 0 && (!listenTcp || !connectTcp)) throw new NetstackError(`this host has no TCP sockets for the proxies`);
   const ignored = [
     ...(conf.interface.preUp.length + conf.interface.postUp.length + conf.interface.preDown.length + conf.interface.postDown.length ? ["PreUp/PostUp/PreDown/PostDown"] : []),
     ...(conf.interface.table !== undefined ? ["Table"] : []), ...(conf.interface.dnsSearch.length ? ["DNS search domains"] : []),

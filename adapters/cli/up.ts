@@ -9,12 +9,13 @@ import { Device } from "../ports/device.ts";
 import { serveUapi } from "../ports/uapi-server.ts";
 import { upNetstack } from "./up-netstack.ts";
 import { formatShowConf } from "../../src/show.ts";
-import type { Runtime } from "../ports/host.ts";
+import { NoTunError, UserError } from "../ports/errors.ts";
+import type { Host } from "../ports/host.ts";
 
 export const RUN_DIR = "/var/run/wireguard";
 
 /** A failure to report as one line. */
-export class UpError extends Error {}
+export class UpError extends UserError {}
 
 /** The interface name and config path for `wg up TARGET` (a path, or NAME for /etc/wireguard/NAME.conf). */
 export function resolveTarget(target: string): { name: string; path: string } {
@@ -32,7 +33,7 @@ export function resolveTarget(target: string): { name: string; path: string } {
   return { name, path };
 }
 
-export async function up(rt: Runtime, target: string, opts: { netstack?: boolean } = {}): Promise<number> {
+export async function up(rt: Host, target: string, opts: { netstack?: boolean } = {}): Promise<number> {
   if (opts.netstack) {
     // The userspace TCP/IP stack as the tunnel's inside: no TUN, no root (adapters/common/proxy/up.ts).
     const t = resolveTarget(target);
@@ -46,8 +47,11 @@ export async function up(rt: Runtime, target: string, opts: { netstack?: boolean
   const stopped = new Promise<string>((resolve) => { stop = resolve; });
   rt.onSignal((signal) => stop(signal));
 
+  // A host without TUN devices says so before anything else, and names --netstack.
+  if (!rt.tunDevices) throw new NoTunError("it cannot open TUN devices");
+  const tuns = await rt.tunDevices();
   if (!rt.isRoot()) {
-    throw new UpError(`up needs root (CAP_NET_ADMIN) to create interface ${name} and set its addresses and routes; try: sudo ${rt.name === "node" ? "npx " : ""}wg up ${target}`);
+    throw new UpError(`up needs root (CAP_NET_ADMIN) to create interface ${name} and set its addresses and routes; try: sudo ${rt.command} up ${target}`);
   }
   let text: string;
   try {
@@ -112,7 +116,7 @@ export async function up(rt: Runtime, target: string, opts: { netstack?: boolean
     await hooks(conf.interface.preUp);
     const mtu = conf.interface.mtu ?? 1420;
     const engine = new Engine({ wasm: await rt.wasm(), x25519: rt.x25519, epoch: rt.epoch, mtu });
-    const tun = rt.openTun(name, mtu);
+    const tun = await tuns.openTun(name, mtu);
     cleanups.push(() => tun.close());
     const bind = await rt.openBind(conf.interface.listenPort ?? 0, engine.maxDatagram);
     cleanups.push(() => bind.close());
@@ -205,7 +209,7 @@ export async function up(rt: Runtime, target: string, opts: { netstack?: boolean
  * save_config does: the wg-quick [Interface] keys from the file, then what
  * the engine holds now (keys, port, peers as `wg showconf` prints them).
  */
-async function saveConfig(rt: Runtime, path: string, conf: WgQuickConfig, engine: Engine): Promise<void> {
+async function saveConfig(rt: Host, path: string, conf: WgQuickConfig, engine: Engine): Promise<void> {
   const i = conf.interface;
   let head = "[Interface]\n";
   for (const a of i.addresses) head += `Address = ${a.address}/${a.cidr}\n`;

@@ -1,7 +1,8 @@
 // The `wg` command: wg(8)'s show, showconf, set, genkey, genpsk and pubkey,
 // speaking the cross-platform UAPI over /var/run/wireguard/NAME.sock (so
 // they work against wireguard-go too), plus wg-quick(8)'s up and down for
-// interfaces this engine runs. Written once against the Runtime interface.
+// interfaces this engine runs. Written once against the host's capabilities
+// (ports/host.ts).
 //
 // Output and error messages follow wireguard-tools where it defines them;
 // every failure ends in a line on stderr and a non-zero exit code, never a
@@ -12,7 +13,8 @@ import { formatShow, formatShowConf, formatShowField } from "../../src/show.ts";
 import { formatEndpoint } from "../../src/uapi.ts";
 import { ConfigError } from "../../src/wgquick.ts";
 import { KeyInputError, genkey, genpsk, isCSpace, keyFromFile, pubkey, strictKeyFromBase64 } from "./keys.ts";
-import type { Runtime } from "../ports/host.ts";
+import { UserError } from "../ports/errors.ts";
+import type { Host } from "../ports/host.ts";
 import {
   ECONNREFUSED, RUN_DIR, UapiClientError, connect, errnoOf, getDevice, listInterfaces, setDevice, socketPath, strerror,
 } from "./uapi-client.ts";
@@ -62,27 +64,21 @@ const DOWN_USAGE = `Usage: ${PROG} down { <interface> | <config file> }\n`;
 
 const isHelp = (a: string | undefined) => a === "--help" || a === "-h" || a === "help";
 
-/** Error classes of the language itself: thrown by them, a message is a bug, not a user error. */
-const BUILTIN_ERRORS = new Set(["Error", "TypeError", "ReferenceError", "SyntaxError", "EvalError", "URIError", "AggregateError", "InternalError"]);
-
 function oneLine(s: string): string {
   return s.replace(/\s*\n\s*/g, " ").trim();
 }
 
 /**
  * The line printed for an error that reached `main`: `wg: <message>` for
- * errors of a known kind (RangeError, ConfigError, the adapters' XxxError
- * classes, system errors with a code), `wg: internal error: <message>` for
- * anything else.
+ * errors meant for the user (the UserError family, a ConfigError, a
+ * RangeError naming a bad value, a system error with a code), `wg: internal
+ * error: <message>` for anything else: a bug.
  */
 export function errorLine(e: unknown): string {
   if (!(e instanceof Error)) return `${PROG}: internal error: ${oneLine(String(e))}\n`;
-  // A bundler may rename a class on a clash (UpError -> UpError2).
-  const cls = (e.constructor?.name ?? "").replace(/[0-9]+$/, "");
-  const named = (n: string) => n.endsWith("Error") && !BUILTIN_ERRORS.has(n);
-  const known = e instanceof RangeError || e instanceof ConfigError || named(cls) || named(e.name) ||
+  const known = e instanceof UserError || e instanceof ConfigError || e instanceof RangeError ||
     typeof (e as { code?: unknown }).code === "string";
-  const msg = oneLine(e.message) || cls || e.name;
+  const msg = oneLine(e.message) || e.name;
   return known ? `${PROG}: ${msg}\n` : `${PROG}: internal error: ${msg}\n`;
 }
 
@@ -90,7 +86,7 @@ export function errorLine(e: unknown): string {
  * Runs the `wg` command line in `rt.args`.
  * @returns the exit code
  */
-export async function main(rt: Runtime): Promise<number> {
+export async function main(rt: Host): Promise<number> {
   try {
     return await command(rt, rt.args);
   } catch (e) {
@@ -101,9 +97,9 @@ export async function main(rt: Runtime): Promise<number> {
   }
 }
 
-async function command(rt: Runtime, argv: string[]): Promise<number> {
+async function command(rt: Host, argv: string[]): Promise<number> {
   if (argv.length === 1 && ["-v", "--version", "version"].includes(argv[0])) {
-    rt.stdout(`wg-js v${VERSION} - a WireGuard engine for JavaScript runtimes (${rt.name})\n`);
+    rt.stdout(`wg-js v${VERSION} - a WireGuard engine for JavaScript runtimes (${rt.label})\n`);
     return 0;
   }
   if (argv.length === 1 && isHelp(argv[0])) {
@@ -142,11 +138,11 @@ async function command(rt: Runtime, argv: string[]): Promise<number> {
 
 // ---- show, showconf ----
 
-function nowMs(rt: Runtime): number {
+function nowMs(rt: Host): number {
   return rt.epoch + rt.clock.now();
 }
 
-async function show(rt: Runtime, args: string[]): Promise<number> {
+async function show(rt: Host, args: string[]): Promise<number> {
   if (args.length > 2) throw new Printed(SHOW_USAGE);
   const opts = { showKeys: rt.env("WG_HIDE_KEYS") === "never" };
   const field = args[1];
@@ -190,7 +186,7 @@ async function show(rt: Runtime, args: string[]): Promise<number> {
   return 0;
 }
 
-async function interfaces(rt: Runtime): Promise<string[]> {
+async function interfaces(rt: Host): Promise<string[]> {
   try {
     return await listInterfaces(rt);
   } catch (e) {
@@ -200,7 +196,7 @@ async function interfaces(rt: Runtime): Promise<string[]> {
 }
 
 /** get=1, with wg's message when the interface cannot be read. */
-async function access(rt: Runtime, name: string) {
+async function access(rt: Host, name: string) {
   try {
     return await getDevice(rt, name);
   } catch (e) {
@@ -209,7 +205,7 @@ async function access(rt: Runtime, name: string) {
   }
 }
 
-async function showconf(rt: Runtime, args: string[]): Promise<number> {
+async function showconf(rt: Host, args: string[]): Promise<number> {
   if (args.length === 1 && (args[0] === "--help" || args[0] === "-h")) {
     rt.stderr(SHOWCONF_USAGE);
     return 0;
@@ -273,7 +269,7 @@ function parseKey(value: string): Uint8Array {
   return k;
 }
 
-async function readKeyFile(rt: Runtime, path: string): Promise<Uint8Array> {
+async function readKeyFile(rt: Host, path: string): Promise<Uint8Array> {
   let text: string;
   try {
     text = await rt.readFile(path);
@@ -290,7 +286,7 @@ async function readKeyFile(rt: Runtime, path: string): Promise<Uint8Array> {
 }
 
 /** `host:port` or `[v6]:port`, resolved with the runtime, as UAPI endpoint text. */
-async function parseEndpoint(rt: Runtime, value: string): Promise<string> {
+async function parseEndpoint(rt: Host, value: string): Promise<string> {
   if (value === "") throw new Printed("Unable to parse empty endpoint\n");
   let host: string, port: string;
   if (value.startsWith("[")) {
@@ -321,7 +317,7 @@ async function parseEndpoint(rt: Runtime, value: string): Promise<string> {
 }
 
 /** One `allowed-ips` argument, added to `peer` with wg's rules for `+` and `-`. */
-function parseAllowedIps(rt: Runtime, peer: PeerArgs, arg: string): void {
+function parseAllowedIps(rt: Host, peer: PeerArgs, arg: string): void {
   const text = [...arg].filter((c) => !isCSpace(c)).join("");
   peer.replaceAllowedIps = true;
   if (text === "") return;
@@ -350,7 +346,7 @@ function parseAllowedIps(rt: Runtime, peer: PeerArgs, arg: string): void {
   }
 }
 
-async function parseSetArgs(rt: Runtime, argv: string[]): Promise<SetArgs> {
+async function parseSetArgs(rt: Host, argv: string[]): Promise<SetArgs> {
   const out: SetArgs = { peers: [] };
   let peer: PeerArgs | null = null;
   for (let i = 0; i < argv.length;) {
@@ -378,7 +374,7 @@ async function parseSetArgs(rt: Runtime, argv: string[]): Promise<SetArgs> {
 const prefixKey = (p: Prefix) => formatPrefix(maskPrefix(p));
 
 /** The set=1 lines for parsed `wg set` arguments, in the order wg writes them. */
-async function setLines(rt: Runtime, name: string, req: SetArgs): Promise<string[]> {
+async function setLines(rt: Host, name: string, req: SetArgs): Promise<string[]> {
   const lines: string[] = [];
   if (req.privateKey) lines.push(`private_key=${keyHex(req.privateKey)}`);
   if (req.listenPort !== undefined) lines.push(`listen_port=${req.listenPort}`);
@@ -424,7 +420,7 @@ async function setLines(rt: Runtime, name: string, req: SetArgs): Promise<string
   return lines;
 }
 
-async function set(rt: Runtime, args: string[]): Promise<number> {
+async function set(rt: Host, args: string[]): Promise<number> {
   if (args.length < 2) throw new Printed(SET_USAGE);
   const name = args[0];
   const req = await parseSetArgs(rt, args.slice(1));
@@ -439,7 +435,7 @@ async function set(rt: Runtime, args: string[]): Promise<number> {
 
 // ---- up, down ----
 
-async function upCommand(rt: Runtime, args: string[]): Promise<number> {
+async function upCommand(rt: Host, args: string[]): Promise<number> {
   if (args.length === 1 && (args[0] === "--help" || args[0] === "-h")) {
     rt.stderr(UP_USAGE);
     return 0;
@@ -466,7 +462,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 const DOWN_WAIT_MS = 10_000;
 const DOWN_POLL_MS = 50;
 
-async function down(rt: Runtime, args: string[]): Promise<number> {
+async function down(rt: Host, args: string[]): Promise<number> {
   if (args.length === 1 && (args[0] === "--help" || args[0] === "-h")) {
     rt.stderr(DOWN_USAGE);
     return 0;

@@ -1,5 +1,5 @@
-// A Linux TUN device for Deno: /dev/net/tun with IFF_TUN | IFF_NO_PI, set up
-// with ioctl through Deno.dlopen (libc.ts).
+// A Linux TUN device for Deno: opened through Deno.dlopen (linux/tun.ts over
+// libc.ts).
 //
 // The descriptor is non-blocking. A wake-up is one poll() on a Deno FFI
 // thread (a `nonblocking` symbol: the event loop keeps running); then the
@@ -12,23 +12,14 @@
 // address.
 import type { Engine } from "../../src/engine.ts";
 import type { Tun } from "../ports/tun.ts";
-import { addressOf, EAGAIN, EINTR, errno, errnoText, libc } from "./libc.ts";
+import { EAGAIN, EINTR, errnoText } from "../linux/libc.ts";
+import { openTunFd, TunError } from "../linux/tun.ts";
+import { libc } from "./libc.ts";
 
-const O_RDWR = 2, O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000;
-const TUNSETIFF = 0x400454ca;
-const IFF_TUN = 0x0001, IFF_NO_PI = 0x1000;
-const IFNAMSIZ = 16;
 const EFD_NONBLOCK = 0o4000, EFD_CLOEXEC = 0o2000000;
 const POLLIN = 1, POLLERR = 8, POLLHUP = 16, POLLNVAL = 32;
 /** Packets read per wake-up at most, so UDP and timers get their turn under a flood. */
 const BUDGET = 512;
-
-export class TunError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "TunError";
-  }
-}
 
 export class DenoTun implements Tun {
   readonly name: string;
@@ -64,33 +55,13 @@ export class DenoTun implements Tun {
 
   /** Creates (or attaches to) TUN interface `name`. Throws TunError with a one-line reason. */
   static open(name: string, mtu: number): DenoTun {
-    if (new TextEncoder().encode(name).length >= IFNAMSIZ || !/^[A-Za-z0-9_=+.-]+$/.test(name)) {
-      throw new TunError(`invalid interface name '${name}': at most 15 of A-Z a-z 0-9 _ = + . -`);
-    }
     const c = libc();
-    const fd = c.open(new TextEncoder().encode("/dev/net/tun\0"), O_RDWR | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-      const e = errno();
-      if (e === 2 || e === 19) throw new TunError("cannot open /dev/net/tun: no TUN support (load the tun module, or give the container /dev/net/tun)");
-      if (e === 13 || e === 1) throw new TunError("cannot open /dev/net/tun: permission denied (run as root, or with CAP_NET_ADMIN)");
-      throw new TunError(`cannot open /dev/net/tun: ${errnoText(e)}`);
-    }
-    const ifr = new Uint8Array(40);
-    ifr.set(new TextEncoder().encode(name));
-    new DataView(ifr.buffer).setUint16(IFNAMSIZ, IFF_TUN | IFF_NO_PI, true);
-    if (c.ioctl(fd, BigInt(TUNSETIFF), ifr) < 0) {
-      const e = errno();
-      c.close(fd);
-      if (e === 1) throw new TunError(`cannot create interface '${name}': operation not permitted (run as root, or with CAP_NET_ADMIN)`);
-      if (e === 16) throw new TunError(`cannot create interface '${name}': it exists and is busy`);
-      if (e === 22) throw new TunError(`cannot create interface '${name}': an interface of another kind has that name`);
-      throw new TunError(`cannot create interface '${name}': ${errnoText(e)}`);
-    }
+    const fd = openTunFd(c, name);
     const wake = c.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake < 0) {
-      const e = errno();
+      const e = c.errno();
       c.close(fd);
-      throw new TunError(`cannot create an eventfd: ${errnoText(e)}`);
+      throw new TunError(`cannot create an eventfd: ${errnoText(c, e)}`);
     }
     return new DenoTun(fd, wake, name, mtu);
   }
@@ -134,20 +105,21 @@ export class DenoTun implements Tun {
   read(engine: Engine, max: number): number {
     if (this.closed || this.dead) return 0;
     const mem = engine.memory;
+    const c = libc();
     if (mem !== this.rmem) {
       this.rmem = mem;
-      this.raddr = addressOf(mem);
+      this.raddr = c.addressOf(mem);
     }
-    const c = libc(), fd = this.fd, cap = BigInt(this.mtu), lens = engine.packetLengths;
+    const fd = this.fd, cap = this.mtu, lens = engine.packetLengths;
     const want = Math.min(max, this.budget);
     let n = 0, drained = false;
     while (n < want) {
-      const r = Number(c.read(fd, this.raddr + BigInt(engine.packetOffset(n)), cap));
+      const r = c.read(fd, this.raddr + BigInt(engine.packetOffset(n)), cap);
       if (r > 0) {
         lens[n++] = r;
         continue;
       }
-      const e = r < 0 ? errno() : 0;
+      const e = r < 0 ? c.errno() : 0;
       if (e === EINTR) continue;
       // EBADFD once the interface is deleted; 0 bytes never comes from a TUN device.
       if (e !== EAGAIN) this.die();
@@ -165,9 +137,9 @@ export class DenoTun implements Tun {
     if (buf !== this.wbuf) {
       // Packets come from the engine's memory, which never moves: find its address once.
       this.wbuf = buf;
-      this.waddr = addressOf(buf);
+      this.waddr = libc().addressOf(buf);
     }
-    if (libc().write(this.fd, this.waddr + BigInt(off), BigInt(len)) < 0) this.writeErrors++;
+    if (libc().write(this.fd, this.waddr + BigInt(off), len) < 0) this.writeErrors++;
   }
 
   close(): void {
@@ -181,7 +153,7 @@ export class DenoTun implements Tun {
     }
     // Wake the poll(); the loop closes both descriptors once it has returned
     // (unless it has ended already, the device gone).
-    if (this.fd >= 0) libc().write(this.wake, addressOf(ONE), 8n);
+    if (this.fd >= 0) libc().write(this.wake, libc().addressOf(ONE), 8);
   }
 }
 

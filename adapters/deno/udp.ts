@@ -16,7 +16,7 @@
 // Sending: with --allow-ffi (which `up` has, for the TUN device) the
 // socket's descriptor is looked up once; the datagrams of a batch are queued
 // as they come, pointing into the engine's memory, and leave in one
-// sendmmsg() when the Device calls flush() (mmsg.ts): no copy, no promise.
+// sendmmsg() when the Device calls flush() (linux/mmsg.ts): no copy, no promise.
 // Measured on the 2-core test machine, iperf3 out through this interface
 // to wireguard-go, three alternating runs each: sendmmsg 700-930 Mbit/s
 // (1,000-1,130 Mbit per CPU-second of this process), one sendto() per
@@ -30,20 +30,18 @@
 /// <reference lib="deno.unstable" />
 import type { Endpoint } from "../../src/engine.ts";
 import type { Bind } from "../ports/bind.ts";
-import { parseAddress } from "../../src/ip.ts";
-import { errno, errnoText, libc } from "./libc.ts";
-import { MmsgQueue } from "./mmsg.ts";
+import { UserError } from "../ports/errors.ts";
+import { errnoText } from "../linux/libc.ts";
+import { MmsgQueue } from "../linux/mmsg.ts";
+import { sockaddr } from "../linux/sockaddr.ts";
+import { libc } from "./libc.ts";
 
 const RECEIVERS = 16;
 const RING = 2048;
 const BATCH = 256; // datagrams per sendmmsg at most
 
-export class BindError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "BindError";
-  }
-}
+/** The UDP port could not be bound or set up; the message says why in one line. */
+export class BindError extends UserError {}
 
 type Addr = Deno.NetAddr;
 
@@ -60,7 +58,7 @@ export class DenoBind implements Bind {
   private lastTo: Endpoint | null = null;
   private lastAddr: Addr | null = null;
   private lastSockaddr: Uint8Array | null = null; // null: not an address sendto() can take
-  private queue: MmsgQueue | null = null; // sendmmsg, once the descriptor is known
+  private queue: MmsgQueue<bigint> | null = null; // sendmmsg, once the descriptor is known
   sendErrors = 0;
   receiveErrors = 0;
 
@@ -98,17 +96,23 @@ export class DenoBind implements Bind {
    * adapter asks for: with Linux's default 208 KiB, a burst from the peer
    * overflows the receive buffer while the engine decrypts the last one
    * (measured: 52,000 receive-buffer drops in 8 s of iperf3, and TCP
-   * retransmitting each). Needs the descriptor, so --allow-ffi; without it
-   * the defaults stay.
+   * retransmitting each). Needs the descriptor, so --allow-ffi and a
+   * libc.so.6; without them the defaults stay, and Deno's send is used.
    */
   private tune(): void {
     if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return;
+    let c;
+    try {
+      c = libc();
+    } catch {
+      return; // no libc.so.6 to load (musl, another OS)
+    }
     const fd = this.socketFd();
     if (fd < 0) return;
     const v = new Uint8Array(new Int32Array([SOCKET_BUFFER]).buffer);
-    libc().setsockopt(fd, SOL_SOCKET, SO_RCVBUF, v, 4);
-    libc().setsockopt(fd, SOL_SOCKET, SO_SNDBUF, v, 4);
-    this.queue = new MmsgQueue(fd, BATCH);
+    c.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, v, 4);
+    c.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, v, 4);
+    this.queue = new MmsgQueue(c, fd, BATCH);
   }
 
   start(datagram: (buf: Uint8Array, off: number, len: number, from: Endpoint) => void, idle: () => void): void {
@@ -197,22 +201,8 @@ export class DenoBind implements Bind {
       return;
     }
     this.lastAddr = { transport: "udp", hostname, port: to.port };
-    let ip: Uint8Array | null = null;
-    try { ip = parseAddress(hostname); } catch { /* a scoped or odd address: Deno's send parses it */ }
-    if (ip === null) { this.lastSockaddr = null; return; }
-    let sa: Uint8Array;
-    if (this.family === 4) {
-      sa = new Uint8Array(16); // sockaddr_in
-      sa[0] = AF_INET;
-      sa.set(ip, 4);
-    } else {
-      sa = new Uint8Array(28); // sockaddr_in6; IPv4 as ::ffff:a.b.c.d
-      sa[0] = AF_INET6;
-      if (ip.length === 4) { sa[18] = sa[19] = 0xff; sa.set(ip, 20); } else sa.set(ip, 8);
-    }
-    sa[2] = to.port >> 8;
-    sa[3] = to.port & 0xff;
-    this.lastSockaddr = sa;
+    // Null for a scoped or odd address: Deno's send parses it.
+    this.lastSockaddr = sockaddr(to, this.family);
   }
 
   /**
@@ -227,7 +217,7 @@ export class DenoBind implements Bind {
     const v = new Uint8Array(4);
     new DataView(v.buffer).setUint32(0, mark, true);
     if (libc().setsockopt(fd, SOL_SOCKET, SO_MARK, v, 4) !== 0) {
-      throw new BindError(`cannot set fwmark ${mark} on the UDP socket: ${errnoText(errno())}`);
+      throw new BindError(`cannot set fwmark ${mark} on the UDP socket: ${errnoText(libc(), libc().errno())}`);
     }
   }
 
@@ -241,7 +231,7 @@ export class DenoBind implements Bind {
     for (let fd = 3; fd < 65536; fd++) {
       salen[0] = sa.length;
       if (c.getsockname(fd, sa, new Uint8Array(salen.buffer)) !== 0) {
-        if (errno() === EBADF && fd > 1024) break; // past the last descriptor, most likely
+        if (c.errno() === EBADF && fd > 1024) break; // past the last descriptor, most likely
         continue;
       }
       const family = sa[0] | (sa[1] << 8), port = (sa[2] << 8) | sa[3];

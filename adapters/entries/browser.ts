@@ -10,7 +10,7 @@
 //   const page = await (await t.fetch("http://10.0.0.1/")).text();
 //   console.log(t.status().peers[0].lastHandshake);
 //   await t.close();
-import { wasmBytes } from "../../build/out/engine.wasm.js";
+import { wasmBytes } from "#engine-wasm";
 import { nobleX25519 } from "../../src/x25519.ts";
 import { parseWgQuick } from "../../src/wgquick.ts";
 import { openTunnel, Tunnel, type TunnelConfig, type TunnelOptions } from "../tunnel/tunnel.ts";

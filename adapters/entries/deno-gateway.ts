@@ -1,13 +1,12 @@
-// The gateway on Deno: `deno serve --allow-net --allow-env=WG_CONFIG,WG_CONFIG_FILE,WG_ALLOW deno.ts`
-// (add --allow-read=FILE with WG_CONFIG_FILE). Deno.upgradeWebSocket for
-// the upgrade, Deno.connect for the outbound TCP (half-close kept), and
-// engine.wasm as a source-phase import (the compiled WebAssembly.Module,
-// no bytes compiled at run time). The configuration: the WG_CONFIG
-// environment variable, or the file WG_CONFIG_FILE names.
-import wasm from "../deno/engine-wasm.js";
-import { createGateway, type GatewaySocket, type OutboundSocket } from "../gateway/gateway.ts";
+// The edge gateway on Deno: `deno serve --allow-net --allow-env=WG_CONFIG,WG_CONFIG_FILE,WG_ALLOW`
+// of this file (add --allow-read=FILE with WG_CONFIG_FILE). The gateway
+// (adapters/gateway) over Deno.upgradeWebSocket and Deno.connect (half-close
+// kept). The configuration: the WG_CONFIG environment variable, or the file
+// WG_CONFIG_FILE names.
+import { wasmBytes } from "#engine-wasm";
+import { createGateway } from "../gateway/gateway.ts";
 import { allowList } from "../gateway/allow.ts";
-import { tcpStreams } from "../deno/tcp-streams.ts";
+import { connectTcp, upgradeWebSocket } from "../deno/sockets.ts";
 
 function configText(): string {
   const text = Deno.env.get("WG_CONFIG");
@@ -17,21 +16,15 @@ function configText(): string {
   throw new Error("set WG_CONFIG (the wg-quick text) or WG_CONFIG_FILE (its path)");
 }
 
-/** A Deno TCP connection as the gateway's OutboundSocket: half-close kept (adapters/deno/tcp-streams.ts). */
-function outbound(c: Deno.TcpConn): OutboundSocket {
-  return tcpStreams(c);
-}
-
 const gateway = createGateway({
   config: configText(),
-  wasm,
-  upgrade: (request) => {
-    const { socket, response } = Deno.upgradeWebSocket(request);
-    return { socket: socket as unknown as GatewaySocket, response };
-  },
-  connect: async (host, port) => outbound(await Deno.connect({ transport: "tcp", hostname: host, port })),
+  wasm: new WebAssembly.Module(wasmBytes),
+  upgrade: upgradeWebSocket,
+  connect: connectTcp,
   allow: allowList(Deno.env.get("WG_ALLOW")),
   log: (m) => console.error(m),
 });
 
-export default { fetch: (request: Request) => gateway.fetch(request) };
+/** The server for `deno serve`. */
+const server: { fetch(request: Request): Promise<Response> } = { fetch: (request: Request) => gateway.fetch(request) };
+export default server;

@@ -1,16 +1,16 @@
-// The `wg` command on Bun: `bun adapters/bun/main.ts up CONFIG` (Bun runs
-// the TypeScript as it is; the WASM comes from build/out/, which `npm
-// install` builds).
+// The `wg` command on Bun: `bun adapters/entries/wg-bun.ts up CONFIG` in a
+// clone (Bun runs the TypeScript as it is), or `bun wg` of an installed
+// package (through wg-node's hand-over).
 import { main } from "../cli/wg.ts";
-import { bunRuntime } from "../bun/runtime.ts";
+import { bunHost } from "../bun/host.ts";
 
-const rt = bunRuntime(process.argv.slice(2));
+const host = bunHost(process.argv.slice(2));
 let code = 1;
 try {
-  code = await main(rt);
+  code = await main(host);
 } catch (e) {
-  rt.stderr(`wg: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
+  host.stderr(`wg: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
 }
 // Everything printed reaches its reader before the process ends.
-await rt.drained();
+await host.drained();
 process.exit(code);

@@ -5,13 +5,13 @@
 // runs, a missing permission gets one line naming the flag to add, e.g.
 //   wg: needs --allow-read=/etc/wireguard (reading the config)
 // and exit status 1, instead of Deno's prompt or a stack trace. Anything the
-// check did not foresee is caught where Deno refuses it (runtime.ts) and
+// check did not foresee is caught where Deno refuses it (deno/host.ts) and
 // reported the same way.
 import { main } from "../cli/wg.ts";
 import { resolveTarget } from "../cli/up.ts";
 import { RUN_DIR } from "../cli/uapi-client.ts";
 import { parseWgQuick } from "../../src/wgquick.ts";
-import { denoRuntime, flagOf, PermissionError } from "../deno/runtime.ts";
+import { denoHost, flagOf, PermissionError } from "../deno/host.ts";
 
 type Descriptor =
   | { name: "read" | "write"; path: string }
@@ -190,7 +190,7 @@ export async function run(args: string[]): Promise<number> {
     if (args.length === 0 || (args.length === 1 && ["help", "--help", "-h"].includes(args[0]))) {
       // Bare `deno run wg.ts` prints the usage (wg(8) would show interfaces,
       // which needs permissions the bare command does not have).
-      const code = await main(denoRuntime(["--help"]));
+      const code = await main(denoHost(["--help"]));
       let b = new TextEncoder().encode(PERMISSIONS);
       while (b.length) b = b.subarray(Deno.stdout.writeSync(b));
       return code;
@@ -200,7 +200,7 @@ export async function run(args: string[]): Promise<number> {
       write(line);
       return 1;
     }
-    return await main(denoRuntime(args));
+    return await main(denoHost(args));
   } catch (e) {
     // main reports its own errors; this catches what escapes it (and the checks above).
     const flag = flagOf(e);

@@ -1,20 +1,21 @@
-// The `wg` command on Node (package.json bin; `npx wg ...`). Under Bun
-// (`bun --bun wg`, or Bun without Node installed) it hands over to the Bun
-// adapter, so an installed package runs on Bun's own APIs there too.
+#!/usr/bin/env node
+// The `wg` command on Node (package.json's bin: `npx wg ...`). Under Bun
+// (`bun wg` of an installed package, or Bun without Node installed) it hands
+// over to the Bun entry, so the CLI runs on Bun's own APIs there.
 import { main } from "../cli/wg.ts";
-import { nodeRuntime } from "../node/runtime.ts";
-
-/** Exits once stdout and stderr have drained: process.exit alone cuts off a piped stdout. */
-function exit(code: number): void {
-  process.stdout.write("", () => process.stderr.write("", () => process.exit(code)));
-}
+import { nodeHost } from "../node/host.ts";
 
 if (process.versions.bun) {
-  // Resolved at run time, next to this file's package: build/out/wg.js -> adapters/bun/main.ts.
-  await import(new URL("./wg-bun.ts", import.meta.url).href);
+  await import("./wg-bun.ts");
 } else {
-  main(nodeRuntime(process.argv.slice(2))).then(exit, (e) => {
-    process.stderr.write(`wg: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
-    exit(1);
-  });
+  const host = nodeHost(process.argv.slice(2));
+  let code = 1;
+  try {
+    code = await main(host);
+  } catch (e) {
+    host.stderr(`wg: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
+  }
+  // process.exit alone cuts off a piped stdout: everything printed reaches its reader first.
+  await host.drained();
+  process.exit(code);
 }

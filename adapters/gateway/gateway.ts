@@ -30,26 +30,14 @@ import { Device } from "../ports/device.ts";
 import type { Clock } from "../ports/host.ts";
 import { StackTun } from "../ports/stack-tun.ts";
 import { relay } from "../proxy/connections.ts";
+import type { TcpStream } from "../ports/host.ts";
+import type { AcceptedWebSocket, UpgradeWebSocket } from "../ports/websocket.ts";
 import { FakeDns } from "./fakedns.ts";
 
-/** The server side of an accepted WebSocket: the part of the standard WebSocket the gateway uses. */
-export interface GatewaySocket {
-  binaryType?: string;
-  readonly readyState: number;
-  send(data: Uint8Array | ArrayBuffer): void;
-  close(code?: number, reason?: string): void;
-  addEventListener(type: "message", listener: (e: { data: unknown }) => void): void;
-  addEventListener(type: "close" | "error", listener: () => void): void;
-}
-
-/** An outbound TCP connection of the platform. */
-export interface OutboundSocket {
-  readable: ReadableStream<Uint8Array>;
-  /** Closing it half-closes (FIN) the connection; the readable goes on. */
-  writable: WritableStream<Uint8Array>;
-  /** Tears the connection down. */
-  close(): void | Promise<void>;
-}
+/** The server side of an accepted WebSocket (ports/websocket.ts). */
+export type GatewaySocket = AcceptedWebSocket;
+/** An outbound TCP connection of the platform (ports/host.ts). */
+export type OutboundSocket = TcpStream;
 
 /** The gateway's WireGuard side as an object: the engine's DeviceConfig plus the tunnel's addresses. */
 export interface GatewayTunnelConfig extends DeviceConfig {
@@ -65,7 +53,7 @@ export interface GatewayOptions {
   /** The compiled engine.wasm. */
   wasm: WebAssembly.Module;
   /** The platform's WebSocket upgrade: WebSocketPair in workerd, Deno.upgradeWebSocket in Deno. */
-  upgrade(request: Request): { socket: GatewaySocket; response: Response };
+  upgrade: UpgradeWebSocket;
   /** Opens an outbound TCP connection; resolves once connected, rejects when refused or unreachable. */
   connect(host: string, port: number): Promise<OutboundSocket>;
   /** Which destinations may be reached (default: all). A refused one gets a reset. */

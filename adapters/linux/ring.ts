@@ -1,8 +1,10 @@
-// The ring between the TUN reader thread and the main thread: one
+// The ring between a TUN reader thread and the main thread (Node and Bun read
+// the device in a worker; Deno drains it on its main thread): one
 // SharedArrayBuffer holding control words, packet lengths and packet slots.
 // The reader owns W (and writes lengths and slots), the main thread owns R.
 // Counters are int32 and wrap; every comparison is on their difference, so a
 // long-running interface keeps going past 2^31 packets.
+import { EAGAIN, EINTR, type Libc, type Pointer } from "./libc.ts";
 
 /** Packets the reader may run ahead of the main thread (a power of two). */
 export const SLOTS = 1024;
@@ -49,4 +51,64 @@ export interface ReaderStart {
   fd: number;
   sab: SharedArrayBuffer;
   slot: number;
+}
+
+/** The blocking poll(2) a reader thread waits in (never on a main thread). */
+export interface PollingLibc<P extends Pointer = Pointer> extends Libc<P> {
+  poll(fds: Uint8Array, nfds: number, timeout: number): number;
+}
+
+const POLLIN = 0x1, POLLERR = 0x8, POLLHUP = 0x10, POLLNVAL = 0x20;
+/** How long poll() and the ring-full wait may hold a STOP unseen, ms. */
+const TICK = 100;
+
+/**
+ * The TUN reader thread's loop (a worker on Node and Bun): read() packets
+ * into the ring's slots, poll() when there are none, wait when the ring is
+ * full. Leaves on STOP or a fatal error; the fd is closed by whichever of
+ * the two threads is done with it last.
+ */
+export function runReader<P extends Pointer>(libc: PollingLibc<P>, { fd, sab, slot }: ReaderStart): void {
+  const ctrl = control(sab), lens = lengths(sab);
+  // A SharedArrayBuffer never moves: the slots' addresses are fixed.
+  const base = libc.add(libc.addressOf(new Uint8Array(sab)), dataOffset());
+  const pfd = new Uint8Array(8);
+  const pv = new DataView(pfd.buffer);
+  pv.setInt32(0, fd, true);
+  pv.setInt16(4, POLLIN, true);
+  let w = Atomics.load(ctrl, W);
+  while (Atomics.load(ctrl, STOP) === 0) {
+    const r = Atomics.load(ctrl, R);
+    if (((w - r) | 0) >= SLOTS) {
+      Atomics.store(ctrl, READER_WAITS, 1);
+      Atomics.wait(ctrl, R, r, TICK);
+      continue;
+    }
+    const i = w & MASK;
+    const n = libc.read(fd, libc.add(base, i * slot), slot);
+    if (n > 0) {
+      lens[i] = n;
+      w = (w + 1) | 0;
+      Atomics.store(ctrl, W, w);
+      if (Atomics.load(ctrl, MAIN_WAITS) !== 0) {
+        Atomics.store(ctrl, MAIN_WAITS, 0);
+        Atomics.notify(ctrl, W);
+      }
+      continue;
+    }
+    const e = libc.errno();
+    if (n < 0 && e !== EAGAIN && e !== EINTR) { fail(ctrl, e); break; }
+    pv.setInt16(6, 0, true);
+    if (libc.poll(pfd, 1, TICK) > 0 && (pv.getInt16(6, true) & (POLLERR | POLLHUP | POLLNVAL)) !== 0) {
+      fail(ctrl, -1);
+      break;
+    }
+  }
+  if (Atomics.add(ctrl, DONE, 1) === 1) libc.close(fd);
+}
+
+function fail(ctrl: Int32Array, e: number): void {
+  Atomics.store(ctrl, FATAL, e);
+  Atomics.store(ctrl, MAIN_WAITS, 0);
+  Atomics.notify(ctrl, W);
 }

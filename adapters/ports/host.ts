@@ -1,17 +1,78 @@
-// What the CLI needs from a runtime. Each server adapter (adapters/node,
-// adapters/deno, adapters/bun) implements it with its own native APIs; the
-// CLI (adapters/cli/) is written once against it.
+// What applications ask of the host they run on, one capability an
+// interface. Each host (adapters/node, deno, bun) implements the ones it has
+// with its own APIs; the applications (the CLI, the tunnel, the proxies, the
+// relay) are written once against them. A function asks for the
+// capabilities it uses, never for a runtime by name: `openTunnel` takes an
+// EngineHost & Network, `wg up` a Host with `tunDevices`, the relay
+// WebSocketServers & UdpSockets & Resolver.
 import type { Endpoint } from "../../src/engine.ts";
 import type { X25519 } from "../../src/crypto.ts";
 import type { Bind } from "./bind.ts";
 import type { Tun } from "./tun.ts";
+import type { WebSocketServers, WebTransportServers } from "./websocket.ts";
 
 /** A monotonic clock. */
 export interface Clock {
   /** Monotonic milliseconds. */
   now(): number;
 }
-import type { ListenOptions, RelayServer } from "../relay/relay.ts";
+
+/** What an Engine needs from its host: time, X25519, and the compiled engine.wasm. */
+export interface EngineHost {
+  readonly clock: Clock;
+  /** Wall-clock ms at clock time 0. */
+  readonly epoch: number;
+  readonly x25519: X25519;
+  /** The compiled engine.wasm. */
+  wasm(): Promise<WebAssembly.Module>;
+}
+
+/** The process's command line, standard streams and environment. */
+export interface Stdio {
+  readonly args: string[];
+  stdout(text: string): void;
+  stderr(text: string): void;
+  readStdin(): Promise<string>;
+  env(name: string): string | undefined;
+}
+
+/** Files, by path. */
+export interface Files {
+  readFile(path: string): Promise<string>;
+  exists(path: string): Promise<boolean>;
+  remove(path: string): Promise<void>;
+  mkdir(path: string, mode: number): Promise<void>;
+  /** Writes `text`, creating the file with `mode` (an existing file keeps its own). */
+  writeFile(path: string, text: string, mode: number): Promise<void>;
+}
+
+/** Other programs, signals, and who this process is. */
+export interface Processes {
+  /** Runs a program (no shell); resolves with its exit code and output (127: not found). */
+  run(argv: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** Runs a shell command line (wg-quick's hooks), output passed through; resolves with its status. */
+  shell(command: string): Promise<number>;
+  /** Calls `handler` on SIGINT and SIGTERM. */
+  onSignal(handler: (signal: string) => void): void;
+  /** Sends `signal` to `pid`; false when that failed. */
+  kill(pid: number, signal: string): boolean;
+  pid(): number;
+  isRoot(): boolean;
+}
+
+/** Host names. */
+export interface Resolver {
+  /** Resolves a host name (or literal) for an Endpoint: one address. */
+  resolve(host: string, port: number): Promise<Endpoint>;
+  /** Every address a name has (A and AAAA, the hosts file too), as text; [] when none. */
+  resolveAll(name: string): Promise<string[]>;
+}
+
+/** The WireGuard port: UDP sockets that carry the engine's datagrams. */
+export interface Network extends Resolver {
+  /** Binds UDP on `port` (0: any) for both families. */
+  openBind(port: number, maxDatagram: number): Promise<Bind>;
+}
 
 /** One connection on a unix socket. */
 export interface Conn {
@@ -21,20 +82,33 @@ export interface Conn {
   close(): void;
 }
 
+/** Unix stream sockets (the UAPI's /var/run/wireguard/NAME.sock). */
+export interface UnixSockets {
+  /** Serves a unix socket at `path`; returns a closer. */
+  listenUnix(path: string, accept: (conn: Conn) => void): Promise<() => void>;
+  connectUnix(path: string): Promise<Conn>;
+}
+
 /**
- * A TCP connection on the host, as WHATWG streams so that code over it (the
- * proxies of `wg up --netstack`) is the same on every runtime. Closing the
- * writable sends FIN and reading goes on (half-close); close() ends both.
+ * A TCP connection as WHATWG streams, so that code over it (the proxies of
+ * `wg up --netstack`, the edge gateway's outbound flows) is the same on
+ * every platform. Closing the writable sends FIN and reading goes on
+ * (half-close); close() ends both.
  */
-export interface HostStream {
+export interface TcpStream {
   readonly readable: ReadableStream<Uint8Array>;
   readonly writable: WritableStream<Uint8Array>;
+  /** Tears the connection down at once (what is unsent may be lost). */
+  close(): void | Promise<void>;
+}
+
+/** A TCP connection on the host, with its addresses. */
+export interface HostStream extends TcpStream {
   readonly remoteAddress: string;
   readonly remotePort: number;
   /** Our side's address and port. */
   readonly localAddress: string;
   readonly localPort: number;
-  /** Ends the connection both ways at once (what is unsent may be lost). */
   close(): void;
 }
 
@@ -46,7 +120,18 @@ export interface HostServer {
   close(): void;
 }
 
-/** A UDP socket on the host (the relay of a SOCKS5 UDP ASSOCIATE). */
+/** TCP on the host: what the proxies of `wg up --netstack` listen and connect with. */
+export interface TcpSockets {
+  /**
+   * Accepts TCP connections on host:port (port 0: any free one); each comes
+   * with half-close allowed. Rejects with the system's error (EADDRINUSE...).
+   */
+  listenTcp(host: string, port: number, accept: (s: HostStream) => void): Promise<HostServer>;
+  /** Opens a TCP connection to host:port (a name is resolved by the host). */
+  connectTcp(host: string, port: number): Promise<HostStream>;
+}
+
+/** A UDP socket on the host (a SOCKS5 UDP ASSOCIATE's relay, a relay client's upstream socket). */
 export interface HostUdp {
   readonly port: number;
   /** Sends one datagram; false when it could not be sent (dropped, as UDP may). */
@@ -54,55 +139,46 @@ export interface HostUdp {
   close(): void;
 }
 
-export interface Runtime {
-  readonly name: "node" | "deno" | "bun";
-  readonly args: string[];
-  readonly clock: Clock;
-  /** Wall-clock ms at clock time 0. */
-  readonly epoch: number;
-  readonly x25519: X25519;
-  wasm(): Promise<WebAssembly.Module>;
-
-  stdout(text: string): void;
-  stderr(text: string): void;
-  exit(code: number): never;
-  env(name: string): string | undefined;
-  isRoot(): boolean;
-
-  readFile(path: string): Promise<string>;
-  readStdin(): Promise<string>;
-  exists(path: string): Promise<boolean>;
-  remove(path: string): Promise<void>;
-  mkdir(path: string, mode: number): Promise<void>;
-  writeFile(path: string, text: string, mode: number): Promise<void>;
-
-  /** Runs a program (no shell); resolves with its exit code and output. */
-  run(argv: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>;
-  /** Runs a shell command line (wg-quick's hooks), output passed through. */
-  shell(command: string): Promise<number>;
-  /** Resolves a host name (or literal) for an Endpoint. */
-  resolve(host: string, port: number): Promise<Endpoint>;
-
-  openTun(name: string, mtu: number): Tun;
-  /** Binds UDP on `port` (0: any). */
-  openBind(port: number, maxDatagram: number): Promise<Bind>;
-  /** Serves a unix socket at `path`; returns a closer. */
-  listenUnix(path: string, accept: (conn: Conn) => void): Promise<() => void>;
-  connectUnix(path: string): Promise<Conn>;
+/** UDP sockets on the host, other than the WireGuard port. */
+export interface UdpSockets {
   /**
-   * Accepts TCP connections on host:port (port 0: any free one); each comes
-   * with half-close allowed. Rejects with the system's error (EADDRINUSE...).
-   * Optional: `wg up --netstack`'s proxies need it.
+   * Binds UDP on host:port (port 0: any free one); `receive` gets each
+   * datagram. `receiveBuffer` asks the kernel for that many bytes of
+   * buffering, where the host can set it.
    */
-  listenTcp?(host: string, port: number, accept: (s: HostStream) => void): Promise<HostServer>;
-  /** Opens a TCP connection to host:port (a name is resolved by the host). */
-  connectTcp?(host: string, port: number): Promise<HostStream>;
-  /** Binds UDP on host:port (port 0: any free one); `receive` gets each datagram. */
-  bindUdp?(host: string, port: number, receive: (data: Uint8Array, address: string, port: number) => void): Promise<HostUdp>;
-  /** Starts the WebSocket relay (adapters/relay) on this runtime. Optional: `wg relay` needs it. */
-  relay?(options: ListenOptions): Promise<RelayServer>;
-  /** Calls `handler` on SIGINT and SIGTERM. */
-  onSignal(handler: (signal: string) => void): void;
-  kill(pid: number, signal: string): boolean;
-  pid(): number;
+  bindUdp(host: string, port: number, receive: (data: Uint8Array, address: string, port: number) => void,
+    options?: { receiveBuffer?: number }): Promise<HostUdp>;
 }
+
+/** TUN devices. */
+export interface TunDevices {
+  /** Creates (or attaches to) TUN interface `name`; rejects with a one-line UserError. */
+  openTun(name: string, mtu: number): Promise<Tun>;
+}
+
+/** A host that may have TUN devices (Linux, with its FFI). A host that never has them leaves this out. */
+export interface TunSupport {
+  /**
+   * Loads what opening a TUN device needs (the FFI, libc); rejects with a
+   * one-line UserError saying why this host has none (NoTunError,
+   * MissingPackageError). Nothing native is loaded before this is called.
+   */
+  tunDevices(): Promise<TunDevices>;
+}
+
+/**
+ * Everything the `wg` command can use. The optional capabilities are what a
+ * host may lack; code that needs one checks for it and says what is missing.
+ */
+export interface Host extends EngineHost, Stdio, Files, Processes, Network, UnixSockets,
+  Partial<TunSupport>, Partial<TcpSockets>, Partial<UdpSockets>, Partial<WebSocketServers>, Partial<WebTransportServers> {
+  /** How a user runs the CLI here ("npx wg", "deno run -A wg.ts", "bun wg"), for hints in messages. */
+  readonly command: string;
+  /** The runtime and its version ("Node 20.20.2"), for `wg --version`. */
+  readonly label: string;
+  /** Resolves once all that stdout and stderr were given is written (before the process exits). */
+  drained(): Promise<void>;
+}
+
+/** What a server runtime's host (Node, Deno, Bun) has: all of Host but WebTransport, which only some have. */
+export type ServerHost = Host & TunSupport & TcpSockets & UdpSockets & WebSocketServers;

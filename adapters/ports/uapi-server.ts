@@ -4,7 +4,10 @@
 import type { Engine, Output } from "../../src/engine.ts";
 import { UapiSession } from "../../src/uapi.ts";
 import type { Bind } from "./bind.ts";
-import type { Runtime } from "./host.ts";
+import type { Clock, Files, Network, Processes, UnixSockets } from "./host.ts";
+
+/** What serving the UAPI uses of its host. */
+export type UapiServerHost = Files & UnixSockets & Network & Pick<Processes, "pid"> & { readonly clock: Clock };
 
 /** What the UAPI drives besides the engine: the UDP bind it may replace, and the output of a set. */
 export interface UapiDevice {
@@ -18,7 +21,7 @@ export interface UapiDevice {
  * Returns what removes both again. Throws (nothing left behind) if the
  * directory cannot be made or written.
  */
-export async function serveUapi(rt: Runtime, runDir: string, name: string, engine: Engine, device: UapiDevice): Promise<() => Promise<void>> {
+export async function serveUapi(rt: UapiServerHost, runDir: string, name: string, engine: Engine, device: UapiDevice): Promise<() => Promise<void>> {
   const sock = `${runDir}/${name}.sock`, pidFile = `${runDir}/${name}.pid`;
   // A new listen port (wg set listen-port) means a new UDP bind, marked like the old one.
   const rebind = async (port: number) => {

@@ -4,12 +4,12 @@
 // connection takes a slot of a shared cap; beyond it new ones are closed at
 // once. Also the accept loop the SOCKS5 and HTTP proxies are served by.
 import type { TcpConn, TcpListener } from "../../src/netstack/index.ts";
-import type { HostServer, HostStream, Runtime } from "../ports/host.ts";
+import type { HostServer, HostStream, TcpSockets } from "../ports/host.ts";
 import { relay, type RelayEnd, type Slots } from "./connections.ts";
 import type { TunnelSide } from "./socks5.ts";
 
-type ListenTcp = NonNullable<Runtime["listenTcp"]>;
-type ConnectTcp = NonNullable<Runtime["connectTcp"]>;
+type ListenTcp = TcpSockets["listenTcp"];
+type ConnectTcp = TcpSockets["connectTcp"];
 
 export function hostEnd(s: HostStream): RelayEnd {
   return { readable: s.readable, writable: s.writable, abort: () => s.close() };

@@ -1,9 +1,10 @@
-// `wg relay`: the WebSocket relay from the command line, on whichever
-// runtime runs the CLI (its Runtime's `relay` starts it). Prints one line
+// `wg relay`: the WebSocket relay from the command line, on whichever host
+// runs the CLI (server.ts over its WebSocket servers). Prints one line
 // once listening, one line per refused or closed client on stderr, and runs
 // until SIGINT or SIGTERM.
-import type { Runtime } from "../ports/host.ts";
+import type { Host } from "../ports/host.ts";
 import { DEFAULTS, RelayConfigError, type ListenOptions } from "./relay.ts";
+import { startRelay } from "./server.ts";
 
 export const RELAY_USAGE = "Usage: wg relay [--listen <host>:<port>] --allow <host>:<port> [--allow ...] [--token-file <file>] " +
   "[--origin <origin>]... [--max-clients <n>] [--idle <seconds>] [--max-message <bytes>] [--rate <messages/s>] [--cert <file> --key <file>]\n";
@@ -21,7 +22,7 @@ message is one datagram, both ways. Only upstreams on the allow-list are reached
   --idle         seconds without a datagram either way before a client is closed (default ${DEFAULTS.idleSeconds})
   --max-message  largest message in bytes (default ${DEFAULTS.maxMessage}; larger: close 1009)
   --rate         messages per second per client; the excess is dropped (default ${DEFAULTS.rate})
-  --cert, --key  a certificate and its key (PEM files): wss: instead of ws:, and on Deno also
+  --cert, --key  a certificate and its key (PEM files): wss: instead of ws:, and where the host has it (Deno) also
                  WebTransport (HTTP/3) on UDP at the same port, the same ?to= and &token=
 `;
 
@@ -78,12 +79,13 @@ export function parseRelayArgs(args: string[]): ListenOptions & { tokenFile?: st
  * @returns the exit code
  * @throws RelayConfigError for a bad argument (the CLI prints its one line)
  */
-export async function relayCommand(rt: Runtime, args: string[]): Promise<number> {
+export async function relayCommand(rt: Host, args: string[]): Promise<number> {
   if (args.some((a) => a === "--help" || a === "-h")) {
     rt.stdout(RELAY_HELP);
     return 0;
   }
-  if (rt.relay === undefined) throw new RelayConfigError(`the relay does not run on ${rt.name}`);
+  const { serveWebSockets, bindUdp } = rt;
+  if (serveWebSockets === undefined || bindUdp === undefined) throw new RelayConfigError("the relay needs WebSocket servers and UDP sockets, which this host does not have");
   const { tokenFile, certFile, keyFile, ...options } = parseRelayArgs(args);
   if (tokenFile !== undefined) {
     let text: string;
@@ -99,8 +101,7 @@ export async function relayCommand(rt: Runtime, args: string[]): Promise<number>
   }
   let tls: { cert: string; key: string } | null = null;
   if (certFile !== undefined && keyFile !== undefined) {
-    // Only the Deno relay serves TLS (and WebTransport with it); elsewhere a proxy in front terminates TLS.
-    if (rt.name !== "deno") throw new RelayConfigError(`--cert and --key need the relay on Deno (on ${rt.name}, put a TLS proxy in front)`);
+    if (!rt.webSocketTls) throw new RelayConfigError("--cert and --key: this host's WebSocket server cannot serve TLS (put a TLS proxy in front)");
     const read = async (flag: string, file: string) => {
       try {
         return await rt.readFile(file);
@@ -112,9 +113,10 @@ export async function relayCommand(rt: Runtime, args: string[]): Promise<number>
     tls = { cert: await read("--cert", certFile), key: await read("--key", keyFile) };
   }
   const log = (line: string) => { try { rt.stderr(`${line}\n`); } catch { /* stderr is gone */ } };
-  const relay = await rt.relay({ ...options, ...tls, log });
+  const relay = await startRelay({ ...rt, serveWebSockets, bindUdp, webSocketTls: rt.webSocketTls ?? false }, { ...options, ...tls, log });
   const n = options.allow.length;
-  rt.stdout(`relay listening on ${relay.url}${tls ? ` and WebTransport on udp port ${relay.port}` : ""} for ${n} upstream${n === 1 ? "" : "s"}\n`);
+  const wt = relay.webtransport() !== null;
+  rt.stdout(`relay listening on ${relay.url}${wt ? ` and WebTransport on udp port ${relay.port}` : ""} for ${n} upstream${n === 1 ? "" : "s"}\n`);
   await new Promise<void>((resolve) => rt.onSignal(() => resolve()));
   await relay.close();
   return 0;

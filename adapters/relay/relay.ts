@@ -3,19 +3,21 @@
 // to a WireGuard endpoint, one binary message for one datagram each way.
 //
 // This file decides (allow-list, token, origin, limits) and keeps each
-// client's state; the runtime glue (node.ts, deno.ts, bun.ts) owns the
-// sockets and calls in. No runtime globals here: time comes in as an
-// argument and the glue runs the one timer (sweep).
+// client's state; server.ts runs it over a host's WebSocket servers and UDP
+// sockets (ports/websocket.ts, ports/host.ts). No runtime globals here: time
+// comes in as an argument and server.ts runs the one timer (sweep).
 //
 // 1. A request arrives: admit() checks it and answers an HTTP status with a
 //    one-line reason, or the upstream to relay to.
-// 2. The glue upgrades it and calls open(): a Session that counts as a
-//    client, and the glue's openUdp() binds one UDP socket (an ephemeral
+// 2. server.ts upgrades it and calls open(): a Session that counts as a
+//    client, and server.ts's openUdp() binds one UDP socket (an ephemeral
 //    port, so the WireGuard peer sees a distinct endpoint per client).
 // 3. Each binary message goes out as one datagram; each datagram from the
 //    upstream (address and port) comes back as one binary message.
 // 4. Either side closing, idleness, or shutdown closes both at once.
 import { formatAddress, maskPrefix, parseAddress, parsePrefix } from "../../src/ip.ts";
+import { UserError } from "../ports/errors.ts";
+import type { ServerSocket } from "../ports/websocket.ts";
 
 /** Defaults of RelayOptions. */
 export const DEFAULTS = {
@@ -61,7 +63,7 @@ export interface RelayOptions {
   log?: (line: string) => void;
 }
 
-/** What startRelay (node.ts, deno.ts, bun.ts) takes: the relay's options and where to listen. */
+/** What startRelay (server.ts) takes: the relay's options and where to listen. */
 export interface ListenOptions extends RelayOptions {
   /** Default 127.0.0.1. */
   host?: string;
@@ -69,7 +71,7 @@ export interface ListenOptions extends RelayOptions {
   port?: number;
 }
 
-/** A running relay, as startRelay gives it on every runtime. */
+/** A running relay, as startRelay gives it on every host. */
 export interface RelayServer {
   readonly host: string;
   readonly port: number;
@@ -101,12 +103,7 @@ export interface RelayStats {
 }
 
 /** A bad option (the CLI prints the message as its one line). */
-export class RelayConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "RelayConfigError";
-  }
-}
+export class RelayConfigError extends UserError {}
 
 // ---- host:port, allow-list ----
 
@@ -240,21 +237,12 @@ export type Verdict =
 
 const REFUSAL: Record<400 | 401 | 403 | 503, RefuseReason> = { 400: "bad-request", 401: "unauthorized", 403: "forbidden", 503: "full" };
 
-/** The text of an HTTP status the relay answers with. */
-export const STATUS_TEXT: Record<number, string> = { 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 503: "Service Unavailable" };
-
 // ---- the relay and its sessions ----
 
-/** What the glue gives a session for its WebSocket. */
-export interface WsPort {
-  send(data: Uint8Array): void;
-  /** Starts the closing handshake (the glue ends the connection if it does not finish). */
-  close(code: number, reason: string): void;
-  /** Bytes queued and not yet written to the connection. */
-  buffered(): number;
-}
+/** A session's WebSocket (or WebTransport session): the server side of ports/websocket.ts. */
+export type WsPort = ServerSocket;
 
-/** What the glue gives a session for its UDP socket. */
+/** What server.ts gives a session for its UDP socket. */
 export interface UdpPort {
   readonly port: number;
   send(data: Uint8Array, address: string, port: number): void;
@@ -294,7 +282,7 @@ export class Session {
     return this.udp?.port ?? null;
   }
 
-  /** The glue's UDP socket is bound: what was queued goes out. */
+  /** The UDP socket is bound: what was queued goes out. */
   attach(udp: UdpPort): void {
     if (this.state !== "binding") {
       udp.close();
@@ -393,7 +381,7 @@ function zero<K extends string>(keys: readonly K[]): Record<K, number> {
   return Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
 }
 
-/** The relay's decisions and counters; the glue owns the sockets and the clock. */
+/** The relay's decisions and counters; server.ts owns the sockets and the clock. */
 export class Relay {
   readonly maxClients: number;
   readonly idleMs: number;
@@ -482,7 +470,7 @@ export class Relay {
   }
 
   /**
-   * Step 2: the request was upgraded. Returns the client's session (the glue
+   * Step 2: the request was upgraded. Returns the client's session (server.ts
    * then binds its UDP socket and calls attach), or null when the relay
    * filled up meanwhile (the WebSocket was closed with 1013).
    */
@@ -499,7 +487,7 @@ export class Relay {
   }
 
   /**
-   * Step 2, for the glue: opens a session and binds its UDP socket with
+   * Step 2, for server.ts: opens a session and binds its UDP socket with
    * `openUdp`; a socket that cannot be bound closes the client (1011).
    */
   start(v: Verdict & { ok: true }, ws: WsPort, remote: string, now: number, openUdp: OpenUdp, clock: () => number): Session | null {
@@ -522,7 +510,7 @@ export class Relay {
 
   private lastNow = 0;
 
-  /** The glue's timer (about once a second): closes idle clients. */
+  /** server.ts's timer (about once a second): closes idle clients. */
   sweep(now: number): void {
     this.lastNow = now;
     for (const s of [...this.sessions]) {
@@ -553,11 +541,4 @@ export class Relay {
 
 function formatTarget(address: string, port: number): string {
   return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
-}
-
-/** A refusal as a raw HTTP/1.1 response (for glue that answers on the socket itself). */
-export function httpRefusal(status: number, message: string): string {
-  const body = `${message}\n`;
-  return `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? "Error"}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-    `Content-Length: ${utf8.encode(body).length}\r\nConnection: close\r\n\r\n${body}`;
 }

@@ -2,9 +2,9 @@
 // no root. Its inside is the userspace TCP/IP stack (src/netstack), driven by
 // a Device whose Tun is the stack (ports/stack-tun.ts); the application
 // gets TCP streams, UDP sockets, ping, DNS and an HTTP/1.1 fetch through it. The same on every runtime: what differs is
-// passed in as `deps` (a CLI Runtime of adapters/node, deno or bun fits).
+// passed in as `deps` (the host of adapters/node, deno or bun fits).
 //
-//   const t = await openTunnel(nodeRuntime([]), await readFile("wg0.conf", "utf8"));
+//   const t = await openTunnel(nodeHost(), await readFile("wg0.conf", "utf8"));
 //   const conn = await t.connect("10.0.0.1", 22);        // WHATWG streams
 //   const page = await (await t.fetch("http://10.0.0.1/")).text();
 //   t.serve(80, (req) => new Response("hello\n"));          // HTTP inside the tunnel
@@ -24,9 +24,13 @@ import { StackTun } from "../ports/stack-tun.ts";
 import { httpFetch, type HttpRequestInit } from "../http/client.ts";
 import { serveHttp, type HttpHandler } from "../http/server.ts";
 
-/** What a tunnel needs from the runtime; a CLI Runtime (adapters/cli/runtime.ts) has all of it. */
+/**
+ * What a tunnel needs of its host (ports/host.ts): an EngineHost and a
+ * Network have it all (nodeHost(), denoHost(), bunHost()); a page passes its
+ * relay's bind.
+ */
 export interface TunnelDeps {
-  /** The compiled engine.wasm, or a function that gives it (Runtime.wasm). */
+  /** The compiled engine.wasm, or a function that gives it (EngineHost.wasm). */
   wasm: WebAssembly.Module | (() => Promise<WebAssembly.Module>);
   x25519: X25519;
   clock: Clock;
@@ -72,11 +76,11 @@ export interface TunnelStatus extends DeviceStatus {
 
 /**
  * Opens a tunnel: binds the UDP port, configures the engine and starts it.
- * @param deps the runtime's parts (a CLI Runtime fits)
+ * @param deps the host's parts (nodeHost(), denoHost(), bunHost() fit)
  * @param config a wg-quick(8) file's text, or a TunnelConfig
  * @throws ConfigError (text) or RangeError (object) for a bad configuration;
  *   the runtime's error when the port cannot be bound or an Endpoint not resolved
- * @example const t = await openTunnel(nodeRuntime([]), text); console.log(await t.ping("10.0.0.1"));
+ * @example const t = await openTunnel(nodeHost(), text); console.log(await t.ping("10.0.0.1"));
  */
 export async function openTunnel(deps: TunnelDeps, config: string | TunnelConfig, opts: TunnelOptions = {}): Promise<Tunnel> {
   let conf: TunnelConfig;

@@ -4,7 +4,7 @@
 // a naive list sorted by prefix length.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { wasmBytes } from "../../build/out/engine.wasm.js";
+import { wasmBytes } from "#engine-wasm";
 
 interface Exports {
   memory: WebAssembly.Memory;

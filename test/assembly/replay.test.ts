@@ -4,7 +4,7 @@
 // counters beyond 2^53, and a randomized comparison with a naive model.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { wasmBytes } from "../../build/out/engine.wasm.js";
+import { wasmBytes } from "#engine-wasm";
 
 interface Exports {
   memory: WebAssembly.Memory;

@@ -1,8 +1,8 @@
-// An in-memory Runtime for the CLI: captured stdout/stderr, a file table,
+// An in-memory Host for the CLI: captured stdout/stderr, a file table,
 // unix sockets as in-memory pipes (a listener gets each connection), `ls`
 // for directory listings, a host table for name resolution, fake processes
 // that receive signals, and a settable clock.
-import type { Conn, Runtime } from "../../adapters/ports/host.ts";
+import type { Conn, Host } from "../../adapters/ports/host.ts";
 import type { Bind } from "../../adapters/ports/bind.ts";
 import type { Tun } from "../../adapters/ports/tun.ts";
 import type { Endpoint, Engine } from "../../src/engine.ts";
@@ -60,8 +60,9 @@ export interface FakeOptions {
   hosts?: Record<string, string>;
 }
 
-export class FakeRuntime implements Runtime {
-  readonly name = "node" as const;
+export class FakeHost implements Host {
+  readonly command = "wg";
+  readonly label = "a fake host";
   args: string[];
   stdin: string;
   envs: Record<string, string>;
@@ -95,7 +96,7 @@ export class FakeRuntime implements Runtime {
   wasm = async () => wasmModule;
   stdout(text: string): void { this.out += text; }
   stderr(text: string): void { this.err += text; }
-  exit(code: number): never { throw new Error(`exit(${code}) called`); }
+  async drained(): Promise<void> {}
   env(name: string): string | undefined { return this.envs[name]; }
   isRoot(): boolean { return this.root; }
 
@@ -121,7 +122,7 @@ export class FakeRuntime implements Runtime {
   /** Only `ls [-flags] DIR`: the names directly in DIR, sorted. */
   async run(argv: string[], _input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
     this.ran.push(argv);
-    if (argv[0] !== "ls") return { code: 127, stdout: "", stderr: `${argv[0]}: not found in the fake runtime` };
+    if (argv[0] !== "ls") return { code: 127, stdout: "", stderr: `${argv[0]}: not found in the fake host` };
     const dir = argv.filter((a, i) => i > 0 && !a.startsWith("-"))[0] ?? ".";
     if (!this.dirs.has(dir)) return { code: 2, stdout: "", stderr: `ls: cannot access '${dir}': No such file or directory\n` };
     const names = new Set<string>();
@@ -138,9 +139,15 @@ export class FakeRuntime implements Runtime {
     if (a === undefined) throw sysError("ENOTFOUND", `getaddrinfo ENOTFOUND ${h}`);
     return { address: a, port };
   }
+  async resolveAll(name: string): Promise<string[]> {
+    return this.hosts[name] === undefined ? [] : [this.hosts[name]];
+  }
 
-  openTun(_name: string, _mtu: number): Tun { throw new Error("openTun: not in the fake runtime"); }
-  async openBind(_port: number, _max: number): Promise<Bind> { throw new Error("openBind: not in the fake runtime"); }
+  /** A TUN device that cannot be made, as a host without root would refuse. */
+  async tunDevices(): Promise<{ openTun(name: string, mtu: number): Promise<Tun> }> {
+    return { openTun: async () => { throw new Error("openTun: not in the fake host"); } };
+  }
+  async openBind(_port: number, _max: number): Promise<Bind> { throw new Error("openBind: not in the fake host"); }
   async listenUnix(path: string, accept: (conn: Conn) => void): Promise<() => void> {
     if (this.listeners.has(path)) throw sysError("EADDRINUSE", `address already in use ${path}`);
     this.mkdir(path.slice(0, path.lastIndexOf("/")), 0o755);
@@ -181,7 +188,7 @@ export class FakeRuntime implements Runtime {
  * Serves `engine` on /var/run/wireguard/NAME.sock through UapiSession, as
  * `wg up` does; returns the closer.
  */
-export function serveEngine(rt: FakeRuntime, name: string, engine: Engine): Promise<() => void> {
+export function serveEngine(rt: FakeHost, name: string, engine: Engine): Promise<() => void> {
   return rt.listenUnix(`/var/run/wireguard/${name}.sock`, (conn) => {
     const session = new UapiSession();
     conn.start((chunk) => {
@@ -193,7 +200,7 @@ export function serveEngine(rt: FakeRuntime, name: string, engine: Engine): Prom
 }
 
 /** Serves a socket that answers every request with `answer` (for error paths). */
-export function serveCanned(rt: FakeRuntime, name: string, answer: string): Promise<() => void> {
+export function serveCanned(rt: FakeHost, name: string, answer: string): Promise<() => void> {
   return rt.listenUnix(`/var/run/wireguard/${name}.sock`, (conn) => {
     let buf = "";
     conn.start((chunk) => {

@@ -2,8 +2,8 @@
 // between engines' Outputs and fromNetwork, packets land in per-node tunnels.
 import { Engine, type Endpoint, type EngineOptions, type Output } from "../../src/engine.ts";
 import { nobleX25519 } from "../../src/x25519.ts";
-import { nodeX25519 } from "../../adapters/node/x25519.ts";
-import { wasmBytes } from "../../build/out/engine.wasm.js";
+import { nodeX25519 } from "../../adapters/node-compat/x25519.ts";
+import { wasmBytes } from "#engine-wasm";
 import type { X25519 } from "../../src/crypto.ts";
 
 export const wasmModule = new WebAssembly.Module(wasmBytes);

@@ -23,7 +23,7 @@ import * as assert from "uvu/assert";
 export { ROOT } from "./root.ts";
 import { ROOT } from "./root.ts";
 /** The Node CLI under test; WG_CLI points the tests at another build of it. */
-export const CLI = process.env.WG_CLI ?? join(ROOT, "build", "out", "wg.js");
+export const CLI = process.env.WG_CLI ?? join(ROOT, "build", "lib", "adapters", "entries", "wg-node.js");
 export const RUN_DIR = "/var/run/wireguard";
 
 export type RuntimeName = "node" | "deno" | "bun";

@@ -15,7 +15,7 @@ import {
   kdf1, kdf2, kdf3, mac, wipe, type X25519,
 } from "../../src/crypto.ts";
 import { nobleX25519 } from "../../src/x25519.ts";
-import { _cachedPrivateKeys, nodeX25519 } from "../../adapters/node/x25519.ts";
+import { _cachedPrivateKeys, nodeX25519 } from "../../adapters/node-compat/x25519.ts";
 import { TAI64N_WHITENER, compareTai64n, tai64n } from "../../src/tai64n.ts";
 import x25519Vectors from "../vectors/x25519.json" with { type: "json" };
 import kdfVectors from "../vectors/kdf.json" with { type: "json" };

@@ -28,7 +28,7 @@ import { MESSAGE_INITIATION_SIZE, MESSAGE_RESPONSE_SIZE } from "../../src/messag
 import { CookieChecker, CookieGenerator } from "../../src/cookie.ts";
 import { tai64n } from "../../src/tai64n.ts";
 import { nobleX25519 } from "../../src/x25519.ts";
-import { nodeX25519 } from "../../adapters/node/x25519.ts";
+import { nodeX25519 } from "../../adapters/node-compat/x25519.ts";
 import x25519Vectors from "../vectors/x25519.json" with { type: "json" };
 
 const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");

@@ -8,7 +8,7 @@ import { keyFromBase64, keyHex, type DeviceStatus, type PeerStatus } from "../..
 import { parseAddress } from "../../src/ip.ts";
 import { Engine } from "../../src/engine.ts";
 import { nobleX25519 } from "../../src/x25519.ts";
-import { wasmBytes } from "../../build/out/engine.wasm.js";
+import { wasmBytes } from "#engine-wasm";
 import { parseWgQuick, toDeviceConfig } from "../../src/wgquick.ts";
 
 const PRIV_A = "UM9jp1tgUFcmvOURi4IGcDdzz1Vtw9rtKGHlGwd+f2E=";

@@ -6,7 +6,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Engine } from "../../src/engine.ts";
 import { nobleX25519 } from "../../src/x25519.ts";
-import { wasmBytes } from "../../build/out/engine.wasm.js";
+import { wasmBytes } from "#engine-wasm";
 import { UapiSession, UapiError, formatUapiGet, parseUapiSet, EINVAL, EPROTO } from "../../src/uapi.ts";
 import { keyFromBase64, keyHex, type DeviceStatus } from "../../src/config.ts";
 import { parseWgQuick, toDeviceConfig } from "../../src/wgquick.ts";

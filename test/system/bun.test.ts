@@ -12,7 +12,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync } from "node:fs";
-import { nodeX25519 } from "../../adapters/node/x25519.ts";
+import { nodeX25519 } from "../../adapters/node-compat/x25519.ts";
 import { AgainstGo, INNER, keypair, must, notRun, run, sigterm, unavailable, wgCommand } from "../helpers/netns.ts";
 
 /** `bun adapters/entries/wg-bun.ts`. */

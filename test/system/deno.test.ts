@@ -23,7 +23,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { nodeX25519 } from "../../adapters/node/x25519.ts";
+import { nodeX25519 } from "../../adapters/node-compat/x25519.ts";
 import { AgainstGo, INNER, OUTER, ROOT, RUN_DIR, keypair, must, notRun, run, sigterm, unavailable, wgQuickConf } from "../helpers/netns.ts";
 
 const DENO = join(ROOT, "node_modules", ".bin", "deno");
@@ -151,8 +151,8 @@ test("X25519 through FFI and without it: RFC 7748, Wycheproof, every low-order p
 test("the runtime turns Deno's NotCapable into a one-line PermissionError naming the flag", async () => {
   if (noDeno) return notRun(noDeno);
   const r = await denoScript([], `
-import { denoRuntime } from "${url("adapters/deno/runtime.ts")}";
-const rt = denoRuntime([]);
+import { denoHost } from "${url("adapters/deno/host.ts")}";
+const rt = denoHost();
 const out: string[] = [];
 for (const f of [() => rt.readFile("/etc/hostname"), () => rt.run(["ip", "link"]), async () => rt.isRoot(), async () => rt.openTun("wgd9", 1420)]) {
   try { await f(); out.push("no error"); } catch (e) { out.push(\`\${(e as Error).name}: \${(e as Error).message}\`); }

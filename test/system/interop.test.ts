@@ -1,5 +1,5 @@
 // This project against a real WireGuard peer: wireguard-go in namespace a,
-// `node build/out/wg.js up NAME.conf` in namespace b, a veth between them
+// `node build/lib/adapters/entries/wg-node.js up NAME.conf` in namespace b, a veth between them
 // (test/_netns.ts). Handshakes from either side, both inner and both outer
 // address families, a preshared key, persistent keepalives, roaming, the
 // stock wg(8) against our UAPI socket (show, peers and listen port changed

@@ -1,4 +1,4 @@
-// `wg up --netstack` (the built Node CLI, build/out/wg.js) against
+// `wg up --netstack` (the built Node CLI, build/lib/adapters/entries/wg-node.js) against
 // wireguard-go: wireguard-go in namespace a with its tunnel address serving
 // HTTP, a TCP service and DNS (a small Node script); ours in namespace b with no
 // TUN device, offering [Socks5], [http], [TCPClientTunnel] and
@@ -27,10 +27,10 @@ const LIB4 = "10.77.0.3", LIB6 = "fd78::3";
 // ---- the child: the library API inside namespace b -------------------------
 
 if (process.env.WG_PROXY_CHILD) {
-  const { nodeRuntime } = await import("../../adapters/node/runtime.ts");
+  const { nodeHost } = await import("../../adapters/node/host.ts");
   const { openTunnel } = await import("../../adapters/tunnel/tunnel.ts");
   const { readFileSync } = await import("node:fs");
-  const t = await openTunnel(nodeRuntime([]), readFileSync(process.env.WG_PROXY_CHILD, "utf8"));
+  const t = await openTunnel(nodeHost(), readFileSync(process.env.WG_PROXY_CHILD, "utf8"));
   const out: Record<string, unknown> = {};
   try {
     out.ping4 = await t.ping(INNER.a4, { timeout: 5000 });

@@ -11,8 +11,11 @@ import dgram from "node:dgram";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startRelay } from "../../adapters/node/websocket-server.ts";
+import { nodeHost } from "../../adapters/node/host.ts";
+import { startRelay as startOn } from "../../adapters/relay/server.ts";
 import type { ListenOptions, RelayServer } from "../../adapters/relay/relay.ts";
+
+const startRelay = (o: ListenOptions) => startOn(nodeHost(), o);
 import { Client, Raw, connect, echoServer, open, pattern, sleep, waitFor, type Echo } from "../helpers/relay.ts";
 import { CLI, ROOT, wgCommand, type RuntimeName } from "../helpers/netns.ts";
 

@@ -20,7 +20,8 @@ import { pathToFileURL } from "node:url";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { BrowserContext, Page } from "playwright-core";
-import { startRelay as startNodeRelay } from "../../adapters/node/websocket-server.ts";
+import { nodeHost } from "../../adapters/node/host.ts";
+import { startRelay } from "../../adapters/relay/server.ts";
 import type { RelayServer, RelayStats } from "../../adapters/relay/relay.ts";
 import { CHROMIUM } from "../helpers/browser.ts";
 import { ROOT, notRun, poll } from "../helpers/netns.ts";
@@ -31,9 +32,10 @@ const TOKEN = "s3cret";
 
 /** The Deno relay: starts with the options in argv[0], prints where it listens, answers "stats" lines on stdin. */
 const RELAY_TS = `
-import { startRelay } from ${JSON.stringify(pathToFileURL(join(ROOT, "adapters", "deno", "websocket-server.ts")).href)};
+import { denoHost } from ${JSON.stringify(pathToFileURL(join(ROOT, "adapters", "deno", "host.ts")).href)};
+import { startRelay } from ${JSON.stringify(pathToFileURL(join(ROOT, "adapters", "relay", "server.ts")).href)};
 const o = JSON.parse(Deno.args[0]);
-const r = await startRelay({ ...o, cert: Deno.readTextFileSync(o.cert), key: Deno.readTextFileSync(o.key), log: (l) => console.error(l) });
+const r = await startRelay(denoHost(), { ...o, cert: Deno.readTextFileSync(o.cert), key: Deno.readTextFileSync(o.key), log: (l) => console.error(l) });
 console.log(JSON.stringify({ port: r.port, url: r.url }));
 let buf = "";
 for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
@@ -341,7 +343,7 @@ test("(c) auto: against a relay with no WebTransport (the Node relay), Chromium 
   const p = await chromium();
   let node: RelayServer | null = null;
   try {
-    node = await startNodeRelay({ allow: [`127.0.0.1:${echoPort}`], host: "127.0.0.1", port: 0 });
+    node = await startRelay(nodeHost(), { allow: [`127.0.0.1:${echoPort}`], host: "127.0.0.1", port: 0 });
     // The relay's port on UDP has nothing listening: the WebTransport session cannot open.
     const make = `new wg.AutoBind(${JSON.stringify(node.url)}, ${JSON.stringify(`https://127.0.0.1:${node.port}/`)}, {
       onevent: (e) => events.push(e.type + " " + e.transport + (e.fallback ? " fallback" : "")),

@@ -1,4 +1,4 @@
-// The `wg` command (adapters/cli/wg.ts) on an in-memory Runtime: key
+// The `wg` command (adapters/cli/wg.ts) on an in-memory Host: key
 // commands against RFC 7748 and wg(8)'s formats and messages; show,
 // showconf, show FIELD and set against a live engine behind a fake UAPI
 // socket; down; usage and error lines. Where wireguard-tools' `wg` is
@@ -14,13 +14,15 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main, errorLine } from "../../../adapters/cli/wg.ts";
+import { MissingPackageError, NoTunError, UserError } from "../../../adapters/ports/errors.ts";
+import { TunError } from "../../../adapters/linux/tun.ts";
 import { parseGetAnswer } from "../../../adapters/cli/uapi-client.ts";
 import type { Conn } from "../../../adapters/ports/host.ts";
 import { Engine } from "../../../src/engine.ts";
 import { keyFromBase64, keyToBase64, type DeviceConfig } from "../../../src/config.ts";
 import { formatUapiGet, UapiSession } from "../../../src/uapi.ts";
 import { ConfigError } from "../../../src/wgquick.ts";
-import { FakeRuntime, serveCanned, serveEngine } from "../../helpers/fakehost.ts";
+import { FakeHost, serveCanned, serveEngine } from "../../helpers/fakehost.ts";
 import { EPOCH, hex, ipv4, nodeX25519, pair, wasmModule } from "../../helpers/net.ts";
 
 // Keys made with wg genkey / wg pubkey / wg genpsk.
@@ -40,7 +42,7 @@ const BOB_PUB = b64("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f8
 
 interface Result { code: number; out: string; err: string }
 
-async function wg(rt: FakeRuntime, args: string[], stdin = ""): Promise<Result> {
+async function wg(rt: FakeHost, args: string[], stdin = ""): Promise<Result> {
   rt.reset(args, stdin);
   const code = await main(rt);
   return { code, out: rt.out, err: rt.err };
@@ -53,8 +55,8 @@ function engine(config: DeviceConfig = {}): Engine {
 }
 
 /** wg0: A, with peer B (psk, endpoint, keepalive) and peer C (IPv6 endpoint, no psk). */
-async function live(): Promise<{ rt: FakeRuntime; e: Engine }> {
-  const rt = new FakeRuntime();
+async function live(): Promise<{ rt: FakeHost; e: Engine }> {
+  const rt = new FakeHost();
   const e = engine({
     peers: [
       { publicKey: key(PUB_B), presharedKey: key(PSK), endpoint: { address: "192.0.2.2", port: 51820 },
@@ -75,7 +77,7 @@ function missing(why: string): void {
 // ---- keys ----
 
 test("genkey: 44 base64 characters and a line break, clamped as wg clamps", async () => {
-  const rt = new FakeRuntime();
+  const rt = new FakeHost();
   const seen = new Set<string>();
   for (let i = 0; i < 32; i++) {
     const r = await wg(rt, ["genkey"]);
@@ -92,7 +94,7 @@ test("genkey: 44 base64 characters and a line break, clamped as wg clamps", asyn
 });
 
 test("genpsk: 44 base64 characters and a line break, random", async () => {
-  const rt = new FakeRuntime();
+  const rt = new FakeHost();
   const seen = new Set<string>();
   let unclamped = false;
   for (let i = 0; i < 32; i++) {
@@ -108,7 +110,7 @@ test("genpsk: 44 base64 characters and a line break, random", async () => {
 });
 
 test("pubkey: RFC 7748 6.1 Alice and Bob, with the input endings wg accepts", async () => {
-  const rt = new FakeRuntime();
+  const rt = new FakeHost();
   for (const [priv, pub] of [[ALICE_PRIV, ALICE_PUB], [BOB_PRIV, BOB_PUB]]) {
     for (const tail of ["\n", "", "\r\n", "  \t\n\n", "\0\n"]) {
       const r = await wg(rt, ["pubkey"], priv + tail);
@@ -120,7 +122,7 @@ test("pubkey: RFC 7748 6.1 Alice and Bob, with the input endings wg accepts", as
 });
 
 test("pubkey: bad input gives wg's message and exit code 1", async () => {
-  const rt = new FakeRuntime();
+  const rt = new FakeHost();
   const cases: [string, string][] = [
     ["", "wg: Key is not the correct length or format\n"],
     ["bad\n", "wg: Key is not the correct length or format\n"],
@@ -137,7 +139,7 @@ test("pubkey: bad input gives wg's message and exit code 1", async () => {
 });
 
 test("genkey, genpsk, pubkey take no arguments", async () => {
-  const rt = new FakeRuntime();
+  const rt = new FakeHost();
   for (const cmd of ["genkey", "genpsk", "pubkey"]) {
     assert.equal(await wg(rt, [cmd, "x"]), { code: 1, out: "", err: `Usage: wg ${cmd}\n` });
   }
@@ -146,7 +148,7 @@ test("genkey, genpsk, pubkey take no arguments", async () => {
 test("genkey | pubkey agrees with wireguard-tools' wg pubkey", async () => {
   const wgPath = await which("wg");
   if (!wgPath) return missing("`wg` (wireguard-tools) is not installed");
-  const rt = new FakeRuntime();
+  const rt = new FakeHost();
   for (let i = 0; i < 8; i++) {
     const priv = (await wg(rt, ["genkey"])).out;
     const ours = await wg(rt, ["pubkey"], priv);
@@ -198,7 +200,7 @@ test("show: latest handshake and transfer after a real handshake", async () => {
   a.send(ipv4("10.0.0.1", "10.0.0.2"));
   net.flush();
   net.advance(65_000);
-  const rt = new FakeRuntime();
+  const rt = new FakeHost();
   rt.now = net.now;
   await serveEngine(rt, "wg1", a.engine);
   const r = await wg(rt, ["show", "wg1"]);
@@ -251,7 +253,7 @@ test("show all, show all FIELD, show interfaces, and no command at all", async (
 });
 
 test("show with no interfaces, and without /var/run/wireguard", async () => {
-  const rt = new FakeRuntime();
+  const rt = new FakeHost();
   assert.equal(await wg(rt, ["show", "interfaces"]), { code: 0, out: "", err: "" });
   assert.equal(await wg(rt, ["show"]), { code: 0, out: "", err: "" });
   assert.equal(rt.ran[0], ["ls", "-1A", "/var/run/wireguard"]);
@@ -436,7 +438,7 @@ test("set errors: wg's messages, exit 1, nothing changed", async () => {
 });
 
 test("set: an errno answer is reported as wg reports it", async () => {
-  const rt = new FakeRuntime();
+  const rt = new FakeHost();
   await serveCanned(rt, "wg0", "errno=-22\n\n");
   assert.equal(await wg(rt, ["set", "wg0", "listen-port", "1"]), { code: 1, out: "", err: "Unable to modify interface: Invalid argument\n" });
   await serveCanned(rt, "wg1", "errno=-98\n\n");
@@ -455,7 +457,7 @@ test("set: an errno answer is reported as wg reports it", async () => {
 // ---- up, down ----
 
 test("down: no interface, a running `wg up`, stale and foreign sockets", async () => {
-  const rt = new FakeRuntime();
+  const rt = new FakeHost();
   assert.equal(await wg(rt, ["down", "wg9"]), { code: 1, out: "", err: "wg: interface 'wg9' is not up\n" });
   assert.equal(await wg(rt, ["down", "/etc/wireguard/wg9.conf"]), { code: 1, out: "", err: "wg: interface 'wg9' is not up\n" });
   assert.equal(await wg(rt, ["down"]), { code: 1, out: "", err: "Usage: wg down { <interface> | <config file> }\n" });
@@ -482,7 +484,7 @@ test("down: no interface, a running `wg up`, stale and foreign sockets", async (
 });
 
 test("down: gives up after 10 seconds when the process does not stop", async () => {
-  const rt = new FakeRuntime();
+  const rt = new FakeHost();
   await serveEngine(rt, "wg0", engine());
   rt.files.set("/var/run/wireguard/wg0.pid", "4242");
   rt.processes.set(4242, () => { rt.now += 6_000; }); // ignores the signal; time flies
@@ -493,7 +495,7 @@ test("down: gives up after 10 seconds when the process does not stop", async () 
 });
 
 test("up: argument errors, and up's own errors as one line", async () => {
-  const rt = new FakeRuntime();
+  const rt = new FakeHost();
   const UP_USAGE = "Usage: wg up [--netstack] { <interface> | <config file> }\n";
   assert.equal(await wg(rt, ["up"]), { code: 1, out: "", err: UP_USAGE });
   assert.equal(await wg(rt, ["up", "a", "b"]), { code: 1, out: "", err: UP_USAGE });
@@ -508,7 +510,7 @@ test("up: argument errors, and up's own errors as one line", async () => {
 // ---- usage, errors ----
 
 test("usage: --help, help, -h on stdout; an unknown command on stderr with exit 1", async () => {
-  const rt = new FakeRuntime();
+  const rt = new FakeHost();
   for (const h of ["--help", "help", "-h"]) {
     const r = await wg(rt, [h]);
     assert.is(r.code, 0);
@@ -528,13 +530,18 @@ test("usage: --help, help, -h on stdout; an unknown command on stderr with exit 
   assert.match(v.out, /^wg-js v[0-9.]+ /);
 });
 
-test("errors reaching main: one line, wg: for known kinds, internal error otherwise", () => {
-  class TunError extends Error {}
-  class BindError extends Error { constructor(m: string) { super(m); this.name = "BindError"; } }
+test("errors reaching main: one line, wg: for the user's errors, internal error otherwise", () => {
+  class BindError extends UserError {}
+  class SomethingError extends Error {}
   assert.is(errorLine(new RangeError("invalid listen port")), "wg: invalid listen port\n");
   assert.is(errorLine(new ConfigError(3, "unknown key 'Foo'")), "wg: line 3: unknown key 'Foo'\n");
   assert.is(errorLine(new TunError("cannot open /dev/net/tun")), "wg: cannot open /dev/net/tun\n");
   assert.is(errorLine(new BindError("port 51820 in use")), "wg: port 51820 in use\n");
+  assert.is(errorLine(new MissingPackageError("koffi", "the TUN device on Node")),
+    "wg: the TUN device on Node needs the koffi package, which is not installed (npm install koffi)\n");
+  assert.match(errorLine(new NoTunError("this is darwin")), /^wg: this host has no TUN support yet \(this is darwin\): use wg up --netstack/);
+  // Only the UserError family is the user's: any other class is a bug, whatever its name.
+  assert.is(errorLine(new SomethingError("odd")), "wg: internal error: odd\n");
   assert.is(errorLine(Object.assign(new Error("EACCES: permission denied, mkdir '/var/run/wireguard'"), { code: "EACCES" })),
     "wg: EACCES: permission denied, mkdir '/var/run/wireguard'\n");
   assert.is(errorLine(new Error("boom")), "wg: internal error: boom\n");
@@ -544,7 +551,7 @@ test("errors reaching main: one line, wg: for known kinds, internal error otherw
 });
 
 test("an unexpected failure inside a command is one line, not a stack trace", async () => {
-  const rt = new FakeRuntime();
+  const rt = new FakeHost();
   rt.readStdin = async () => { throw new TypeError("stdin exploded"); };
   assert.equal(await wg(rt, ["pubkey"]), { code: 1, out: "", err: "wg: internal error: stdin exploded\n" });
   rt.run = async () => { throw new Error("spawn failed"); };
@@ -570,8 +577,8 @@ function execOut(file: string, args: string[], input?: string): Promise<{ code: 
   });
 }
 
-/** A FakeRuntime whose sockets, files and `ls` are the real ones. */
-class RealRuntime extends FakeRuntime {
+/** A FakeHost whose sockets, files and `ls` are the real ones. */
+class RealHost extends FakeHost {
   override async exists(path: string) { return existsSync(path); }
   override async readFile(path: string) { return readFileSync(path, "utf8"); }
   override async run(argv: string[]) { return execOut(argv[0], argv.slice(1)); }
@@ -627,7 +634,7 @@ test("wireguard-tools' wg and ours agree on show, showconf and set over a real s
     };
     const engines = [engine(config), engine(config)];
     for (let i = 0; i < 2; i++) servers.push(await serveReal(paths[i], engines[i]));
-    const rt = new RealRuntime();
+    const rt = new RealHost();
     rt.envs.WG_HIDE_KEYS = "always";
     for (const args of [["show", names[0]], ["showconf", names[0]], ...["dump", "allowed-ips", "endpoints", "fwmark", "public-key"].map((f) => ["show", names[0], f])]) {
       const theirs = await execOut("wg", args);

@@ -6,7 +6,7 @@
 // timeout, the connect timeout, and what a closed session leaves behind.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { wasmBytes } from "../../../build/out/engine.wasm.js";
+import { wasmBytes } from "#engine-wasm";
 import { nobleX25519 } from "../../../src/x25519.ts";
 import { keyToBase64 } from "../../../src/config.ts";
 import { NetError } from "../../../src/netstack/index.ts";

@@ -10,19 +10,19 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ROOT } from "../../helpers/root.ts";
-import { nodeRuntime } from "../../../adapters/node/runtime.ts";
+import { nodeHost } from "../../../adapters/node/host.ts";
 import { openTunnel, type Tunnel, type TunnelDeps } from "../../../adapters/tunnel/tunnel.ts";
 import { serveSocks5 } from "../../../adapters/proxy/socks5.ts";
 import { serveHttpProxy } from "../../../adapters/proxy/http-proxy.ts";
 import { serveHost, tcpClientTunnel, tcpServerTunnel } from "../../../adapters/proxy/forward.ts";
 import { Slots } from "../../../adapters/proxy/connections.ts";
-import type { HostStream, Runtime } from "../../../adapters/ports/host.ts";
+import type { Host, HostStream } from "../../../adapters/ports/host.ts";
 import { formatShow } from "../../../src/show.ts";
 
 // Each runtime with its own adapter: Deno and Bun load theirs from source.
 const adapter = (path: string) => import(pathToFileURL(join(ROOT, "adapters", path)).href);
-const rt: TunnelDeps = "Deno" in globalThis ? (await adapter("deno/runtime.ts")).denoRuntime([])
-  : process.versions.bun ? (await adapter("bun/runtime.ts")).bunRuntime([]) : nodeRuntime([]);
+const rt: TunnelDeps = "Deno" in globalThis ? (await adapter("deno/host.ts")).denoHost()
+  : process.versions.bun ? (await adapter("bun/host.ts")).bunHost() : nodeHost();
 const MB = 1 << 20;
 let A: Tunnel, B: Tunnel;
 
@@ -194,7 +194,7 @@ test("fetch: pages served inside the tunnel (Content-Length, chunked, POST, by n
 });
 
 test("the proxies over this runtime's host sockets: SOCKS5 CONNECT and UDP ASSOCIATE, HTTP proxy, both forwards", async () => {
-  const host = rt as Runtime;
+  const host = rt as Host;
   if (!host.listenTcp || !host.connectTcp || !host.bindUdp) { assert.unreachable("the runtime has no host TCP/UDP"); return; }
   const slots = new Slots(16);
   const servers = [

@@ -1,4 +1,4 @@
-// What a bundler or edge runtime gives for `import m from "../../runtimes/engine.wasm"`.
+// What a bundler or edge runtime gives for `import m from "./engine.wasm"`.
 declare module "*.wasm" {
   const module: WebAssembly.Module;
   export default module;

@@ -3,7 +3,7 @@
 // workerd compiled when it loaded the config; the worker itself may not
 // compile bytes. Bundled by test/runtimes.test.ts with "./engine.wasm" left
 // external.
-import wasm from "../../runtimes/engine.wasm";
+import wasm from "./engine.wasm";
 import { exchange } from "./exchange.ts";
 
 /** The message with which the runtime refuses to compile bytes, or null if it compiles them. */

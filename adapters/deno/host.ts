@@ -1,26 +1,33 @@
-// The CLI's Runtime on Deno's own APIs: Deno.listenDatagram, Deno.dlopen of
-// libc (the TUN device), Deno.listen/connect on unix sockets, Deno.Command,
-// Deno.resolveDns, Deno.addSignalListener. No node: imports.
+// The host on Deno's own APIs (ports/host.ts): Deno.listenDatagram,
+// Deno.dlopen of libc (the TUN device, sendmmsg; opened on first use),
+// Deno.listen/connect on unix sockets, Deno.Command, Deno.resolveDns,
+// Deno.addSignalListener, Deno.serve and Deno.QuicEndpoint for the relay.
+// No node: imports.
 //
 // A call that Deno refuses for want of a permission (Deno.errors.NotCapable)
 // becomes a PermissionError whose message names the flag to add, e.g.
 // "needs --allow-read=/etc/wireguard/wg0.conf (reading a file)"; the CLI
 // prints it as its one line. Nothing here ever prompts: optional things
 // (environment variables, the FFI X25519) are only used when already granted.
-import { tcpStreams } from "./tcp-streams.ts";
-import { listenDatagram } from "./datagram.ts";
+import { wasmBytes } from "#engine-wasm";
 import type { Endpoint } from "../../src/engine.ts";
 import { parseAddress } from "../../src/ip.ts";
-import type { Conn, HostStream, Runtime } from "../ports/host.ts";
-import { denoX25519 } from "./x25519.ts";
+import { NoTunError, UserError } from "../ports/errors.ts";
+import type { Conn, HostStream, ServerHost, TunDevices } from "../ports/host.ts";
+import type { WebTransportServers } from "../ports/websocket.ts";
+import { libc } from "./libc.ts";
+import { listenDatagram } from "./datagram.ts";
+import { tcpStreams } from "./tcp-streams.ts";
 import { DenoTun } from "./tun.ts";
 import { DenoBind } from "./udp.ts";
+import { serveWebSockets } from "./websocket-server.ts";
+import { serveWebTransport } from "./webtransport-server.ts";
+import { denoX25519 } from "./x25519.ts";
 
 /** Deno refused an operation for want of a permission; the message names the flag. */
-export class PermissionError extends Error {
+export class PermissionError extends UserError {
   constructor(readonly flag: string, readonly purpose: string) {
     super(`needs ${flag} (${purpose})`);
-    this.name = "PermissionError";
   }
 }
 
@@ -152,19 +159,50 @@ async function fromHosts(host: string): Promise<string | null> {
   return v6;
 }
 
-/** The runtime for Deno, with `args` as the command line. */
-export function denoRuntime(args: string[]): Runtime {
+/** Every address of `name`: a literal as it is, the hosts file, then A and AAAA records. */
+async function resolveAll(name: string): Promise<string[]> {
+  const h = name.replace(/^\[|\]$/g, "");
+  if (literal(h) !== null) return [h];
+  // "localhost" is not in the DNS: it is the loopback (and /etc/hosts may not be readable).
+  if (h.toLowerCase().replace(/\.$/, "") === "localhost") return ["127.0.0.1", "::1"];
+  const hosts = await fromHosts(h);
+  if (hosts !== null) return [hosts];
+  const a = await Deno.resolveDns(h, "A").catch((e) => { if (e instanceof Deno.errors.NotCapable) throw e; return [] as string[]; });
+  const aaaa = await Deno.resolveDns(h, "AAAA").catch(() => [] as string[]);
+  return [...a, ...aaaa];
+}
+
+/** TUN devices: libc loaded (with --allow-ffi), or what stops it said in one line. */
+async function tunDevices(): Promise<TunDevices> {
+  if (Deno.build.os !== "linux") throw new NoTunError(`TUN devices are Linux's; this is ${Deno.build.os}`);
+  guardSync("the TUN device, through libc", () => {
+    try {
+      libc();
+    } catch (e) {
+      if (flagOf(e) !== null) throw e;
+      throw new NoTunError(`cannot load libc.so.6: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  });
+  return { openTun: async (name, mtu) => guardSync("the TUN device, through libc", () => DenoTun.open(name, mtu)) };
+}
+
+/**
+ * The host for Deno, with `args` as the command line.
+ * @example const t = await openTunnel(denoHost(), configText);
+ */
+export function denoHost(args: string[] = []): ServerHost & WebTransportServers {
   return {
-    name: "deno",
+    command: "deno run -A wg.ts",
+    label: `Deno ${Deno.version.deno}`,
     args,
     clock: { now: () => performance.now() },
     epoch: Date.now() - performance.now(),
     x25519: denoX25519,
-    wasm: async () => (await import("./engine-wasm.js")).default,
+    wasm: async () => new WebAssembly.Module(wasmBytes),
 
     stdout: (t) => writeAll(Deno.stdout, t),
     stderr: (t) => writeAll(Deno.stderr, t),
-    exit: (code) => Deno.exit(code),
+    drained: async () => {}, // writes are synchronous
     env: (n) => Deno.permissions.querySync({ name: "env", variable: n }).state === "granted" ? Deno.env.get(n) : undefined,
     isRoot: () => guardSync("checking for root", () => Deno.uid() === 0),
 
@@ -251,8 +289,9 @@ export function denoRuntime(args: string[]): Runtime {
       if (address === undefined) throw new Deno.errors.NotFound(`cannot resolve '${h}'`);
       return { address, port };
     }),
+    resolveAll: (name) => guard(`resolving ${name}`, () => resolveAll(name)),
 
-    openTun: (name, mtu) => guardSync("the TUN device, through libc", () => DenoTun.open(name, mtu)),
+    tunDevices,
     openBind: (port, maxDatagram) => guard(`binding UDP port ${port}`, () => {
       const b = new DenoBind(maxDatagram);
       b.open(port);
@@ -280,7 +319,9 @@ export function denoRuntime(args: string[]): Runtime {
     connectTcp: (host, port) => guard(`connecting to ${host}:${port}`, async () =>
       hostStream(await Deno.connect({ transport: "tcp", hostname: host.replace(/^\[|\]$/g, ""), port }))),
     bindUdp: (host, port, receive) => guard(`binding UDP ${host}:${port}`, () => listenDatagram(host, port, receive)),
-    relay: (options) => guard("the relay's sockets", async () => (await import("./websocket-server.ts")).startRelay(options)),
+    webSocketTls: true,
+    serveWebSockets: (options, handler) => guard("the relay's sockets", () => serveWebSockets(options, handler)),
+    serveWebTransport: (options, session) => guard("the relay's WebTransport endpoint", () => serveWebTransport(options, session)),
     onSignal: (handler) => {
       Deno.addSignalListener("SIGINT", () => handler("SIGINT"));
       Deno.addSignalListener("SIGTERM", () => handler("SIGTERM"));

@@ -1,16 +1,21 @@
-// The CLI's Runtime on Node's own APIs.
+// The host on Node's own APIs (ports/host.ts): node:fs, node:child_process,
+// node:dns, node:net and node:dgram; X25519 on node:crypto; the TUN device
+// and sendmmsg through koffi, loaded only when asked for (libc.ts); the
+// relay's WebSocket server on the `ws` package, likewise.
 import { readFile, writeFile, mkdir, rm, access } from "node:fs/promises";
 import { spawn } from "node:child_process";
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import net from "node:net";
-import { wasmBytes } from "../../build/out/engine.wasm.js";
+import { wasmBytes } from "#engine-wasm";
 import type { Endpoint } from "../../src/engine.ts";
 import dgram from "node:dgram";
-import type { Conn, HostStream, Runtime } from "../ports/host.ts";
-import { nodeX25519 } from "./x25519.ts";
-import { NodeTun } from "./tun.ts";
+import type { Conn, HostStream, ServerHost } from "../ports/host.ts";
+import { nodeX25519 } from "../node-compat/x25519.ts";
+import { loadLibc } from "./libc.ts";
+import { openNodeTun } from "./tun.ts";
 import { NodeBind } from "./udp.ts";
+import { serveWebSockets } from "./websocket-server.ts";
 
 function conn(s: net.Socket): Conn {
   s.setEncoding("utf8");
@@ -83,18 +88,25 @@ function hostStream(s: net.Socket): HostStream {
   };
 }
 
-export function nodeRuntime(args: string[]): Runtime {
+/**
+ * The host for Node, with `args` as the command line.
+ * @example const t = await openTunnel(nodeHost(), configText);
+ */
+export function nodeHost(args: string[] = []): ServerHost {
+  let out: Promise<void> = Promise.resolve(), err: Promise<void> = Promise.resolve();
+  const write = (s: NodeJS.WriteStream, t: string) => new Promise<void>((resolve) => { s.write(t, () => resolve()); });
   return {
-    name: "node",
+    command: "npx wg",
+    label: `Node ${process.versions.node}`,
     args,
     clock: { now: () => performance.now() },
     epoch: Date.now() - performance.now(),
     x25519: nodeX25519,
     wasm: async () => new WebAssembly.Module(wasmBytes),
 
-    stdout: (t) => { process.stdout.write(t); },
-    stderr: (t) => { process.stderr.write(t); },
-    exit: (code) => process.exit(code),
+    stdout: (t) => { out = write(process.stdout, t); },
+    stderr: (t) => { err = write(process.stderr, t); },
+    drained: async () => { await Promise.all([out, err]); },
     env: (n) => process.env[n],
     isRoot: () => process.getuid?.() === 0,
 
@@ -132,8 +144,9 @@ export function nodeRuntime(args: string[]): Runtime {
       const r = await lookup(h);
       return { address: r.address, port };
     },
+    resolveAll: async (name) => (await lookup(name, { all: true }).catch(() => [])).map((a) => a.address),
 
-    openTun: (name, mtu) => NodeTun.open(name, mtu),
+    tunDevices: async () => { await loadLibc(); return { openTun: openNodeTun }; },
     openBind: async (port, maxDatagram) => {
       const b = new NodeBind(maxDatagram);
       await b.open(port);
@@ -163,9 +176,9 @@ export function nodeRuntime(args: string[]): Runtime {
       s.once("connect", () => { s.removeListener("error", reject); resolve(hostStream(s)); });
       s.once("error", reject);
     }),
-    bindUdp: (host, port, receive) => new Promise((resolve, reject) => {
+    bindUdp: (host, port, receive, options) => new Promise((resolve, reject) => {
       const h = host.replace(/^\[|\]$/g, "");
-      const s = dgram.createSocket({ type: isIP(h) === 6 ? "udp6" : "udp4", ipv6Only: isIP(h) === 6 });
+      const s = dgram.createSocket({ type: isIP(h) === 6 ? "udp6" : "udp4", ipv6Only: isIP(h) === 6, recvBufferSize: options?.receiveBuffer });
       s.once("error", reject);
       s.bind(port, h, () => {
         s.removeListener("error", reject);
@@ -183,7 +196,8 @@ export function nodeRuntime(args: string[]): Runtime {
         });
       });
     }),
-    relay: async (options) => (await import("./websocket-server.ts")).startRelay(options),
+    webSocketTls: true,
+    serveWebSockets,
     onSignal: (handler) => {
       process.on("SIGINT", () => handler("SIGINT"));
       process.on("SIGTERM", () => handler("SIGTERM"));

@@ -1,19 +1,23 @@
-// The CLI's Runtime on Bun's own APIs: Bun.udpSocket, bun:ffi (TUN, socket
-// options), Bun.listen / Bun.connect (UAPI), Bun.spawn, Bun.dns, Bun.file.
-// Where Bun has no API of its own it uses Bun's node: modules: mkdir, rm and
-// writing with a file mode (node:fs/promises), and X25519 (node:crypto,
-// which Bun implements on BoringSSL: measured under Bun 1.4.5 on the 2-core
-// test machine, 31,800 cached DH/s against @noble/curves' 2,700, and 10,400
-// handshake rounds (generate + 2 DH) per second against 1,100).
+// The host on Bun's own APIs (ports/host.ts): Bun.udpSocket, bun:ffi (TUN,
+// socket options; opened on first use), Bun.listen / Bun.connect (UAPI),
+// Bun.spawn, Bun.dns, Bun.file, Bun.serve (the relay). Where Bun has no API
+// of its own it uses Bun's node: modules: mkdir, rm and writing with a file
+// mode (node:fs/promises), and X25519 (node:crypto, which Bun implements on
+// BoringSSL: measured under Bun 1.4.5 on the 2-core test machine, 31,800
+// cached DH/s against @noble/curves' 2,700, and 10,400 handshake rounds
+// (generate + 2 DH) per second against 1,100).
 import { mkdir, rm, writeFile, access } from "node:fs/promises";
+import { wasmBytes } from "#engine-wasm";
 import type { Endpoint } from "../../src/engine.ts";
 import { parseAddress } from "../../src/ip.ts";
-import type { HostStream, Runtime } from "../ports/host.ts";
-import { nodeX25519 } from "../node/x25519.ts";
+import type { HostStream, ServerHost } from "../ports/host.ts";
+import { nodeX25519 } from "../node-compat/x25519.ts";
 import { Bun, type SpawnIO } from "./bun.ts";
-import { BunTun } from "./tun.ts";
+import { loadLibc } from "./libc.ts";
+import { openBunTun } from "./tun.ts";
 import { BunBind } from "./udp.ts";
 import { listenUnix, connectUnix } from "./unix.ts";
+import { serveWebSockets } from "./websocket-server.ts";
 
 /** Everything a stream has to say, as text. */
 async function text(s: ReadableStream<Uint8Array> | null): Promise<string> {
@@ -117,27 +121,27 @@ class BunTcp {
   }
 }
 
-/** The Runtime, and `drained`: resolves once all that stdout and stderr were given is written. */
-export type BunRuntime = Runtime & { drained(): Promise<void> };
-
-export function bunRuntime(args: string[]): BunRuntime {
+/**
+ * The host for Bun, with `args` as the command line.
+ * @example const t = await openTunnel(bunHost(), configText);
+ */
+export function bunHost(args: string[] = []): ServerHost {
   // process.stdout.write may still hold output when process.exit runs (a
   // `wg show` of 1,000 peers into a pipe lost a third of its lines), and
   // its callback comes too early; Bun.write resolves when all is written.
   let out: Promise<unknown> = Promise.resolve(), err: Promise<unknown> = Promise.resolve();
   return {
-    name: "bun",
+    command: "bun wg",
+    label: `Bun ${Bun.version}`,
     args,
     clock: { now: () => performance.now() },
     epoch: Date.now() - performance.now(),
     x25519: nodeX25519,
-    // Built by `npm install` next to this folder, in a clone and in an installed package alike.
-    wasm: async () => WebAssembly.compile(await Bun.file(new URL("../../build/out/engine.wasm", import.meta.url)).arrayBuffer()),
+    wasm: async () => new WebAssembly.Module(wasmBytes),
 
     stdout: (t) => { out = out.then(() => Bun.write(Bun.stdout, t)).catch(() => {}); },
     stderr: (t) => { err = err.then(() => Bun.write(Bun.stderr, t)).catch(() => {}); },
     drained: async () => { await Promise.all([out, err]); },
-    exit: (code) => process.exit(code),
     env: (n) => process.env[n],
     isRoot: () => process.getuid?.() === 0,
 
@@ -178,8 +182,9 @@ export function bunRuntime(args: string[]): BunRuntime {
       if (!first) throw new Error(`cannot resolve ${h}`);
       return { address: first.address, port };
     },
+    resolveAll: async (name) => (await Bun.dns.lookup(name, { family: 0 }).catch(() => [])).map((a) => a.address),
 
-    openTun: (name, mtu) => BunTun.open(name, mtu),
+    tunDevices: async () => { loadLibc(); return { openTun: openBunTun }; },
     openBind: async (port) => {
       const b = new BunBind();
       await b.open(port);
@@ -212,7 +217,8 @@ export function bunRuntime(args: string[]): BunRuntime {
         close: () => { if (open) { open = false; s.close(); } },
       };
     },
-    relay: async (options) => (await import("./websocket-server.ts")).startRelay(options),
+    webSocketTls: true,
+    serveWebSockets,
     onSignal: (handler) => {
       process.on("SIGINT", () => handler("SIGINT"));
       process.on("SIGTERM", () => handler("SIGTERM"));
