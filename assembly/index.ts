@@ -22,17 +22,21 @@ export * from "./aead";
 export * from "./replay";
 export * from "./allowedips";
 
+// Every exported constant below is an exported global of engine.wasm, and
+// src/wasm.ts checks each one it mirrors when it instantiates the module:
+// the two halves cannot drift apart unnoticed.
+
 // Specification constants (whitepaper section 6).
-const REJECT_AFTER_TIME_MS: f64 = 180_000;
-const REKEY_AFTER_TIME_MS: f64 = 120_000;
-const REKEY_AFTER_MESSAGES: u64 = 1 << 60;
-const REJECT_AFTER_MESSAGES: u64 = 0xFFFF_FFFF_FFFF_DFFF; // 2^64 - 2^13 - 1
+export const REJECT_AFTER_TIME_MS: f64 = 180_000;
+export const REKEY_AFTER_TIME_MS: f64 = 120_000;
+export const REKEY_AFTER_MESSAGES: u64 = 1 << 60;
+export const REJECT_AFTER_MESSAGES: u64 = 0xFFFF_FFFF_FFFF_DFFF; // 2^64 - 2^13 - 1
 
 // Message layout.
-const TYPE_DATA: u32 = 4;
-const HEADER: usize = 16; // type u32, receiver u32, counter u64
-const TAG: usize = 16;
-const MIN_DATA: usize = HEADER + TAG;
+export const TYPE_DATA: u32 = 4;
+export const HEADER: usize = 16; // type u32, receiver u32, counter u64
+export const TAG: usize = 16;
+export const MIN_DATA: usize = HEADER + TAG;
 
 // Slot layout.
 export const SLOT_SEND_KEY: usize = 0;

@@ -3,6 +3,8 @@
 // that pass their arguments through the scratch area.
 import type { Aead } from "./crypto.ts";
 import type { Prefix } from "./ip.ts";
+import { REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME, REKEY_AFTER_MESSAGES, REKEY_AFTER_TIME } from "./constants.ts";
+import { MESSAGE_TRANSPORT, MESSAGE_TRANSPORT_HEADER_SIZE, MESSAGE_TRANSPORT_MIN_SIZE, TAG_SIZE } from "./messages.ts";
 
 /** The exports of build/out/engine.wasm (assembly/index.ts). */
 export interface Exports {
@@ -38,14 +40,45 @@ export interface Exports {
   set_simd(on: boolean): void;
 }
 
-// Mirrors of assembly/index.ts.
+// Mirrors of assembly/index.ts, checked against engine.wasm's exported
+// globals of the same names at instantiation (checkAbi).
 export const HEADROOM = 16;
 export const DESC_LEN = 0, DESC_PEER = 1, DESC_STATUS = 2, DESC_SLOT = 3; // in i32 units
 export const ENCAP_SEND = 0, ENCAP_SEND_REKEY = 1, ENCAP_NO_ROUTE = 2, ENCAP_NO_KEY = 3, ENCAP_BAD = 4;
 export const DECAP_DATA = 0, DECAP_KEEPALIVE = 1, DECAP_NOT_DATA = 2, DECAP_UNKNOWN = 3, DECAP_EXPIRED = 4,
   DECAP_REPLAY = 5, DECAP_AUTH = 6, DECAP_SOURCE = 7, DECAP_MALFORMED = 8;
-const SLOT_SEND_KEY = 0, SLOT_RECV_KEY = 32;
-const SCRATCH_BYTES = 4096;
+export const SLOT_SEND_KEY = 0, SLOT_RECV_KEY = 32;
+export const SCRATCH_BYTES = 4096;
+
+/**
+ * What src/ assumes of engine.wasm, by the name of the global assembly/
+ * exports for it. Descriptor fields are i32 indices here and byte offsets
+ * there; the 64-bit counts are u64 there.
+ */
+const ABI: [string, number | bigint][] = [
+  ["HEADROOM", HEADROOM], ["SCRATCH_BYTES", SCRATCH_BYTES], ["SLOT_SEND_KEY", SLOT_SEND_KEY], ["SLOT_RECV_KEY", SLOT_RECV_KEY],
+  ["DESC_LEN", DESC_LEN * 4], ["DESC_PEER", DESC_PEER * 4], ["DESC_STATUS", DESC_STATUS * 4], ["DESC_SLOT", DESC_SLOT * 4], ["DESC_BYTES", 16],
+  ["ENCAP_SEND", ENCAP_SEND], ["ENCAP_SEND_REKEY", ENCAP_SEND_REKEY], ["ENCAP_NO_ROUTE", ENCAP_NO_ROUTE], ["ENCAP_NO_KEY", ENCAP_NO_KEY], ["ENCAP_BAD", ENCAP_BAD],
+  ["DECAP_DATA", DECAP_DATA], ["DECAP_KEEPALIVE", DECAP_KEEPALIVE], ["DECAP_NOT_DATA", DECAP_NOT_DATA], ["DECAP_UNKNOWN", DECAP_UNKNOWN],
+  ["DECAP_EXPIRED", DECAP_EXPIRED], ["DECAP_REPLAY", DECAP_REPLAY], ["DECAP_AUTH", DECAP_AUTH], ["DECAP_SOURCE", DECAP_SOURCE], ["DECAP_MALFORMED", DECAP_MALFORMED],
+  ["TYPE_DATA", MESSAGE_TRANSPORT], ["HEADER", MESSAGE_TRANSPORT_HEADER_SIZE], ["TAG", TAG_SIZE], ["MIN_DATA", MESSAGE_TRANSPORT_MIN_SIZE],
+  ["REKEY_AFTER_TIME_MS", REKEY_AFTER_TIME], ["REJECT_AFTER_TIME_MS", REJECT_AFTER_TIME],
+  ["REKEY_AFTER_MESSAGES", REKEY_AFTER_MESSAGES], ["REJECT_AFTER_MESSAGES", REJECT_AFTER_MESSAGES],
+];
+
+/**
+ * Checks that engine.wasm's exported constants are what src/ assumes.
+ * @throws Error naming the first constant on which they disagree (a build of one half without the other)
+ */
+export function checkAbi(exports: Record<string, unknown>): void {
+  for (const [name, want] of ABI) {
+    const g = exports[name];
+    if (!(g instanceof WebAssembly.Global)) throw new Error(`engine.wasm does not export ${name}: rebuild it (npm run build)`);
+    let got = g.value as number | bigint;
+    if (typeof want === "bigint") got = BigInt.asUintN(64, BigInt(got));
+    if (got !== want) throw new Error(`engine.wasm and src/wasm.ts disagree on ${name}: ${got} against ${want}: rebuild (npm run build)`);
+  }
+}
 
 export interface Layout {
   maxPeers: number;
@@ -61,6 +94,7 @@ export function instantiate(module: WebAssembly.Module, layout: Layout): Wasm {
   const instance = new WebAssembly.Instance(module, {
     env: { abort() { throw new Error("engine.wasm aborted"); } },
   });
+  checkAbi(instance.exports);
   return new Wasm(instance.exports as unknown as Exports, layout);
 }
 

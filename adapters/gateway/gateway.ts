@@ -29,7 +29,7 @@ import { endOfBurst, type Bind } from "../ports/bind.ts";
 import { Device } from "../ports/device.ts";
 import type { Clock } from "../ports/host.ts";
 import { StackTun } from "../ports/stack-tun.ts";
-import { relay } from "../proxy/connections.ts";
+import { join } from "../ports/streams.ts";
 import type { TcpStream } from "../ports/host.ts";
 import type { AcceptedWebSocket, UpgradeWebSocket } from "../ports/websocket.ts";
 import { FakeDns } from "./fakedns.ts";
@@ -334,7 +334,7 @@ class Session {
     this.conns.add(conn);
     this.flows++;
     this.totals.flowsOpened++;
-    void relay(conn, { readable: out.readable, writable: out.writable, abort: () => void closeQuietly(out) }).finally(() => {
+    void join(conn, { readable: out.readable, writable: out.writable, abort: () => void closeQuietly(out) }).finally(() => {
       this.conns.delete(conn);
       this.outbound.delete(out);
       this.flows--;

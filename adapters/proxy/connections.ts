@@ -1,38 +1,7 @@
-// Joining two byte streams both ways (a proxied connection), and the cap on
-// how many such joins run at once.
-//
-// Each direction is one pipeTo, so backpressure is the streams' own: a
-// slow reader on one side stops reads on the other, and nothing queues
-// beyond each stream's small high-water mark. The end of one direction
-// (FIN) closes the other side's writable (FIN onward) while the opposite
-// direction goes on: half-close passes through. An error either way tears
-// both connections down.
-
-/** One side of a relay. */
-export interface RelayEnd {
-  readable: ReadableStream<Uint8Array>;
-  writable: WritableStream<Uint8Array>;
-  /** Tears the connection down at once (RST, or the socket destroyed). */
-  abort(): void;
-}
-
-/**
- * Copies a to b and b to a until both directions end.
- * @returns resolves when both are done (never rejects: a failure aborts both ends)
- */
-export async function relay(a: RelayEnd, b: RelayEnd): Promise<void> {
-  let failed = false;
-  const fail = () => {
-    if (failed) return;
-    failed = true;
-    a.abort();
-    b.abort();
-  };
-  await Promise.all([
-    a.readable.pipeTo(b.writable).catch(fail),
-    b.readable.pipeTo(a.writable).catch(fail),
-  ]);
-}
+// A proxy's connections: answering the client, then joining it to the
+// tunnel (ports/streams.ts); ending it in order; the cap on how many run at
+// once; the deadline of an opening exchange.
+import { join, type StreamEnd } from "../ports/streams.ts";
 
 /**
  * A proxy's success path: `answer` to the client (the CONNECT or SOCKS5
@@ -41,7 +10,7 @@ export async function relay(a: RelayEnd, b: RelayEnd): Promise<void> {
  */
 export async function answerAndRelay(
   client: { writable: WritableStream<Uint8Array>; close(): void }, rest: ReadableStream<Uint8Array>,
-  conn: RelayEnd, answer: Uint8Array,
+  conn: StreamEnd, answer: Uint8Array,
 ): Promise<void> {
   try {
     await writeBytes(client.writable, answer);
@@ -50,7 +19,7 @@ export async function answerAndRelay(
     client.close();
     return;
   }
-  await relay({ readable: rest, writable: client.writable, abort: () => client.close() }, conn);
+  await join({ readable: rest, writable: client.writable, abort: () => client.close() }, conn);
 }
 
 /** Writes bytes to a writable without keeping it locked. */

@@ -5,17 +5,18 @@
 // once. Also the accept loop the SOCKS5 and HTTP proxies are served by.
 import type { TcpConn, TcpListener } from "../../src/netstack/index.ts";
 import type { HostServer, HostStream, TcpSockets } from "../ports/host.ts";
-import { relay, type RelayEnd, type Slots } from "./connections.ts";
+import { join, type StreamEnd } from "../ports/streams.ts";
+import type { Slots } from "./connections.ts";
 import type { TunnelSide } from "./socks5.ts";
 
 type ListenTcp = TcpSockets["listenTcp"];
 type ConnectTcp = TcpSockets["connectTcp"];
 
-export function hostEnd(s: HostStream): RelayEnd {
+export function hostEnd(s: HostStream): StreamEnd {
   return { readable: s.readable, writable: s.writable, abort: () => s.close() };
 }
 
-export function tunnelEnd(c: TcpConn): RelayEnd {
+export function tunnelEnd(c: TcpConn): StreamEnd {
   return { readable: c.readable, writable: c.writable, abort: () => c.abort() };
 }
 
@@ -42,7 +43,7 @@ export function tcpClientTunnel(listenTcp: ListenTcp, bind: [string, number], ta
       s.close();
       return;
     }
-    await relay(hostEnd(s), tunnelEnd(conn));
+    await join(hostEnd(s), tunnelEnd(conn));
   });
 }
 
@@ -59,7 +60,7 @@ export function tcpServerTunnel(tunnel: { listen(port: number, on: (c: TcpConn) 
         conn.abort();
         return;
       }
-      await relay(tunnelEnd(conn), hostEnd(s));
+      await join(tunnelEnd(conn), hostEnd(s));
     })().catch(() => conn.abort()).finally(() => slots.give());
   });
 }
