@@ -1,11 +1,12 @@
-// The edge gateway's bundles (adapters/edge): one ES module per platform,
-// with engine.wasm beside it rather than inside.
+// The edge gateway's bundles (adapters/entries/workerd.ts, deno-gateway.ts):
+// one ES module per platform, for those who deploy a file rather than the
+// package.
 //   build/out/edge/workerd/: worker.js, engine.wasm, workerd.capnp (run with
 //     `workerd serve`; or deploy worker.js with engine.wasm as a CompiledWasm module)
-//   build/out/edge/deno/:    gateway.js, engine.wasm (run with `deno serve`)
-// workerd imports engine.wasm as a `wasm` module and Deno with a
-// source-phase import; both stay external ("./engine.wasm"), as does
-// "cloudflare:sockets".
+//   build/out/edge/deno/:    gateway.js (run with `deno serve`)
+// workerd imports engine.wasm as a `wasm` module (it compiles no bytes), so
+// that import stays external ("./engine.wasm"), as does "cloudflare:sockets";
+// Deno compiles the bytes the bundle carries.
 import { copyFileSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
@@ -35,7 +36,7 @@ export async function buildEdge(root, esbuild) {
   mkdirSync(workerd, { recursive: true });
   mkdirSync(deno, { recursive: true });
   await esbuild.build({
-    ...common, entryPoints: [join(src, "workerd.ts")], outfile: join(workerd, "worker.js"),
+    ...common, entryPoints: [join(src, "workerd-worker.ts")], outfile: join(workerd, "worker.js"),
     platform: "browser", conditions: ["workerd", "worker"], external: ["cloudflare:sockets"],
   });
   copyFileSync(wasm, join(workerd, "engine.wasm"));
@@ -43,6 +44,5 @@ export async function buildEdge(root, esbuild) {
   await esbuild.build({
     ...common, entryPoints: [join(src, "deno-gateway.ts")], outfile: join(deno, "gateway.js"), platform: "neutral",
   });
-  copyFileSync(wasm, join(deno, "engine.wasm"));
   return { workerd, deno };
 }

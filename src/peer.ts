@@ -43,7 +43,7 @@ export class Peer {
   previous: Keypair | null = null;
   next: Keypair | null = null;
 
-  readonly timers = new Float64Array(TIMER_COUNT).fill(Infinity);
+  readonly timers: Float64Array = new Float64Array(TIMER_COUNT).fill(Infinity);
   handshakeAttempts = 0;
   needAnotherKeepalive = false;
   sentLastMinuteHandshake = false;

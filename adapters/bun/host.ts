@@ -184,7 +184,7 @@ export function bunHost(args: string[] = []): ServerHost {
     },
     resolveAll: async (name) => (await Bun.dns.lookup(name, { family: 0 }).catch(() => [])).map((a) => a.address),
 
-    tunDevices: async () => { loadLibc(); return { openTun: openBunTun }; },
+    tunDevices: async () => { await loadLibc(); return { openTun: openBunTun }; },
     openBind: async (port) => {
       const b = new BunBind();
       await b.open(port);

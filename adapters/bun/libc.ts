@@ -1,12 +1,12 @@
 // libc for Bun through bun:ffi (linux/libc.ts's interface), opened on first
-// use: importing this module loads nothing native. Each thread that uses it
-// (the TUN reader is a Worker) opens its own copy.
+// use: importing this module loads nothing native (bun:ffi itself is
+// imported then too, so the module also loads where there is no Bun). Each
+// thread that uses it (the TUN reader is a Worker) opens its own copy.
 //
 // read() and write() return ssize_t; they are bound as returning i32, which
 // reads the low half of the register: exact for every count below 2 GiB and
 // for -1, and it keeps the call on Bun's fast path (an i64 return is a
 // BigInt). Pointers are numbers.
-import { dlopen, ptr, read, CString } from "bun:ffi";
 import { NoTunError } from "../ports/errors.ts";
 import type { PollingLibc } from "../linux/ring.ts";
 
@@ -25,24 +25,30 @@ const SYMBOLS = {
 
 type Fn = (...args: unknown[]) => number;
 const TWO32 = 2 ** 32;
-let lib: PollingLibc<number> | null = null;
+let loading: Promise<PollingLibc<number>> | null = null;
 
 /**
  * libc through bun:ffi, opened once per thread.
  * @throws NoTunError on a host that is not Linux or has no libc.so.6 (musl), or where FFI fails
  */
-export function loadLibc(): PollingLibc<number> {
-  if (lib !== null) return lib;
+export function loadLibc(): Promise<PollingLibc<number>> {
+  return loading ??= bind();
+}
+
+async function bind(): Promise<PollingLibc<number>> {
   if (process.platform !== "linux") throw new NoTunError(`TUN devices and sendmmsg are Linux's; this is ${process.platform}`);
   let s: Record<keyof typeof SYMBOLS, Fn>;
+  let ffi: typeof import("bun:ffi");
   try {
-    s = dlopen("libc.so.6", SYMBOLS).symbols as unknown as Record<keyof typeof SYMBOLS, Fn>;
+    ffi = await import("bun:ffi");
+    s = ffi.dlopen("libc.so.6", SYMBOLS).symbols as unknown as Record<keyof typeof SYMBOLS, Fn>;
   } catch (e) {
-    throw new NoTunError(`cannot load libc.so.6: ${e instanceof Error ? e.message : String(e)}`);
+    throw new NoTunError(`cannot load libc.so.6 through bun:ffi: ${e instanceof Error ? e.message : String(e)}`);
   }
+  const { ptr, read, CString } = ffi;
   // errno lives at a fixed address per thread: found once.
   const errnoAt = s.__errno_location();
-  lib = {
+  return {
     open: (path, flags) => s.open(path, flags),
     close: (fd) => s.close(fd),
     ioctl: (fd, req, arg) => s.ioctl(fd, req, arg),
@@ -60,5 +66,4 @@ export function loadLibc(): PollingLibc<number> {
       dv.setUint32(at + 4, Math.floor(p / TWO32), true);
     },
   };
-  return lib;
 }

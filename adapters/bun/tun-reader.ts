@@ -11,8 +11,8 @@ interface WorkerScope {
 }
 const scope = globalThis as unknown as WorkerScope;
 
-scope.onmessage = (ev) => {
-  runReader(loadLibc(), ev.data);
+scope.onmessage = async (ev) => {
+  runReader(await loadLibc(), ev.data);
   scope.postMessage("done");
   scope.close();
 };

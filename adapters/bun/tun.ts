@@ -15,7 +15,7 @@ type BunWorker = Worker & { unref(): void };
  * @throws TunError or NoTunError, each with a one-line reason
  */
 export async function openBunTun(name: string, mtu: number): Promise<Tun> {
-  const libc = loadLibc();
+  const libc = await loadLibc();
   const fd = openTunFd(libc, name);
   return new RingTun(libc, fd, name, mtu, {
     spawn: (start) => {

@@ -89,7 +89,7 @@ export class BunBind implements Bind {
     // Room for bursts (root may exceed net.core.[rw]mem_max, others get what
     // the limit allows), where libc can be had; Bun's defaults otherwise.
     let libc: Libc<number> | null = null;
-    try { libc = loadLibc(); } catch { /* no FFI here */ }
+    try { libc = await loadLibc(); } catch { /* no FFI here */ }
     this.libc = libc;
     for (const s of this.senders()) {
       if (libc === null) break;

@@ -27,7 +27,6 @@
 // batch (for plaintext, too). So those datagrams are copied into a ring of
 // buffers that only ever hold ciphertext, and a send is dropped rather than
 // overwrite a slot still queued.
-/// <reference lib="deno.unstable" />
 import type { Endpoint } from "../../src/engine.ts";
 import type { Bind } from "../ports/bind.ts";
 import { UserError } from "../ports/errors.ts";

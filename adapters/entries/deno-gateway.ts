@@ -1,12 +1,23 @@
-// The edge gateway on Deno: `deno serve --allow-net --allow-env=WG_CONFIG,WG_CONFIG_FILE,WG_ALLOW`
-// of this file (add --allow-read=FILE with WG_CONFIG_FILE). The gateway
-// (adapters/gateway) over Deno.upgradeWebSocket and Deno.connect (half-close
-// kept). The configuration: the WG_CONFIG environment variable, or the file
-// WG_CONFIG_FILE names.
+/**
+ * The edge gateway on Deno (`deno serve` of this module, or
+ * `import gateway from "wg-js/deno-gateway"`): the gateway (see
+ * adapters/gateway) over Deno.upgradeWebSocket and Deno.connect
+ * (half-close kept). Its configuration is the WG_CONFIG environment
+ * variable, or the file WG_CONFIG_FILE names; WG_ALLOW limits where its
+ * connections go. They are read on the first request, so importing this
+ * module does nothing.
+ *
+ *   deno serve --allow-net --allow-env=WG_CONFIG,WG_CONFIG_FILE,WG_ALLOW [--allow-read=FILE] deno-gateway.js
+ * @module
+ */
 import { wasmBytes } from "#engine-wasm";
-import { createGateway } from "../gateway/gateway.ts";
+import { createGateway, type GatewayOptions } from "../gateway/gateway.ts";
 import { allowList } from "../gateway/allow.ts";
 import { connectTcp, upgradeWebSocket } from "../deno/sockets.ts";
+
+export { createGateway, type GatewayOptions, type GatewayStatus } from "../gateway/gateway.ts";
+export { allowList } from "../gateway/allow.ts";
+export { connectTcp, upgradeWebSocket } from "../deno/sockets.ts";
 
 function configText(): string {
   const text = Deno.env.get("WG_CONFIG");
@@ -16,15 +27,24 @@ function configText(): string {
   throw new Error("set WG_CONFIG (the wg-quick text) or WG_CONFIG_FILE (its path)");
 }
 
-const gateway = createGateway({
-  config: configText(),
-  wasm: new WebAssembly.Module(wasmBytes),
-  upgrade: upgradeWebSocket,
-  connect: connectTcp,
-  allow: allowList(Deno.env.get("WG_ALLOW")),
-  log: (m) => console.error(m),
-});
+/** A gateway on Deno's sockets; `options` as createGateway takes them, without the platform's parts. */
+export function createDenoGateway(options: Omit<GatewayOptions, "wasm" | "upgrade" | "connect"> & Partial<Pick<GatewayOptions, "wasm">>): ReturnType<typeof createGateway> {
+  return createGateway({ wasm: new WebAssembly.Module(wasmBytes), upgrade: upgradeWebSocket, connect: connectTcp, ...options });
+}
 
-/** The server for `deno serve`. */
-const server: { fetch(request: Request): Promise<Response> } = { fetch: (request: Request) => gateway.fetch(request) };
+let gateway: ReturnType<typeof createGateway> | null = null;
+
+/** The server for `deno serve`: the gateway of WG_CONFIG (or WG_CONFIG_FILE) and WG_ALLOW, made on the first request. */
+const server: { fetch(request: Request): Promise<Response> } = {
+  fetch(request: Request): Promise<Response> {
+    if (gateway === null) {
+      try {
+        gateway = createDenoGateway({ config: configText(), allow: allowList(Deno.env.get("WG_ALLOW")), log: (m) => console.error(m) });
+      } catch (e) {
+        return Promise.resolve(new Response(`WG_CONFIG: ${e instanceof Error ? e.message : String(e)}\n`, { status: 500 }));
+      }
+    }
+    return gateway.fetch(request);
+  },
+};
 export default server;

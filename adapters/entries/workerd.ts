@@ -1,16 +1,20 @@
-// The edge gateway on workerd (Cloudflare Workers, or workerd run locally):
-// the gateway (adapters/gateway) over workerd's sockets (adapters/workerd),
-// engine.wasm as a `wasm` module of the worker (workerd refuses to compile
-// WebAssembly from bytes), the configuration from the WG_CONFIG binding (a
-// secret on Cloudflare; fromEnvironment or text in a capnp config, see
-// adapters/workerd/gateway.capnp). Built to build/out/edge/workerd/ by
-// build/edge.mjs; `import gateway from "wg-js/workerd"` in a worker of your own.
-import wasm from "#engine-wasm-module";
+/**
+ * The edge gateway on workerd (Cloudflare Workers, or workerd run locally;
+ * `import ... from "wg-js/workerd"`): the gateway (adapters/gateway) over
+ * workerd's sockets (adapters/workerd). workerd compiles no WebAssembly from
+ * bytes, so the worker imports engine.wasm as a module and hands it over:
+ *
+ * @example
+ * import wasm from "wg-js/engine.wasm";   // a CompiledWasm module (wrangler's default rule for .wasm)
+ * import { gatewayWorker } from "wg-js/workerd";
+ * export default gatewayWorker(wasm);     // WG_CONFIG (a secret) and WG_ALLOW come from the environment
+ * @module
+ */
 import { createGateway } from "../gateway/gateway.ts";
 import { allowList } from "../gateway/allow.ts";
 import { connectTcp, upgradeWebSocket } from "../workerd/sockets.ts";
 
-export { createGateway, type GatewayOptions, type GatewayStatus } from "../gateway/gateway.ts";
+export { createGateway, type GatewayOptions, type GatewayStatus, type GatewayTunnelConfig } from "../gateway/gateway.ts";
 export { allowList } from "../gateway/allow.ts";
 export { connectTcp, upgradeWebSocket } from "../workerd/sockets.ts";
 
@@ -22,23 +26,27 @@ export interface Env {
   WG_ALLOW?: string;
 }
 
-let gateway: ReturnType<typeof createGateway> | null = null;
-let made = "";
-
-/** The worker: a fetch handler made from WG_CONFIG (and WG_ALLOW) on the first request, and again when they change. */
-const worker: { fetch(request: Request, env: Env): Promise<Response> } = {
-  fetch(request: Request, env: Env): Promise<Response> {
-    const config = env.WG_CONFIG ?? "";
-    if (gateway === null || made !== config + "\0" + (env.WG_ALLOW ?? "")) {
-      if (config === "") return Promise.resolve(new Response("WG_CONFIG is not set\n", { status: 500 }));
-      try {
-        gateway = createGateway({ config, wasm, upgrade: upgradeWebSocket, connect: connectTcp, allow: allowList(env.WG_ALLOW), log: (m) => console.log(m) });
-      } catch (e) {
-        return Promise.resolve(new Response(`WG_CONFIG: ${e instanceof Error ? e.message : String(e)}\n`, { status: 500 }));
+/**
+ * A worker (its default export) whose gateway is made from WG_CONFIG (and
+ * WG_ALLOW) on the first request, and again when they change.
+ * @param wasm engine.wasm, imported by the worker as a module
+ */
+export function gatewayWorker(wasm: WebAssembly.Module): { fetch(request: Request, env: Env): Promise<Response> } {
+  let gateway: ReturnType<typeof createGateway> | null = null;
+  let made = "";
+  return {
+    fetch(request: Request, env: Env): Promise<Response> {
+      const config = env.WG_CONFIG ?? "";
+      if (gateway === null || made !== config + "\0" + (env.WG_ALLOW ?? "")) {
+        if (config === "") return Promise.resolve(new Response("WG_CONFIG is not set\n", { status: 500 }));
+        try {
+          gateway = createGateway({ config, wasm, upgrade: upgradeWebSocket, connect: connectTcp, allow: allowList(env.WG_ALLOW), log: (m) => console.log(m) });
+        } catch (e) {
+          return Promise.resolve(new Response(`WG_CONFIG: ${e instanceof Error ? e.message : String(e)}\n`, { status: 500 }));
+        }
+        made = config + "\0" + (env.WG_ALLOW ?? "");
       }
-      made = config + "\0" + (env.WG_ALLOW ?? "");
-    }
-    return gateway.fetch(request);
-  },
-};
-export default worker;
+      return gateway.fetch(request);
+    },
+  };
+}

@@ -1,4 +1,5 @@
-// The few workerd APIs the gateway's workerd entry uses (no @cloudflare/workers-types here).
+// The one workerd module the workerd host imports, typed for tsc (no
+// @cloudflare/workers-types among the dependencies).
 declare module "cloudflare:sockets" {
   export interface Socket {
     readonly readable: ReadableStream<Uint8Array>;
@@ -8,19 +9,4 @@ declare module "cloudflare:sockets" {
     close(): Promise<void>;
   }
   export function connect(address: { hostname: string; port: number } | string, options?: { allowHalfOpen?: boolean; secureTransport?: "off" | "on" | "starttls" }): Socket;
-}
-
-/** workerd's server-side WebSocket: accept() before use. */
-interface WorkerdWebSocket extends WebSocket {
-  accept(): void;
-}
-
-declare class WebSocketPair {
-  0: WorkerdWebSocket;
-  1: WorkerdWebSocket;
-}
-
-interface ResponseInit {
-  /** workerd: the client end of a WebSocketPair, with status 101. */
-  webSocket?: WebSocket;
 }

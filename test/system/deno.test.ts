@@ -39,9 +39,10 @@ function wg(flags: string[], args: string[], o: { input?: string; ns?: string } 
 
 const oneLine = (s: string) => s.trimEnd().split("\n").length === 1 && !/^\s+at /m.test(s);
 
-test("wg.ts and adapters/deno type-check with deno check", async () => {
+test("wg.ts, adapters/deno and Deno's entries type-check with deno check", async () => {
   if (noDeno) return notRun(noDeno);
-  const r = await run([DENO, "check", WG], { env: ENV, timeout: 120_000 });
+  const entries = ["deno.ts", "deno-gateway.ts", "core.ts", "relay.ts"].map((f) => join(ROOT, "adapters", "entries", f));
+  const r = await run([DENO, "check", WG, ...entries], { env: ENV, timeout: 120_000 });
   assert.is(r.code, 0, r.stderr + r.stdout);
 });
 
