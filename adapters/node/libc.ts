@@ -29,7 +29,7 @@ async function bind(): Promise<PollingLibc<number>> {
   try {
     koffi = ((await import("koffi")) as unknown as { default: Koffi }).default;
   } catch {
-    throw new MissingPackageError("koffi", "the TUN device (and sendmmsg) on Node");
+    throw new MissingPackageError("koffi", "the TUN device on Node", "use wg up --netstack, which needs no TUN device");
   }
   let lib: ReturnType<Koffi["load"]>;
   try {

@@ -17,8 +17,13 @@ export class UserError extends Error {
  * device on Node, ws for the relay on Node); the message names it.
  */
 export class MissingPackageError extends UserError {
-  constructor(readonly packageName: string, what: string) {
-    super(`${what} needs the ${packageName} package, which is not installed (npm install ${packageName})`);
+  /**
+   * @param packageName the npm package
+   * @param what what needs it ("the relay on Node")
+   * @param instead another way that needs no such package, if there is one
+   */
+  constructor(readonly packageName: string, what: string, instead?: string) {
+    super(`${what} needs the ${packageName} package, which is not installed (npm install ${packageName}${instead ? `; or ${instead}` : ""})`);
   }
 }
 

@@ -537,8 +537,10 @@ test("errors reaching main: one line, wg: for the user's errors, internal error 
   assert.is(errorLine(new ConfigError(3, "unknown key 'Foo'")), "wg: line 3: unknown key 'Foo'\n");
   assert.is(errorLine(new TunError("cannot open /dev/net/tun")), "wg: cannot open /dev/net/tun\n");
   assert.is(errorLine(new BindError("port 51820 in use")), "wg: port 51820 in use\n");
-  assert.is(errorLine(new MissingPackageError("koffi", "the TUN device on Node")),
-    "wg: the TUN device on Node needs the koffi package, which is not installed (npm install koffi)\n");
+  assert.is(errorLine(new MissingPackageError("ws", "the relay on Node")),
+    "wg: the relay on Node needs the ws package, which is not installed (npm install ws)\n");
+  assert.is(errorLine(new MissingPackageError("koffi", "the TUN device on Node", "use wg up --netstack")),
+    "wg: the TUN device on Node needs the koffi package, which is not installed (npm install koffi; or use wg up --netstack)\n");
   assert.match(errorLine(new NoTunError("this is darwin")), /^wg: this host has no TUN support yet \(this is darwin\): use wg up --netstack/);
   // Only the UserError family is the user's: any other class is a bug, whatever its name.
   assert.is(errorLine(new SomethingError("odd")), "wg: internal error: odd\n");
