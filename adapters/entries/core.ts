@@ -26,7 +26,7 @@ export { formatShow, formatShowConf, formatShowField, type ShowField, type ShowO
 export { UapiSession, UapiError, formatUapiGet, parseUapiSet, type UapiSessionOptions } from "../../src/uapi.ts";
 export type { X25519, Aead } from "../../src/crypto.ts";
 export { nobleX25519 } from "../../src/x25519.ts";
-export { genkey, genpsk, pubkey, KeyInputError } from "../cli/keys.ts";
+export { generatePrivateKey, generatePresharedKey, publicKeyOf } from "../../src/keys.ts";
 
 // The userspace TCP/IP stack.
 export {

@@ -32,8 +32,12 @@ export class ChromiumPage {
     readonly errors: string[], readonly console: string[],
   ) {}
 
-  /** Launches Chromium (in namespace `ns` if given) and opens the example page; `quic` leaves QUIC on (WebTransport). */
-  static async open(ns?: string, o: { quic?: boolean } = {}): Promise<ChromiumPage> {
+  /**
+   * Launches Chromium (in namespace `ns` if given) and opens the example page;
+   * `quic` leaves QUIC on (WebTransport); `server` is the argv of another
+   * server of the page, which prints its URL.
+   */
+  static async open(ns?: string, o: { quic?: boolean; server?: string[] } = {}): Promise<ChromiumPage> {
     const { chromium } = await import("playwright-core");
     const dir = mkdtempSync(join(tmpdir(), "wg-js-chromium-"));
     let exe = CHROMIUM;
@@ -50,8 +54,8 @@ export class ChromiumPage {
         "--disable-component-update", "--disable-sync",
       ],
     }).catch((e) => { rmSync(dir, { recursive: true, force: true }); throw e; });
-    const server = spawn(ns ? "ip" : process.execPath, [...(ns ? ["netns", "exec", ns, process.execPath] : []), join(ROOT, "examples", "serve.mjs"), "--port", "0"],
-      { stdio: ["ignore", "pipe", "inherit"] });
+    const argv = o.server ?? [process.execPath, join(ROOT, "examples", "serve.mjs"), "--port", "0"];
+    const server = spawn(ns ? "ip" : argv[0], [...(ns ? ["netns", "exec", ns, ...argv] : argv.slice(1))], { stdio: ["ignore", "pipe", "inherit"] });
     const url = await new Promise<string>((resolve, reject) => {
       let out = "";
       server.stdout!.on("data", (d) => { out += d; const m = /http:\/\/\S+/.exec(out); if (m) resolve(m[0]); });
