@@ -12,7 +12,9 @@
  * @module
  */
 
-// The engine (sans-IO) and its configuration.
+// The engine (sans-IO) and its configuration; its WebAssembly half as bytes
+// (new WebAssembly.Module(wasmBytes)) for runtimes that compile them.
+export { wasmBytes } from "#engine-wasm";
 export { Engine, Output, type EngineOptions, type Drops, type Endpoint } from "../../src/engine.ts";
 export {
   keyFromBase64, keyToBase64, keyFromHex, keyHex,

@@ -1,4 +1,4 @@
-// The edge gateway (adapters/edge) in the runtimes it is built for: workerd
+// The edge gateway (adapters/gateway) in the runtimes it is built for: workerd
 // (spawned from the npm package, with build/out/edge/workerd/) and
 // `deno serve` (build/out/edge/deno/). A client's TCP flow goes
 //   client netstack -> WireGuard datagrams over a WebSocket -> gateway engine

@@ -5,24 +5,26 @@
 // - every entry imported on Node;
 // - a consumer type-checked with tsc --strict against the package's .d.ts
 //   (skipLibCheck off, so every declaration it loads is checked);
-// - the README's library example, as written, on Node, and on Deno and Bun
-//   with its import changed as its comment says;
-// - `npx wg genkey | npx wg pubkey` from the installed bin;
-// - the browser entry bundled with esbuild from the installed package into
-//   the example page, in Chromium, through the installed `wg relay`, to
+// - every example the README marks as run by this suite, as written: the
+//   library example on Node (and on Deno and Bun with its import changed as
+//   its comment says), the engine's and the relay's on Node, the worker on
+//   workerd, the Deno gateway under deno serve, and the page's module
+//   bundled with esbuild, in Chromium, through the installed `wg relay` to
 //   wireguard-go (needs root);
-// and `deno publish --dry-run` of the checkout (the JSR package) is clean.
+// - `npx wg genkey | npx wg pubkey` from the installed bin, and `bun --bun wg`;
+// and `deno publish --dry-run` of the checkout (the JSR package) is clean,
+// and `npm run docs` writes the API reference of every entry.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { createHash, randomBytes } from "node:crypto";
-import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
 import { install, pack, packagesIn, sizeOf, SIZE_LIMIT } from "../../build/package.mjs";
 import { INNER, Layout, OUTER, ROOT, keypair, notRun, poll, unavailable, type Proc } from "../helpers/netns.ts";
 import { ChromiumPage, browserUnavailable } from "../helpers/browser.ts";
+import { freePort, stop } from "../helpers/proc.ts";
 
 const ENTRIES = ["wg-js", "wg-js/node", "wg-js/deno", "wg-js/bun", "wg-js/browser", "wg-js/workerd", "wg-js/deno-gateway", "wg-js/relay"];
 const bin = (n: string) => join(ROOT, "node_modules", ".bin", n);
@@ -56,6 +58,7 @@ test("the installed package, with its dependencies, is under 15 MB", () => {
   }
   const shipped = JSON.parse(run(["npm", "pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: ROOT }).out)[0].files.map((f: { path: string }) => f.path);
   assert.ok(shipped.includes("LICENSE") && shipped.includes("README.md"));
+  for (const f of ["build/lib/adapters/entries/wg-node.js", "build/lib/adapters/entries/core.d.ts", "build/out/engine.wasm"]) assert.ok(shipped.includes(f), f);
   assert.equal(shipped.filter((f: string) => /^(test|assembly|\.ci|docs|examples)\/|\.map$|\.wat$|\.png$/.test(f)), [], "no tests, sources of the WASM, maps or pictures");
 });
 
@@ -110,19 +113,35 @@ export async function use(): Promise<void> {
   assert.is(r.code, 0, r.out + r.err);
 });
 
-/** The README's library example: the first ```js block after its marker. */
-function readmeExample(): string {
+const MARKER = "<!-- The block below is run as written by test/system/package.test.ts";
+
+/** The README's blocks marked as run by this suite, in order. */
+function readmeBlocks(): string[] {
   const text = readFileSync(join(ROOT, "README.md"), "utf8");
-  const at = text.indexOf("<!-- The block below is run as written by test/system/package.test.ts");
-  assert.ok(at >= 0, "the README marks its library example");
-  const m = /```js\n([\s\S]*?)```/.exec(text.slice(at));
-  assert.ok(m, "a js block follows the marker");
-  return m![1];
+  return text.split(MARKER).slice(1).map((part) => {
+    const m = /^[^\n]*-->\n```js\n([\s\S]*?)```/.exec(part);
+    assert.ok(m, `a js block right after the marker: ${part.slice(0, 80)}`);
+    return m![1];
+  });
 }
+
+/** The one marked block that contains `what`. */
+function readmeBlock(what: string): string {
+  const found = readmeBlocks().filter((b) => b.includes(what));
+  assert.is(found.length, 1, `one marked README block with ${what}`);
+  return found[0];
+}
+
+test("the README marks its examples, and this suite runs each one", () => {
+  const blocks = readmeBlocks();
+  const ran = ["openTunnel, generatePrivateKey", "new Engine(", "startRelay } from", "gatewayWorker(wasm)", "wg-js/deno-gateway", "fetchThroughTunnel"];
+  assert.is(blocks.length, ran.length, "every marked block is one of the blocks run below");
+  for (const r of ran) readmeBlock(r);
+});
 
 for (const runtime of ["node", "deno", "bun"] as const) {
   test(`the README's library example runs on ${runtime} from the installed package`, () => {
-    const code = readmeExample();
+    const code = readmeBlock("openTunnel, generatePrivateKey");
     assert.match(code, /from "wg-js\/node"/);
     const file = join(app, `readme-${runtime}.mjs`);
     writeFileSync(file, code.replace('from "wg-js/node"', `from "wg-js/${runtime}"`));
@@ -145,7 +164,113 @@ for (const runtime of ["node", "deno", "bun"] as const) {
   });
 }
 
+test("the README's engine example and relay example run on Node from the installed package", () => {
+  writeFileSync(join(app, "readme-engine.mjs"), readmeBlock("new Engine("));
+  const engine = run([process.execPath, "readme-engine.mjs"]);
+  assert.is(engine.code, 0, engine.err);
+  assert.is(engine.out, "1 28 true\n");
+  writeFileSync(join(app, "readme-relay.mjs"), readmeBlock("startRelay } from"));
+  const relay = run([process.execPath, "readme-relay.mjs"]);
+  assert.is(relay.code, 0, relay.err);
+  assert.match(relay.out, /^ws:\/\/127\.0\.0\.1:\d+\/\n0\n$/);
+});
+
+/** A gateway's config (no Endpoint), and the public key it answers /status with. */
+function gatewayConfig(): { text: string; publicKey: string } {
+  const g = keypair(), page = keypair();
+  return { text: `[Interface]\nPrivateKey = ${g.priv}\nAddress = 10.77.0.1/24\n\n[Peer]\nPublicKey = ${page.pub}\nAllowedIPs = 10.77.0.2/32\n`, publicKey: g.pub };
+}
+
+/** GET /status until it answers (or `ms` pass); its JSON. */
+async function statusOf(port: number, alive: () => boolean, ms = 30_000): Promise<{ publicKey: string; sessions: number }> {
+  for (const end = Date.now() + ms; Date.now() < end && alive();) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/status`, { signal: AbortSignal.timeout(3000) });
+      if (res.ok) return await res.json();
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("no /status answer");
+}
+
+test("the README's worker runs in workerd, bundled from the installed package", async () => {
+  const workerd = join(ROOT, "node_modules", ".bin", "workerd");
+  if (!existsSync(workerd)) return notRun(`no ${workerd}`);
+  const site = join(dir, "worker");
+  mkdirSync(site, { recursive: true });
+  writeFileSync(join(app, "worker.js"), readmeBlock("gatewayWorker(wasm)"));
+  await build({
+    entryPoints: [join(app, "worker.js")], outfile: join(site, "worker.js"), bundle: true, format: "esm", platform: "browser",
+    conditions: ["workerd", "worker"], absWorkingDir: app, logLevel: "warning", external: ["cloudflare:sockets"], // as wrangler leaves it
+    plugins: [{
+      name: "wasm-module",
+      setup(b) {
+        // What wrangler does with a .wasm import: the file beside the bundle, a CompiledWasm module.
+        b.onResolve({ filter: /^wg-js\/engine\.wasm$/ }, async (a) => {
+          if (a.pluginData === "inner") return undefined;
+          const r = await b.resolve(a.path, { kind: "import-statement", resolveDir: app, pluginData: "inner" });
+          if (r.errors.length) return { errors: r.errors };
+          copyFileSync(r.path, join(site, "engine.wasm"));
+          return { path: "./engine.wasm", external: true };
+        });
+      },
+    }],
+  });
+  const conf = gatewayConfig();
+  writeFileSync(join(site, "config.capnp"), `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [(name = "main", worker = .w)],
+  sockets = [(name = "http", address = "127.0.0.1:0", http = (), service = "main")],
+);
+const w :Workerd.Worker = (
+  modules = [(name = "worker.js", esModule = embed "worker.js"), (name = "engine.wasm", wasm = embed "engine.wasm")],
+  bindings = [(name = "WG_CONFIG", fromEnvironment = "WG_CONFIG")],
+  compatibilityDate = "2025-09-01",
+);
+`);
+  const port = await freePort();
+  const child = spawn(workerd, ["serve", join(site, "config.capnp"), "--socket-addr", `http=127.0.0.1:${port}`], {
+    stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WG_CONFIG: conf.text },
+  });
+  let log = "";
+  child.stdout!.on("data", (d) => { log += d; });
+  child.stderr!.on("data", (d) => { log += d; });
+  try {
+    const s = await statusOf(port, () => child.exitCode === null).catch((e) => { throw new Error(`${(e as Error).message}: ${log}`); });
+    assert.is(s.publicKey, conf.publicKey);
+    assert.is(s.sessions, 0);
+  } finally {
+    await stop(child);
+  }
+});
+
+test("the README's Deno gateway runs under deno serve from the installed package", async () => {
+  writeFileSync(join(app, "gateway.js"), readmeBlock("wg-js/deno-gateway"));
+  const conf = gatewayConfig();
+  const port = await freePort();
+  const child = spawn(bin("deno"), ["serve", "--host", "127.0.0.1", "--port", String(port), "--allow-net", "--allow-env=WG_CONFIG,WG_CONFIG_FILE,WG_ALLOW",
+    "--node-modules-dir=manual", "--no-lock", "gateway.js"], { cwd: app, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", WG_CONFIG: conf.text } });
+  let log = "";
+  child.stdout!.on("data", (d) => { log += d; });
+  child.stderr!.on("data", (d) => { log += d; });
+  try {
+    const s = await statusOf(port, () => child.exitCode === null).catch((e) => { throw new Error(`${(e as Error).message}: ${log}`); });
+    assert.is(s.publicKey, conf.publicKey);
+  } finally {
+    await stop(child);
+  }
+});
+
+test("bun --bun wg runs the installed CLI on Bun", () => {
+  const r = run([bin("bun"), "--bun", "wg", "--version"]);
+  assert.is(r.code, 0, r.err);
+  assert.match(r.out, /^wg-js v0\.1\.0 - a WireGuard engine for JavaScript runtimes \(Bun /);
+});
+
 test("npx wg genkey | npx wg pubkey from the installed package", () => {
+  // The installed bin, not wireguard-tools' wg on the PATH.
+  const v = run(["npx", "--no-install", "wg", "--version"]);
+  assert.match(v.out, /^wg-js v0\.1\.0 - a WireGuard engine for JavaScript runtimes \(Node /, v.out + v.err);
   const k = run(["npx", "--no-install", "wg", "genkey"]);
   assert.is(k.code, 0, k.err);
   assert.match(k.out, /^[A-Za-z0-9+/]{43}=\n$/);
@@ -162,36 +287,44 @@ test("deno publish --dry-run (the JSR package) is clean", () => {
   assert.not.match(r.err + r.out, /warning/i);
 });
 
-// ---- the browser entry, bundled from the installed package, in Chromium ----
+test("npm run docs: the API reference of every entry, from its JSDoc", () => {
+  const r = run(["npm", "run", "docs"], { cwd: ROOT, timeout: 300_000 });
+  assert.is(r.code, 0, r.err);
+  const docs = join(ROOT, "build", "docs");
+  for (const e of ["node", "deno", "bun", "browser", "workerd", "deno-gateway", "relay"]) {
+    assert.ok(existsSync(join(docs, e, "index.html")), `build/docs/${e}/index.html`);
+  }
+  const page = (p: string) => readFileSync(join(docs, p), "utf8");
+  assert.match(page("node/~/openTunnel.html"), "Opens a tunnel inside this process");
+  assert.match(page("browser/~/connect.html"), "Opens a tunnel from a wg-quick(8) config");
+  assert.match(page("relay/~/startRelay.html"), "Starts a relay on");
+});
+
+// ---- the page's module, bundled from the installed package, in Chromium ----
 
 const RELAY_PORT = 8093;
-const BIG = 4 << 20;
 
-test("the browser entry bundled with esbuild from the installed package: Chromium -> installed wg relay -> wireguard-go", async () => {
+test("the README's page module bundled with esbuild from the installed package: Chromium -> installed wg relay -> wireguard-go", async () => {
   const why = unavailable() ?? await browserUnavailable();
   if (why) return notRun(why);
-  // The example page, its script bundled with "./wg.js" taken from the installed package's browser entry.
   const site = join(dir, "site");
+  writeFileSync(join(app, "page.js"), readmeBlock("fetchThroughTunnel"));
   await build({
-    entryPoints: [join(ROOT, "examples", "app.js")], outfile: join(site, "app.js"), bundle: true, format: "esm", platform: "browser",
-    logLevel: "warning", absWorkingDir: app,
-    plugins: [{
-      name: "wg-js-from-the-package",
-      setup(b) {
-        b.onResolve({ filter: /^\.\/wg\.js$/ }, async () => {
-          const r = await b.resolve("wg-js/browser", { kind: "import-statement", resolveDir: app });
-          if (r.errors.length) return { errors: r.errors };
-          assert.ok(r.path.startsWith(join(app, "node_modules", "wg-js")), r.path);
-          return { path: r.path };
-        });
-      },
-    }],
+    entryPoints: [join(app, "page.js")], outfile: join(site, "page.bundle.js"), bundle: true, format: "esm", platform: "browser",
+    absWorkingDir: app, logLevel: "warning", metafile: true,
+  }).then((r) => {
+    const inputs = Object.keys(r.metafile!.inputs);
+    assert.ok(inputs.some((p) => p.includes("node_modules/wg-js/build/lib/adapters/entries/browser.js")), "bundled from the installed package");
   });
-  copyFileSync(join(ROOT, "examples", "index.html"), join(site, "index.html"));
+  writeFileSync(join(site, "index.html"), `<!doctype html><meta charset="utf-8"><script type="module">
+import { fetchThroughTunnel } from "./page.bundle.js";
+window.fetchThroughTunnel = fetchThroughTunnel;
+document.title = "ready";
+</script>`);
   writeFileSync(join(site, "serve.mjs"), `
 import { createServer } from "node:http";
 import { readFileSync } from "node:fs";
-const files = { "/": ["index.html", "text/html"], "/app.js": ["app.js", "text/javascript"] };
+const files = { "/": ["index.html", "text/html"], "/page.bundle.js": ["page.bundle.js", "text/javascript"] };
 createServer((req, res) => {
   const f = files[new URL(req.url, "http://x").pathname];
   if (!f) { res.writeHead(404).end(); return; }
@@ -206,17 +339,9 @@ createServer((req, res) => {
     await L.wireguardGo(L.a, L.name("a"), {
       priv: A.priv, listenPort: 51820, addresses: [`${INNER.a4}/24`], peers: [{ pub: B.pub, allowedIps: [`${INNER.b4}/32`] }],
     });
-    const big = randomBytes(BIG);
-    const bigFile = join(L.dir, "big.bin");
-    writeFileSync(bigFile, big);
     const web = L.spawn(L.a, [process.execPath, L.file("web.mjs", `
 import http from "node:http";
-import { readFileSync } from "node:fs";
-const big = readFileSync(${JSON.stringify(bigFile)});
-http.createServer((req, res) => {
-  if (req.url === "/big") { res.end(big); return; }
-  res.writeHead(200, { "content-type": "text/plain" }).end("hello from wireguard-go's side, to the packaged page\\n");
-})
+http.createServer((req, res) => res.writeHead(200, { "content-type": "text/plain" }).end("hello from wireguard-go's side, to the packaged page\\n"))
   .listen(80, ${JSON.stringify(INNER.a4)}, () => console.log("ready"));
 `)]);
     await poll("the HTTP server", () => web.output().includes("ready") || !web.running, 5000);
@@ -225,14 +350,11 @@ http.createServer((req, res) => {
     await poll("the installed relay", () => /listening/.test(relay.output()) || !relay.running, 10_000);
     assert.ok(relay.running, relay.output());
     page = await ChromiumPage.open(L.b, { server: [process.execPath, join(site, "serve.mjs")] });
-    await page.connect(`[Interface]\nPrivateKey = ${B.priv}\nAddress = ${INNER.b4}/32\n\n[Peer]\nPublicKey = ${A.pub}\nAllowedIPs = ${INNER.a4}/32\nEndpoint = ${OUTER.a4}:51820\n`,
-      `ws://127.0.0.1:${RELAY_PORT}/`);
-    const small = await page.fetch(`http://${INNER.a4}/`);
-    assert.is(small.status, "200");
-    assert.match(small.text, "to the packaged page");
-    const got = await page.fetch(`http://${INNER.a4}/big`);
-    assert.is(got.bytes, BIG);
-    assert.is(got.sha256, createHash("sha256").update(big).digest("hex"));
+    await page.page.waitForFunction(() => document.title === "ready", undefined, { timeout: 10_000 });
+    const config = `[Interface]\nPrivateKey = ${B.priv}\nAddress = ${INNER.b4}/32\n\n[Peer]\nPublicKey = ${A.pub}\nAllowedIPs = ${INNER.a4}/32\nEndpoint = ${OUTER.a4}:51820\n`;
+    const got = await page.page.evaluate(([c, r, u]) => (window as unknown as { fetchThroughTunnel(c: string, r: string, u: string): Promise<unknown> }).fetchThroughTunnel(c, r, u),
+      [config, `ws://127.0.0.1:${RELAY_PORT}/`, `http://${INNER.a4}/`]);
+    assert.equal(got, { status: 200, body: "hello from wireguard-go's side, to the packaged page\n", handshake: true });
     assert.equal(page.errors, []);
   } finally {
     await page?.close();

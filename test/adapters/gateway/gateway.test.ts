@@ -1,5 +1,5 @@
 // The edge gateway's limits, in one process: the page's client (adapters/browser)
-// and createGateway (adapters/edge/gateway.ts) joined by an in-memory
+// and createGateway (adapters/gateway/gateway.ts) joined by an in-memory
 // WebSocket pair, the outbound connect() played by the test. The real
 // runtimes (workerd, deno serve, Chromium) are in gateway.test.ts; this suite
 // covers what those cannot reach quickly: the session limit, the idle

@@ -1,6 +1,6 @@
-// Two tunnels in one process, each a NetDevice (engine + netstack + UDP bind
+// Two tunnels in one process, each a Device (engine + netstack as its Tun + UDP bind
 // + one timer) on real loopback UDP sockets, opened through the library API
-// (adapters/common/tunnel.ts) with Node's runtime: TCP both ways with 20 MB
+// (adapters/tunnel/tunnel.ts) with each runtime's host: TCP both ways with 20 MB
 // checked end to end, UDP, ping over IPv4 and IPv6, DNS, and fetch of pages
 // served inside the tunnel (Content-Length, chunked, POST), then status and
 // an idle stack once everything has closed.
