@@ -155,6 +155,16 @@ for (const v of VARIANTS) {
       const page = await viaProxy(proxyPort, `http://${net}.1/through-the-tunnel`);
       assert.equal(page, { status: 200, body: "hello /through-the-tunnel from the host\n" });
 
+      // wg show and wg set, against up --netstack's UAPI socket (served where /var/run/wireguard is writable).
+      if (/UAPI on /.test(pa.err())) {
+        const show = run(v.wg(["show", `nfa${i}`, "dump"]), v.env);
+        assert.is(show.code, 0, show.err);
+        assert.match(show.out, keyToBase64(kb.publicKey));
+        const set = run(v.wg(["set", `nfa${i}`, "peer", keyToBase64(kb.publicKey), "persistent-keepalive", "25"]), v.env);
+        assert.is(set.code, 0, set.err);
+        assert.is(run(v.wg(["show", `nfa${i}`, "persistent-keepalive"]), v.env).out, `${keyToBase64(kb.publicKey)}\t25\n`);
+      } else if (process.getuid?.() === 0) assert.unreachable(`as root, up --netstack serves its UAPI socket: ${pa.err()}`);
+
       const relay = start(v.wg(["relay", "--listen", "127.0.0.1:0", "--allow", `127.0.0.1:${echo.port}`]), v.env);
       await waitFor(`${label}: the relay to listen (${relay.err()})`, () => /listening/.test(relay.out()) || relay.child.exitCode !== null, 30_000);
       const m = /^relay listening on (ws:\/\/127\.0\.0\.1:\d+\/) for 1 upstream\n$/.exec(relay.out());
@@ -178,5 +188,12 @@ for (const v of VARIANTS) {
     }
   });
 }
+
+test("node (ws not installed): wg relay says in one line that it needs ws", () => {
+  if (missing(VARIANTS[0])) return notRun(missing(VARIANTS[0])!);
+  const r = run([process.execPath, "--import", join(HERE, "node-register.mjs"), CLI, "relay", "--listen", "127.0.0.1:0", "--allow", "127.0.0.1:9"], { WG_NO_FFI: "no-ws" });
+  assert.is(r.code, 1);
+  assert.is(r.err, "wg: the relay on Node needs the ws package, which is not installed (npm install ws)\n");
+});
 
 test.run();

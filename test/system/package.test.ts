@@ -62,6 +62,15 @@ test("the installed package, with its dependencies, is under 15 MB", () => {
   assert.equal(shipped.filter((f: string) => /^(test|assembly|\.ci|docs|examples)\/|\.map$|\.wat$|\.png$/.test(f)), [], "no tests, sources of the WASM, maps or pictures");
 });
 
+test("a clone installed without its dev dependencies: the build says so in one line", () => {
+  const clone = join(dir, "clone");
+  mkdirSync(join(clone, "build"), { recursive: true });
+  copyFileSync(join(ROOT, "build", "build.mjs"), join(clone, "build", "build.mjs"));
+  const r = run([process.execPath, join(clone, "build", "build.mjs")], { cwd: clone });
+  assert.is(r.code, 1);
+  assert.is(r.err, `wg-js: building needs the dev dependency assemblyscript: run npm install (without --omit=dev) in ${clone}\n`);
+});
+
 test("every entry imports on Node from the installed package", () => {
   writeFileSync(join(app, "imports.mjs"), ENTRIES.map((e, i) => `import * as m${i} from ${JSON.stringify(e)};`).join("\n") +
     `\nconsole.log(JSON.stringify([${ENTRIES.map((_, i) => `Object.keys(m${i}).length`).join(", ")}]));\n`);
