@@ -1,16 +1,16 @@
 // The host on Bun's own APIs (ports/host.ts): Bun.udpSocket, bun:ffi (TUN,
 // socket options; opened on first use), Bun.listen / Bun.connect (UAPI),
 // Bun.spawn, Bun.dns, Bun.file, Bun.serve (the relay). Where Bun has no API
-// of its own it uses Bun's node: modules: mkdir, rm and writing with a file
-// mode (node:fs/promises), and X25519 (node:crypto, which Bun implements on
-// BoringSSL: measured under Bun 1.4.5 on the 2-core test machine, 31,800
+// of its own it uses Bun's node: modules as Node's host does
+// (adapters/node-compat): files with a mode, signals, and X25519 (node:crypto,
+// which Bun implements on BoringSSL: measured under Bun 1.4.5 on the 2-core test machine, 31,800
 // cached DH/s against @noble/curves' 2,700, and 10,400 handshake rounds
 // (generate + 2 DH) per second against 1,100).
-import { mkdir, rm, writeFile, access } from "node:fs/promises";
 import { wasmBytes } from "#engine-wasm";
 import type { Endpoint } from "../../src/engine.ts";
 import { parseAddress } from "../../src/ip.ts";
 import type { HostStream, ServerHost } from "../ports/host.ts";
+import { nodeFiles, nodeSignals } from "../node-compat/process.ts";
 import { nodeX25519 } from "../node-compat/x25519.ts";
 import { Bun, type SpawnIO } from "./bun.ts";
 import { loadLibc } from "./libc.ts";
@@ -142,15 +142,10 @@ export function bunHost(args: string[] = []): ServerHost {
     stdout: (t) => { out = out.then(() => Bun.write(Bun.stdout, t)).catch(() => {}); },
     stderr: (t) => { err = err.then(() => Bun.write(Bun.stderr, t)).catch(() => {}); },
     drained: async () => { await Promise.all([out, err]); },
-    env: (n) => process.env[n],
-    isRoot: () => process.getuid?.() === 0,
 
     readFile: (p) => Bun.file(p).text(),
     readStdin: () => Bun.stdin.text(),
-    exists: (p) => access(p).then(() => true, () => false),
-    remove: (p) => rm(p, { force: true }),
-    mkdir: async (p, mode) => { await mkdir(p, { recursive: true, mode }); },
-    writeFile: (p, t, mode) => writeFile(p, t, { mode }),
+    ...nodeFiles,
 
     run: async (argv, input) => {
       let child;
@@ -219,13 +214,6 @@ export function bunHost(args: string[] = []): ServerHost {
     },
     webSocketTls: true,
     serveWebSockets,
-    onSignal: (handler) => {
-      process.on("SIGINT", () => handler("SIGINT"));
-      process.on("SIGTERM", () => handler("SIGTERM"));
-    },
-    kill: (pid, signal) => {
-      try { process.kill(pid, signal as NodeJS.Signals); return true; } catch { return false; }
-    },
-    pid: () => process.pid,
+    ...nodeSignals,
   };
 }

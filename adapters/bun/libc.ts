@@ -8,6 +8,7 @@
 // for -1, and it keeps the call on Bun's fast path (an i64 return is a
 // BigInt). Pointers are numbers.
 import { NoTunError } from "../ports/errors.ts";
+import { storeNumberPointer } from "../linux/libc.ts";
 import type { PollingLibc } from "../linux/ring.ts";
 
 const SYMBOLS = {
@@ -24,7 +25,6 @@ const SYMBOLS = {
 } as const;
 
 type Fn = (...args: unknown[]) => number;
-const TWO32 = 2 ** 32;
 let loading: Promise<PollingLibc<number>> | null = null;
 
 /**
@@ -61,9 +61,6 @@ async function bind(): Promise<PollingLibc<number>> {
     strerror: (e) => String(new CString(s.strerror(e))),
     addressOf: (b) => ptr(b),
     add: (p, n) => p + n,
-    storePointer: (dv, at, p) => {
-      dv.setUint32(at, p % TWO32, true);
-      dv.setUint32(at + 4, Math.floor(p / TWO32), true);
-    },
+    storePointer: storeNumberPointer,
   };
 }

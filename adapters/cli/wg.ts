@@ -97,6 +97,23 @@ export async function main(rt: Host): Promise<number> {
   }
 }
 
+/**
+ * Runs the `wg` command line of an entry (the bins): `main`, and anything
+ * that still escaped it as one internal-error line; resolves with the exit
+ * code once all that was printed has been written.
+ */
+export async function runCli(rt: Host): Promise<number> {
+  let code = 1;
+  try {
+    code = await main(rt);
+  } catch (e) {
+    rt.stderr(`${PROG}: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
+  }
+  // process.exit alone cuts off a piped stdout: everything printed reaches its reader first.
+  await rt.drained();
+  return code;
+}
+
 async function command(rt: Host, argv: string[]): Promise<number> {
   if (argv.length === 1 && ["-v", "--version", "version"].includes(argv[0])) {
     rt.stdout(`wg-js v${VERSION} - a WireGuard engine for JavaScript runtimes (${rt.label})\n`);

@@ -45,3 +45,9 @@ export function errnoText(libc: Libc, e: number): string {
 export function cstr(s: string): Uint8Array {
   return new TextEncoder().encode(`${s}\0`);
 }
+
+/** Libc.storePointer for FFIs whose pointers are numbers (koffi, bun:ffi): low and high 32 bits, little-endian. */
+export function storeNumberPointer(view: DataView, at: number, p: number): void {
+  view.setUint32(at, p % 0x1_0000_0000, true);
+  view.setUint32(at + 4, Math.floor(p / 0x1_0000_0000), true);
+}

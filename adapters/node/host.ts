@@ -2,7 +2,7 @@
 // node:dns, node:net and node:dgram; X25519 on node:crypto; the TUN device
 // and sendmmsg through koffi, loaded only when asked for (libc.ts); the
 // relay's WebSocket server on the `ws` package, likewise.
-import { readFile, writeFile, mkdir, rm, access } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { spawn } from "node:child_process";
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
@@ -11,6 +11,7 @@ import { wasmBytes } from "#engine-wasm";
 import type { Endpoint } from "../../src/engine.ts";
 import dgram from "node:dgram";
 import type { Conn, HostStream, ServerHost } from "../ports/host.ts";
+import { nodeFiles, nodeSignals } from "../node-compat/process.ts";
 import { nodeX25519 } from "../node-compat/x25519.ts";
 import { loadLibc } from "./libc.ts";
 import { openNodeTun } from "./tun.ts";
@@ -107,8 +108,6 @@ export function nodeHost(args: string[] = []): ServerHost {
     stdout: (t) => { out = write(process.stdout, t); },
     stderr: (t) => { err = write(process.stderr, t); },
     drained: async () => { await Promise.all([out, err]); },
-    env: (n) => process.env[n],
-    isRoot: () => process.getuid?.() === 0,
 
     readFile: (p) => readFile(p, "utf8"),
     readStdin: async () => {
@@ -116,10 +115,7 @@ export function nodeHost(args: string[] = []): ServerHost {
       for await (const c of process.stdin) chunks.push(c as Buffer);
       return Buffer.concat(chunks).toString("utf8");
     },
-    exists: (p) => access(p).then(() => true, () => false),
-    remove: (p) => rm(p, { force: true }),
-    mkdir: async (p, mode) => { await mkdir(p, { recursive: true, mode }); },
-    writeFile: (p, text, mode) => writeFile(p, text, { mode }),
+    ...nodeFiles,
 
     run: (argv, input) => new Promise((resolve) => {
       const c = spawn(argv[0], argv.slice(1), { stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
@@ -198,13 +194,6 @@ export function nodeHost(args: string[] = []): ServerHost {
     }),
     webSocketTls: true,
     serveWebSockets,
-    onSignal: (handler) => {
-      process.on("SIGINT", () => handler("SIGINT"));
-      process.on("SIGTERM", () => handler("SIGTERM"));
-    },
-    kill: (pid, signal) => {
-      try { process.kill(pid, signal as NodeJS.Signals); return true; } catch { return false; }
-    },
-    pid: () => process.pid,
+    ...nodeSignals,
   };
 }

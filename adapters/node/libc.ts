@@ -4,6 +4,7 @@
 // call instead of a batch). Each thread that uses it (the TUN reader is a
 // worker) binds its own copy. Pointers are numbers (intptr_t).
 import { MissingPackageError, NoTunError } from "../ports/errors.ts";
+import { storeNumberPointer } from "../linux/libc.ts";
 import type { PollingLibc } from "../linux/ring.ts";
 
 type KoffiFn = (...args: unknown[]) => unknown;
@@ -12,7 +13,6 @@ interface Koffi {
   errno(): number;
 }
 
-const TWO32 = 2 ** 32;
 let loading: Promise<PollingLibc<number>> | null = null;
 
 /**
@@ -61,9 +61,6 @@ async function bind(): Promise<PollingLibc<number>> {
     strerror: (e) => String(strerror(e)),
     addressOf: (b) => Number(addr(b, b, 0)),
     add: (p, n) => p + n,
-    storePointer: (dv, at, p) => {
-      dv.setUint32(at, p % TWO32, true);
-      dv.setUint32(at + 4, Math.floor(p / TWO32), true);
-    },
+    storePointer: storeNumberPointer,
   };
 }
