@@ -17,6 +17,9 @@ const RUNTIMES = {
   bun: [bin("bun")],
 };
 
+/** The longest one suite may take (the slowest, the interop matrix, takes about 2 minutes). */
+const SUITE_TIMEOUT = 10 * 60_000;
+
 const args = process.argv.slice(2);
 const only = args.filter((a) => !a.startsWith("--"));
 const pick = args.find((a) => a.startsWith("--runtime="))?.slice(10);
@@ -30,10 +33,11 @@ for (const [name, argv] of Object.entries(RUNTIMES)) {
   if (pick && pick !== name) continue;
   for (const f of files) {
     if (name !== "node" && f.startsWith("system/")) continue;
-    const r = spawnSync(argv[0], [...argv.slice(1), join(dir, f)], { encoding: "utf8", cwd: root, env: { ...process.env, NO_COLOR: "1" } });
+    // A suite that hangs fails after SUITE_TIMEOUT instead of holding the run up.
+    const r = spawnSync(argv[0], [...argv.slice(1), join(dir, f)], { encoding: "utf8", cwd: root, env: { ...process.env, NO_COLOR: "1" }, timeout: SUITE_TIMEOUT, killSignal: "SIGKILL" });
     process.stdout.write(`\n[${name}] ${f}`);
     process.stdout.write(r.stdout ?? ""); process.stderr.write(r.stderr ?? "");
-    if (r.error) process.stderr.write(`${name}: ${r.error.message}\n`);
+    if (r.error) process.stderr.write(`${name}: ${r.error.message}${r.signal === "SIGKILL" ? ` (killed after ${SUITE_TIMEOUT / 60_000} minutes)` : ""}\n`);
     const t = /Total:\s+(\d+)/.exec(r.stdout ?? ""), p = /Passed:\s+(\d+)/.exec(r.stdout ?? "");
     const total = t ? +t[1] : 0, ok = p ? +p[1] : 0;
     passed += ok; failed += total - ok;

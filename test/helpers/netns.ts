@@ -11,13 +11,14 @@
 // interface of ours. A synchronous exit handler does the same if the process
 // dies first.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { generateKeyPairSync } from "node:crypto";
 import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Test } from "uvu";
 import * as assert from "uvu/assert";
+import { keyToBase64 } from "../../src/config.ts";
+import { nobleX25519 } from "../../src/x25519.ts";
 
 /** The repository root (this file runs bundled, from build/out/test). */
 export { ROOT } from "./root.ts";
@@ -100,12 +101,14 @@ export async function poll<T>(what: string, fn: () => Promise<T> | T, ms = 5000,
   }
 }
 
-/** A fresh X25519 key pair, base64 as wg(8) writes keys. */
+/**
+ * A fresh X25519 key pair, base64 as wg(8) writes keys. Not node:crypto's
+ * generateKeyPairSync with a JWK export: that can deadlock Node 20 (see
+ * adapters/node-compat/x25519.ts), and it did, hanging a suite.
+ */
 export function keypair(): { priv: string; pub: string } {
-  const { privateKey } = generateKeyPairSync("x25519");
-  const jwk = privateKey.export({ format: "jwk" });
-  const b64 = (u: string) => Buffer.from(u, "base64url").toString("base64");
-  return { priv: b64(jwk.d!), pub: b64(jwk.x!) };
+  const { privateKey, publicKey } = nobleX25519.generate();
+  return { priv: keyToBase64(privateKey), pub: keyToBase64(publicKey) };
 }
 
 /** A random preshared key, base64. */

@@ -15,7 +15,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, get, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -180,6 +180,16 @@ for (const v of VARIANTS) {
       assert.is(up.code, 1, up.err);
       assert.match(up.err, v.tunLine);
       assert.is(up.err.trimEnd().split("\n").length, 1, `one line: ${up.err}`);
+      // SIGTERM: each ends, and takes its UAPI socket and pid file with it.
+      for (const [p, name] of [[pa, `nfa${i}`], [pb, `nfb${i}`], [relay, ""]] as const) {
+        const code = await new Promise<number | null>((resolve) => {
+          if (p.child.exitCode !== null) { resolve(p.child.exitCode); return; }
+          p.child.once("exit", (c) => resolve(c));
+          p.child.kill("SIGTERM");
+        });
+        assert.is(code, 0, `${name || "the relay"} exits 0 on SIGTERM: ${p.err()}`);
+        if (name) assert.not.ok(existsSync(`/var/run/wireguard/${name}.sock`), `${name}'s socket removed`);
+      }
     } finally {
       for (const p of procs.splice(0)) await stop(p);
       await echo.close();
