@@ -44,6 +44,7 @@ Deno permissions (deno run flags) by command; -A grants them all:
   relay ...               --allow-net, and --allow-read=<file> for --token-file, --cert and --key
 `;
 
+const TUN_WHY = "the TUN device, through libc";
 const dirOf = (p: string) => (p.includes("/") ? p.slice(0, p.lastIndexOf("/")) || "/" : ".");
 /** A unix socket needs read, write and (since Deno 2.?) net permission: `unix:PATH`, one path per flag value. */
 const socketNeeds = (name?: string): Need[] => [
@@ -110,7 +111,7 @@ async function needs(args: string[]): Promise<Need[]> {
         { desc: { name: "write", path: RUN_DIR }, why: "the interface's socket and pid file" },
         { desc: { name: "run", command: "ip" }, why: "running ip" },
         { desc: { name: "net" }, why: "the UDP socket" },
-        { desc: { name: "ffi" }, why: "the TUN device, through libc" },
+        { desc: { name: "ffi" }, why: TUN_WHY },
         { desc: { name: "sys", kind: "uid" }, why: "checking for root" },
       );
       if (hooks || dns || path === "-") n.push({ desc: { name: "run", command: "sh" }, why: "running the hooks through sh" });
@@ -173,7 +174,9 @@ function missing(list: Need[]): string | null {
   }
   if (byFlag.size === 0) return null;
   const flags = [...byFlag].map(([flag, e]) => `${flag}${e.all ? "" : `=${e.values.join(",")}`}`);
-  return `wg: needs ${flags.join(" ")} (${whys.join("; ")})${flags.length > 2 ? "; -A grants all" : ""}\n`;
+  // Without FFI there is no TUN device, but the userspace stack needs none.
+  const tun = byFlag.has("--allow-ffi") && whys.includes(TUN_WHY) ? "; or wg up --netstack, which needs only --allow-net" : "";
+  return `wg: needs ${flags.join(" ")} (${whys.join("; ")})${flags.length > 2 ? "; -A grants all" : ""}${tun}\n`;
 }
 
 const write = (t: string) => {

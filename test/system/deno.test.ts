@@ -67,7 +67,7 @@ test("a missing permission: one line naming the flag, exit 1, no prompt and no s
     const cases: [string[], string[], RegExp][] = [
       [[], ["up", conf], new RegExp(`^wg: needs --allow-read=${dir},${RUN_DIR} --allow-write=${RUN_DIR} --allow-run=ip --allow-net --allow-ffi --allow-sys=uid \\(reading the config; `)],
       [[`--allow-read=${dir}`, `--allow-read=${RUN_DIR}`, `--allow-write=${RUN_DIR}`, "--allow-run=ip", "--allow-net", "--allow-sys=uid"], ["up", conf],
-        /^wg: needs --allow-ffi \(the TUN device, through libc\)\n$/],
+        /^wg: needs --allow-ffi \(the TUN device, through libc\); or wg up --netstack, which needs only --allow-net\n$/],
       [[], ["show", "wgd0"], new RegExp(`^wg: needs --allow-read=${RUN_DIR} --allow-write=${RUN_DIR} --allow-net=unix:${RUN_DIR}/wgd0.sock \\(the interface's socket\\)`)],
       [[], ["show"], /^wg: needs .*--allow-run=ls/],
       [[], ["down", "wgd0"], /^wg: needs .*--allow-run \(/],

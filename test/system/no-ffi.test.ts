@@ -62,7 +62,7 @@ const VARIANTS: Variant[] = [
     runtime: "deno", name: "--deny-ffi", env: {},
     script: (f, a) => [bin("deno"), "run", ...DENO_FLAGS, f, ...a],
     wg: (a) => [bin("deno"), "run", ...DENO_FLAGS, join(ROOT, "wg.ts"), ...a],
-    tunLine: /^wg: needs .*--allow-ffi.*\(.*the TUN device, through libc.*\)/,
+    tunLine: /^wg: needs .*--allow-ffi.*\(.*the TUN device, through libc.*\).*; or wg up --netstack, which needs only --allow-net\n$/,
   },
   {
     runtime: "bun", name: "bun:ffi's dlopen failing", env: {},
