@@ -1,12 +1,19 @@
-// Per-source-IP token bucket for handshake messages under load (whitepaper
-// 5.3; wireguard-go ratelimiter.go has the same numbers): 20 per second,
+// Per-source token bucket for handshake messages under load (whitepaper
+// 5.3; wireguard-go's ratelimiter.go has the same numbers): 20 per second,
 // bursts of 5. Tokens are counted in milliseconds of credit: each message
 // costs 50, a bucket holds at most 250, and credit accrues one per ms.
 //
-// The table is bounded. An entry idle for a second has refilled completely,
-// so dropping it changes no answer; idle entries are collected by collect()
-// and lazily from allow(). When the table is full of busy sources, new
-// sources are refused until one goes idle. No timers: time comes in.
+// A source is an IPv4 address or an IPv6 /64, as the Linux kernel keys its
+// limiter: one holder of a /64 has every address in it, so its addresses
+// share one bucket instead of taking 2^64 of them.
+//
+// The table is bounded, and kept in order of last use. An entry idle for a
+// second has refilled completely, so dropping it changes no answer; idle
+// entries are collected from the old end. A full table never refuses a new
+// source (the kernel and wireguard-go do not either): the least recently
+// used entry gives way, and what it loses is only its debt, so a flood from
+// many sources cannot lock a legitimate peer out. No timers: time comes in.
+import { parseAddress } from "./ip.ts";
 
 export const HANDSHAKES_PER_SECOND = 20;
 export const HANDSHAKE_BURST = 5;
@@ -18,12 +25,28 @@ const MAX_TOKENS = COST * HANDSHAKE_BURST;
 
 interface Bucket { tokens: number; lastMs: number }
 
+/** The key of a source address: an IPv4 address (IPv4-mapped too) as it is, an IPv6 address by its /64. */
+export function sourceKey(address: string): string {
+  let b: Uint8Array;
+  try {
+    b = parseAddress(address.replace(/^\[|\]$/g, ""));
+  } catch {
+    return address; // not a literal (a test's name, a relay's "websocket"): itself
+  }
+  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+  const mapped = b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
+  if (mapped) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  let k = "";
+  for (let i = 0; i < 8; i++) k += b[i].toString(16).padStart(2, "0");
+  return `${k}::/64`;
+}
+
 export class RateLimiter {
   readonly maxEntries: number;
+  /** Oldest use first: Map keeps insertion order, and a use re-inserts. */
   private readonly table = new Map<string, Bucket>();
-  private lastCollectMs = -Infinity;
-  /** No entry can be idle before this time (a lower bound, so a full table is not rescanned on every new source). */
-  private nextIdleMs = -Infinity;
+  /** Entries dropped for room while still in debt (a sign of a flood of sources). */
+  evicted = 0;
 
   /**
    * @param maxEntries - most sources tracked at once (default 4096).
@@ -40,24 +63,28 @@ export class RateLimiter {
   }
 
   /**
-   * Takes one token for `ip` if it has one.
-   * @param ip - the source address, in whatever one canonical text form the caller uses.
+   * Takes one token for the source of `address` if it has one.
+   * @param address - the source address as text (IPv6 counts by its /64).
    * @param nowMs - the caller's monotonic clock.
-   * @returns whether a handshake message from `ip` may be processed now.
+   * @returns whether a handshake message from it may be processed now.
    */
-  allow(ip: string, nowMs: number): boolean {
-    if (nowMs - this.lastCollectMs >= RATELIMITER_IDLE_MS) this.collect(nowMs);
-    const b = this.table.get(ip);
+  allow(address: string, nowMs: number): boolean {
+    this.collect(nowMs);
+    const key = sourceKey(address);
+    const b = this.table.get(key);
     if (b === undefined) {
       if (this.table.size >= this.maxEntries) {
-        if (nowMs >= this.nextIdleMs) this.collect(nowMs);
-        if (this.table.size >= this.maxEntries) return false;
+        // The least recently used source gives way (collect left only busy ones).
+        const oldest = this.table.keys().next().value!;
+        this.table.delete(oldest);
+        this.evicted++;
       }
       // A new source starts with a full bucket, less this message.
-      this.table.set(ip, { tokens: MAX_TOKENS - COST, lastMs: nowMs });
-      if (this.nextIdleMs === -Infinity) this.nextIdleMs = nowMs + RATELIMITER_IDLE_MS;
+      this.table.set(key, { tokens: MAX_TOKENS - COST, lastMs: nowMs });
       return true;
     }
+    this.table.delete(key);
+    this.table.set(key, b);
     if (nowMs > b.lastMs) {
       b.tokens = Math.min(MAX_TOKENS, b.tokens + (nowMs - b.lastMs));
       b.lastMs = nowMs;
@@ -69,14 +96,11 @@ export class RateLimiter {
     return false;
   }
 
-  /** Forgets every source idle for RATELIMITER_IDLE_MS or more. O(entries). */
+  /** Forgets every source idle for RATELIMITER_IDLE_MS or more: from the old end, so O(forgotten). */
   collect(nowMs: number): void {
-    let next = Infinity;
-    for (const [ip, b] of this.table) {
-      if (nowMs - b.lastMs >= RATELIMITER_IDLE_MS) this.table.delete(ip);
-      else if (b.lastMs + RATELIMITER_IDLE_MS < next) next = b.lastMs + RATELIMITER_IDLE_MS;
+    for (const [key, b] of this.table) {
+      if (nowMs - b.lastMs < RATELIMITER_IDLE_MS) break;
+      this.table.delete(key);
     }
-    this.lastCollectMs = nowMs;
-    this.nextIdleMs = next === Infinity ? -Infinity : next;
   }
 }

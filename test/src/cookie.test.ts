@@ -17,7 +17,7 @@ import { chacha20poly1305, xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { blake2s } from "@noble/hashes/blake2.js";
 import type { Aead } from "../../src/crypto.ts";
 import { COOKIE_REFRESH_TIME_MS, CookieChecker, CookieGenerator } from "../../src/cookie.ts";
-import { RateLimiter } from "../../src/ratelimiter.ts";
+import { RateLimiter, sourceKey } from "../../src/ratelimiter.ts";
 import { nobleX25519 } from "../../src/x25519.ts";
 
 const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
@@ -266,35 +266,51 @@ test("rate limiter: a burst of 5, then 20 per second", () => {
   assert.is(n, 5 + 200);
 });
 
-test("rate limiter: a bounded table; new sources refused while it is full of busy ones", () => {
+test("rate limiter: a full table of busy sources never refuses a new one; the least recently used gives way", () => {
   const rl = new RateLimiter(3);
-  assert.ok(rl.allow("a", 0));
-  assert.ok(rl.allow("b", 0));
-  assert.ok(rl.allow("c", 0));
+  assert.ok(rl.allow("10.0.0.1", 0));
+  assert.ok(rl.allow("10.0.0.2", 0));
+  assert.ok(rl.allow("10.0.0.3", 0));
   assert.is(rl.size, 3);
-  assert.not.ok(rl.allow("d", 0));
+  // .1 spends its burst; .2 and .3 are used later, so .1 is the least recently used... until it asks again.
+  for (let i = 0; i < 4; i++) rl.allow("10.0.0.1", 10);
+  assert.not.ok(rl.allow("10.0.0.1", 10), ".1 is out of tokens");
+  rl.allow("10.0.0.2", 20);
+  rl.allow("10.0.0.3", 30);
+  assert.ok(rl.allow("10.0.0.4", 40), "a new source while the table is full of busy ones");
   assert.is(rl.size, 3);
-  // a, b and c stay busy
-  for (let t = 500; t <= 3000; t += 500) {
-    for (const ip of ["a", "b", "c"]) rl.allow(ip, t);
-    assert.not.ok(rl.allow("d", t), `t=${t}`);
-  }
-  assert.ok(rl.allow("a", 3900)); // known sources are still served
-  // b and c fall idle (1 s untouched): room again
-  assert.ok(rl.allow("d", 4000));
-  assert.ok(rl.allow("e", 4000));
-  assert.not.ok(rl.allow("f", 4000));
-  assert.is(rl.size, 3);
-  // a full table is swept as soon as an entry can be idle, not only on the once-a-second sweep
-  const small = new RateLimiter(2);
-  assert.ok(small.allow("a", 0));
-  assert.ok(small.allow("b", 0));
-  small.collect(900);
-  assert.not.ok(small.allow("c", 999));
-  assert.ok(small.allow("c", 1000));
-  assert.is(small.size, 1);
+  assert.is(rl.evicted, 1);
+  // .1 was the one that gave way: it comes back as a new source, with a fresh burst.
+  assert.ok(rl.allow("10.0.0.1", 50));
+  assert.is(rl.evicted, 2);
   assert.throws(() => new RateLimiter(0), (e: unknown) => e instanceof RangeError);
   assert.throws(() => new RateLimiter(1.5), (e: unknown) => e instanceof RangeError);
+});
+
+test("rate limiter: the lockout of a /64 is gone: its addresses share one bucket, and a flood of them leaves room for others", () => {
+  const rl = new RateLimiter(4096);
+  // One holder of fd00:bad::/64 asks from 10,000 of its addresses, a cookie round trip each, 20 times a second.
+  let allowed = 0;
+  for (let t = 0; t < 2000; t += 50) {
+    for (let i = 0; i < 250; i++) if (rl.allow(`fd00:bad::${(t * 5 + i).toString(16)}`, t)) allowed++;
+  }
+  assert.is(rl.size, 1, "one bucket for the whole /64");
+  assert.is(allowed, 5 + 39, "its burst, then 20 a second, however many addresses it uses");
+  // Another /64, an IPv4 peer and an IPv4-mapped one are each their own source, served at once.
+  assert.ok(rl.allow("fd00:beef::1", 2000));
+  assert.ok(rl.allow("192.0.2.7", 2000));
+  assert.ok(rl.allow("::ffff:192.0.2.8", 2000));
+  assert.is(sourceKey("::ffff:192.0.2.8"), "192.0.2.8");
+  assert.is(sourceKey("[fd00:bad::1:2]"), "fd000bad00000000::/64");
+  // 4096 IPv4 sources keep the table full and busy; a legitimate peer is still let in every time it comes.
+  const full = new RateLimiter(4096);
+  let refused = 0;
+  for (let t = 0; t < 3000; t += 100) {
+    for (let i = 0; i < 4096; i++) full.allow(`10.${i >> 8}.${i & 255}.1`, t);
+    if (!full.allow("198.51.100.9", t)) refused++;
+  }
+  assert.is(refused, 0);
+  assert.is(full.size, 4096);
 });
 
 test("rate limiter: idle entries are collected, explicitly and lazily", () => {
@@ -308,14 +324,12 @@ test("rate limiter: idle entries are collected, explicitly and lazily", () => {
   assert.is(rl.size, 1); // only 10.0.0.1, used at 600
   rl.collect(1600);
   assert.is(rl.size, 0);
-  // lazily: any allow() a second after the last collection sweeps
+  // lazily: every allow() forgets what has been idle a second, oldest first
   for (let i = 0; i < 50; i++) rl.allow(`10.1.0.${i}`, 2000);
   assert.is(rl.size, 50);
   rl.allow("10.2.0.1", 2999);
   assert.is(rl.size, 51);
-  rl.allow("10.2.0.1", 3998); // less than a second since the sweep at 2999: no sweep
-  assert.is(rl.size, 51);
-  rl.allow("10.2.0.1", 3999); // sweeps: the 50 idle since 2000 go
+  rl.allow("10.2.0.1", 3000); // the 50 idle since 2000 go
   assert.is(rl.size, 1);
   // a collected source starts over with a full burst
   for (let i = 0; i < 5; i++) assert.ok(rl.allow("10.1.0.0", 3999));
