@@ -2,6 +2,7 @@
 // Bun.listen and Bun.connect. Bun's socket.write takes what the kernel takes
 // and says how much; the rest waits here for the drain event.
 import type { Conn } from "../ports/host.ts";
+import { chmodSync } from "node:fs";
 import { Bun, type StreamHandlers, type StreamSocket } from "./bun.ts";
 
 class BunConn implements Conn {
@@ -76,9 +77,16 @@ class BunConn implements Conn {
   }
 }
 
-/** Serves `path`; returns a closer. */
+/** Serves `path`, owner-only whatever the umask (bound under umask 077, then made 0600); returns a closer. */
 export async function listenUnix(path: string, accept: (conn: Conn) => void): Promise<() => void> {
-  const server = Bun.listen<BunConn>({ unix: path, socket: BunConn.handlers(accept) });
+  const old = process.umask(0o077);
+  let server;
+  try {
+    server = Bun.listen<BunConn>({ unix: path, socket: BunConn.handlers(accept) });
+  } finally {
+    process.umask(old);
+  }
+  chmodSync(path, 0o600);
   return () => server.stop(true);
 }
 

@@ -159,6 +159,30 @@ async function fromHosts(host: string): Promise<string | null> {
   return v6;
 }
 
+/**
+ * A unix socket at `path` that only its owner may use, whatever the umask:
+ * bound inside a fresh 0700 directory beside `path` (where nobody else can
+ * reach it), made 0600, then moved into place. Deno.umask would need
+ * --allow-sys; this needs only the write access to the folder `path` needs anyway.
+ */
+function listenPrivate(path: string): Deno.UnixListener {
+  const dir = path.slice(0, path.lastIndexOf("/") + 1) + `.${path.slice(path.lastIndexOf("/") + 1)}.${crypto.randomUUID()}`;
+  Deno.mkdirSync(dir, { mode: 0o700 });
+  try {
+    const l = Deno.listen({ transport: "unix", path: `${dir}/s` });
+    try {
+      Deno.chmodSync(`${dir}/s`, 0o600);
+      Deno.renameSync(`${dir}/s`, path);
+    } catch (e) {
+      l.close();
+      throw e;
+    }
+    return l;
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
 /** Every address of `name`: a literal as it is, the hosts file, then A and AAAA records. */
 async function resolveAll(name: string): Promise<string[]> {
   const h = name.replace(/^\[|\]$/g, "");
@@ -298,7 +322,7 @@ export function denoHost(args: string[] = []): ServerHost & WebTransportServers 
       return b;
     }),
     listenUnix: (path, accept) => guard(`serving ${path}`, () => {
-      const l = Deno.listen({ transport: "unix", path });
+      const l = listenPrivate(path);
       void (async () => {
         try {
           for await (const c of l) accept(conn(c));

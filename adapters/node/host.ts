@@ -2,6 +2,7 @@
 // node:dns, node:net and node:dgram; X25519 on node:crypto; the TUN device
 // and sendmmsg through koffi, loaded only when asked for (libc.ts); the
 // relay's WebSocket server on the `ws` package, likewise.
+import { chmodSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { spawn } from "node:child_process";
 import { lookup } from "node:dns/promises";
@@ -151,7 +152,17 @@ export function nodeHost(args: string[] = []): ServerHost {
     listenUnix: (path, accept) => new Promise((resolve, reject) => {
       const server = net.createServer((s) => accept(conn(s)));
       server.once("error", reject);
-      server.listen(path, () => resolve(() => server.close()));
+      // The socket is bound inside listen(): under umask 077 it is created owner-only (as wireguard-go makes
+      // its own), then made 0600.
+      const old = process.umask(0o077);
+      try {
+        server.listen(path, () => {
+          try { chmodSync(path, 0o600); } catch (e) { server.close(); reject(e); return; }
+          resolve(() => server.close());
+        });
+      } finally {
+        process.umask(old);
+      }
     }),
     connectUnix: (path) => new Promise((resolve, reject) => {
       const s = net.createConnection(path);

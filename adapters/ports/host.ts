@@ -84,7 +84,11 @@ export interface Conn {
 
 /** Unix stream sockets (the UAPI's /var/run/wireguard/NAME.sock). */
 export interface UnixSockets {
-  /** Serves a unix socket at `path`; returns a closer. */
+  /**
+   * Serves a unix socket at `path`, created readable and writable by its
+   * owner only (0600) whatever the umask: the UAPI hands out the private key.
+   * Returns a closer.
+   */
   listenUnix(path: string, accept: (conn: Conn) => void): Promise<() => void>;
   connectUnix(path: string): Promise<Conn>;
 }
