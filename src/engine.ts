@@ -366,6 +366,10 @@ export class Engine {
     peer.previous = null;
     timers.sessionDerived(peer, now);
     this.out.send(resp, 0, resp.length, from);
+    // A response is a handshake sent (wireguard-go's SendHandshakeResponse, the kernel's
+    // last_sent_handshake): data queued before the initiator confirms the keys waits for
+    // that confirmation, not a second handshake started at once.
+    peer.lastSentHandshake = now;
     timers.anyAuthenticatedPacketTraversal(peer, now);
     timers.anyAuthenticatedPacketSent(peer);
   }

@@ -231,6 +231,29 @@ test("close() zeroes the private key, preshared keys, sessions and all WASM memo
   assert.throws(() => a.engine.set({ listenPort: 1 }, 0), /closed/);
 });
 
+test("a responder counts its response as a handshake sent: no second initiation before REKEY_TIMEOUT", () => {
+  const { net, a, b } = pair();
+  // The initiator's confirmation (its data on the new session) is lost: b has only the session it answered with.
+  net.filter = (d) => !(d.data[0] === 4 && d.from === a.ep);
+  a.send(ipv4(A, B));
+  net.flush();
+  assert.is(net.sent(2, b).length, 1, "b answered");
+  assert.is(b.tunnel.length, 0, "and saw no data");
+  // A packet queued on b before the keys are confirmed waits; it does not start a handshake of its own at once.
+  b.send(ipv4(B, A));
+  net.flush();
+  assert.is(net.sent(1, b).length, 0, "no initiation from the responder right after its response");
+  net.advance(REKEY_TIMEOUT - 100);
+  assert.is(net.sent(1, b).length, 0, "none within REKEY_TIMEOUT");
+  // With confirmation still missing after REKEY_TIMEOUT, the responder's own handshake may go.
+  net.filter = () => true;
+  net.advance(200);
+  b.send(ipv4(B, A));
+  net.flush();
+  assert.is(net.sent(1, b).length, 1, "after REKEY_TIMEOUT, b initiates");
+  assert.ok(a.tunnel.length >= 1, "and its packet arrives");
+});
+
 test("under load, an initiation gets a cookie reply and the retry with mac2 succeeds", () => {
   const { net, a, b } = pair({ bOpts: { underLoadBacklog: 1 } });
   a.send(ipv4(A, B));
