@@ -620,6 +620,8 @@ export class Engine {
         peer.handshake.lastTimestamp = old.lastTimestamp;
         peer.handshake.lastInitiationConsumedMs = old.lastInitiationConsumedMs;
       }
+      // The old key's static-static DH goes with it.
+      old?.destroy();
     }
   }
 
@@ -640,6 +642,7 @@ export class Engine {
       this.byKey.set(hex, peer);
     }
     if (pc.presharedKey !== undefined) {
+      if (peer.presharedKey) wipe(peer.presharedKey); // the replaced key is not left behind
       peer.presharedKey = pc.presharedKey && !pc.presharedKey.every((b) => b === 0) ? pc.presharedKey.slice() : null;
       peer.handshake?.presharedKey.set(peer.presharedKey ?? new Uint8Array(32));
     }
@@ -660,7 +663,7 @@ export class Engine {
   private removePeer(peer: Peer): void {
     this.zeroKeys(peer);
     if (peer.presharedKey) wipe(peer.presharedKey);
-    if (peer.handshake) wipe(peer.handshake.presharedKey);
+    peer.handshake?.destroy();
     this.w.x.aip_remove_peer(peer.id);
     this.byKey.delete(keyHex(peer.publicKey));
     this.peers[peer.id] = null;

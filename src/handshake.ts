@@ -98,6 +98,17 @@ export class PeerHandshake {
     this.initiatorHash = hash(INITIAL_HASH, this.remoteStatic);
   }
 
+  /**
+   * Wipes every secret this holds, for good: the handshake in progress, the
+   * preshared key and the precomputed static-static DH (when the peer goes,
+   * or our private key changes).
+   */
+  destroy(): void {
+    this.clear();
+    wipe(this.presharedKey);
+    if (this.precomputedStaticStatic) wipe(this.precomputedStaticStatic);
+  }
+
   /** Forgets any handshake in progress (wipes H, C and the ephemerals; state None, localIndex 0). Keeps the replay and flood records. */
   clear(): void {
     wipe(this.hash);

@@ -254,6 +254,32 @@ test("a responder counts its response as a handshake sent: no second initiation 
   assert.ok(a.tunnel.length >= 1, "and its packet arrives");
 });
 
+test("no key left behind: a replaced preshared key, and the static-static DH on peer removal, a private key change and close", () => {
+  const { net, a, b } = pair({ psk: new Uint8Array(32).fill(7) });
+  a.send(ipv4(A, B));
+  net.flush();
+  const zero = (k: Uint8Array | null | undefined) => k != null && k.every((x) => x === 0);
+  const keyOf = new Map([[a, a.publicKey], [b, b.publicKey]]); // a's changes below
+  const peerOf = (n: Node, other: Node) => n.engine.peer(keyOf.get(other)!)!;
+  // A new preshared key: the old one is wiped, not left for the collector.
+  const oldPsk = peerOf(a, b).presharedKey!;
+  a.engine.set({ peers: [{ publicKey: b.publicKey, presharedKey: new Uint8Array(32).fill(9) }] }, net.now);
+  assert.ok(zero(oldPsk), "the replaced preshared key is zeroed");
+  // A new private key: the old static-static DH is wiped.
+  const ss1 = peerOf(a, b).handshake!.precomputedStaticStatic!;
+  assert.not.ok(zero(ss1));
+  a.engine.set({ privateKey: nobleX25519.generate().privateKey }, net.now);
+  assert.ok(zero(ss1), "the static-static DH of the old private key is zeroed");
+  // The peer removed: its static-static DH and preshared key are wiped.
+  const ss2 = peerOf(a, b).handshake!.precomputedStaticStatic!, psk2 = peerOf(a, b).presharedKey!;
+  a.engine.set({ peers: [{ publicKey: b.publicKey, remove: true }] }, net.now);
+  assert.ok(zero(ss2) && zero(psk2), "a removed peer's static-static DH and preshared key are zeroed");
+  // close(): likewise for every peer.
+  const ss3 = peerOf(b, a).handshake!.precomputedStaticStatic!;
+  b.engine.close();
+  assert.ok(zero(ss3), "close() zeroes the static-static DH");
+});
+
 test("under load, an initiation gets a cookie reply and the retry with mac2 succeeds", () => {
   const { net, a, b } = pair({ bOpts: { underLoadBacklog: 1 } });
   a.send(ipv4(A, B));
