@@ -20,7 +20,7 @@ import {
   ENCAP_SEND_REKEY, HEADROOM, instantiate, type Wasm,
 } from "./wasm.ts";
 import {
-  DEFAULT_MTU, MAX_STAGED_PACKETS, MAX_TIMER_HANDSHAKES, REKEY_ON_RECEIVE_AGE, REKEY_TIMEOUT,
+  DEFAULT_MTU, MAX_STAGED_PACKETS, MAX_TIMER_HANDSHAKES, REKEY_AFTER_MESSAGES, REKEY_AFTER_TIME, REKEY_ON_RECEIVE_AGE, REKEY_TIMEOUT,
   UNDER_LOAD_AFTER_TIME,
 } from "./constants.ts";
 import { Keypair, Peer, Timer, type Endpoint } from "./peer.ts";
@@ -234,7 +234,8 @@ export class Engine {
       const e = (base + i) * 4, status = d[e + DESC_STATUS];
       if (status === DECAP_DATA || status === DECAP_KEEPALIVE || status === DECAP_SOURCE || status === DECAP_MALFORMED) {
         const peer = this.peers[d[e + DESC_PEER]];
-        if (!peer) continue;
+        // No peer: a type-4 datagram too short (or long) to be one, never authenticated.
+        if (!peer) { this.drops.malformed++; continue; }
         this.authenticated(peer, d[e + DESC_SLOT], this.datagramFrom[i], this.datagramLengths[i], now);
         if (status === DECAP_KEEPALIVE) continue;
         timers.dataReceived(peer, now);
@@ -287,9 +288,12 @@ export class Engine {
       timers.handshakeComplete(peer, this.epoch + now);
       this.flushStaged(peer, now);
     }
-    // Whitepaper 6.2: an initiator whose key is getting old rekeys on receive.
-    if (kp !== null && kp === peer.current && kp.isInitiator && !peer.sentLastMinuteHandshake &&
-      now - kp.created >= REKEY_ON_RECEIVE_AGE) {
+    // Whitepaper 6.2: an initiator whose current key is getting old rekeys on
+    // receive, whichever of its keypairs the packet came on (wireguard-go's
+    // keepKeyFreshReceiving looks at the current one).
+    const cur = peer.current;
+    if (kp !== null && cur !== null && cur.isInitiator && !peer.sentLastMinuteHandshake &&
+      now - cur.created >= REKEY_ON_RECEIVE_AGE) {
       peer.sentLastMinuteHandshake = true;
       this.sendInitiation(peer, false, now);
     }
@@ -526,6 +530,12 @@ export class Engine {
     peer.txBytes += len;
     timers.anyAuthenticatedPacketTraversal(peer, now);
     timers.anyAuthenticatedPacketSent(peer);
+    // A keepalive is a packet sent like any other: the same rekey-on-send check
+    // (wireguard-go's keepKeyFreshSending), or an initiator that only sends
+    // keepalives would rekey at 165 s on receive instead of at 120 s.
+    if ((kp.isInitiator && now - kp.created >= REKEY_AFTER_TIME) || this.w.sendCounter(kp.slot) >= REKEY_AFTER_MESSAGES) {
+      this.sendInitiation(peer, false, now);
+    }
   }
 
   // ---- timers -------------------------------------------------------------------

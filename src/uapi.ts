@@ -16,14 +16,23 @@ import type { Engine, Output } from "./engine.ts";
 import type { Endpoint } from "./peer.ts";
 
 /** Linux errno values the protocol answers with (negated on the wire). */
+export const ENOMEM = 12;
 export const EINVAL = 22;
 export const EPROTO = 71;
 export const EADDRINUSE = 98;
 
-/** The longest line a session buffers before it gives up on the connection. */
-const MAX_LINE = 65536;
-/** The most lines one set request may have (wg setconf sends about 10 per peer). */
-const MAX_REQUEST_LINES = 1 << 20;
+/**
+ * The longest line a session takes before it gives up on the connection: the
+ * longest the protocol has is an endpoint (a scoped IPv6 address and a port),
+ * well under this.
+ */
+const MAX_LINE = 4096;
+/**
+ * What one set request may buffer before it is applied, by default: about two
+ * million allowed_ip lines (wg setconf sends one per prefix, about ten more per
+ * peer). A request over it is answered ENOMEM and the connection closed.
+ */
+export const MAX_REQUEST_BYTES = 64 << 20;
 
 /** A set request that cannot be applied; `errno` is the positive errno. */
 export class UapiError extends Error {
@@ -266,6 +275,8 @@ export interface UapiSessionOptions {
    * binding fails; the configuration stays applied.
    */
   onListenPort?: (port: number) => void;
+  /** The most bytes a set request may buffer (default MAX_REQUEST_BYTES). */
+  maxRequestBytes?: number;
   /**
    * Called with what Engine.set returned (datagrams to send, e.g. a first
    * keepalive when persistent keepalive was switched on, and `wake`), right
@@ -297,10 +308,13 @@ export class UapiSession {
   private pending = "";
   private mode = Mode.Idle;
   private lines: string[] = [];
+  private bytes = 0;
+  private readonly maxRequestBytes: number;
 
   constructor(opts: UapiSessionOptions = {}) {
     this.onListenPort = opts.onListenPort;
     this.onOutput = opts.onOutput;
+    this.maxRequestBytes = opts.maxRequestBytes ?? MAX_REQUEST_BYTES;
   }
 
   /**
@@ -333,7 +347,7 @@ export class UapiSession {
     switch (this.mode) {
       case Mode.Idle:
         if (line === "get=1") this.mode = Mode.Get;
-        else if (line === "set=1") { this.mode = Mode.Set; this.lines = []; }
+        else if (line === "set=1") { this.mode = Mode.Set; this.lines = []; this.bytes = 0; }
         else this.closed = true;
         return "";
       case Mode.Get:
@@ -343,8 +357,9 @@ export class UapiSession {
         return formatUapiGet(engine.status()) + "errno=0\n\n";
       case Mode.Set:
         if (line !== "") {
-          if (this.lines.length >= MAX_REQUEST_LINES) this.closed = true;
-          else this.lines.push(line);
+          this.bytes += line.length + 1;
+          if (this.bytes > this.maxRequestBytes) { this.closed = true; return `errno=-${ENOMEM}\n\n`; }
+          this.lines.push(line);
           return "";
         }
         this.mode = Mode.Idle;

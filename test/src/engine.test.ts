@@ -3,7 +3,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { pair, ipv4, ipv6, eq, u32le, u64le, nobleX25519, type Net, type Node } from "../helpers/net.ts";
 import {
-  REJECT_AFTER_MESSAGES, REKEY_AFTER_MESSAGES, REKEY_TIMEOUT, REKEY_TIMEOUT_JITTER,
+  REJECT_AFTER_MESSAGES, REKEY_AFTER_MESSAGES, REKEY_AFTER_TIME, REKEY_ON_RECEIVE_AGE, REKEY_TIMEOUT, REKEY_TIMEOUT_JITTER,
 } from "../../src/constants.ts";
 
 const A = "10.0.0.1", B = "10.0.0.2";
@@ -278,6 +278,61 @@ test("no key left behind: a replaced preshared key, and the static-static DH on 
   const ss3 = peerOf(b, a).handshake!.precomputedStaticStatic!;
   b.engine.close();
   assert.ok(zero(ss3), "close() zeroes the static-static DH");
+});
+
+test("an initiator that sends only keepalives rekeys at REKEY_AFTER_TIME (the rekey-on-send check runs for a keepalive too)", () => {
+  const { net, a, b } = pair({ keepalive: 25 });
+  a.send(ipv4(A, B));
+  net.flush();
+  const first = net.sent(1, a).length;
+  assert.is(first, 1);
+  // Nothing but persistent keepalives from here on; b has nothing to say.
+  net.advance(REKEY_AFTER_TIME + 26_000);
+  const rekeys = net.sent(1, a).slice(first);
+  assert.ok(rekeys.length >= 1, "a rekeyed");
+  assert.ok(rekeys[0].at >= REKEY_AFTER_TIME && rekeys[0].at <= REKEY_AFTER_TIME + 26_000, `at ${rekeys[0].at} ms`);
+  assert.ok(b.engine.status().peers[0].lastHandshakeTime > 0);
+});
+
+test("rekey on receive looks at the current keypair's age whatever keypair the packet came on", () => {
+  const { net, a, b } = pair();
+  a.send(ipv4(A, B));
+  net.flush();
+  // A packet of b's on the first session, held back on the wire.
+  const held: Uint8Array[] = [];
+  net.filter = (d) => { if (d.data[0] === 4 && d.from === b.ep && held.length === 0) { held.push(d.data); return false; } return true; };
+  b.send(ipv4(B, A));
+  net.flush();
+  assert.is(held.length, 1, "held");
+  net.filter = () => true;
+  // a rekeys at once (its send counter at 2^60): its current keypair is new, the first is previous.
+  const kp = a.engine.peer(b.publicKey)!.current!;
+  a.engine.wasm.setSendCounter(kp.slot, REKEY_AFTER_MESSAGES);
+  net.now += REKEY_TIMEOUT;
+  a.send(ipv4(A, B));
+  net.flush();
+  const p = a.engine.peer(b.publicKey)!;
+  assert.is(p.previous, kp, "the first session is previous now");
+  // 166 s on (the new current is older than REJECT - KEEPALIVE - REKEY_TIMEOUT; the first is still valid), the held packet arrives on previous.
+  const inits = net.sent(1, a).length;
+  net.now += REKEY_ON_RECEIVE_AGE + 1000;
+  a.receive(held[0], b.ep);
+  net.flush();
+  assert.is(a.tunnel.length, 1, "the packet was taken");
+  assert.is(net.sent(1, a).length, inits + 1, "and its arrival made the initiator rekey");
+});
+
+test("a type-4 datagram shorter than a transport message is dropped and counted", () => {
+  const { net, a, b } = pair();
+  a.send(ipv4(A, B));
+  net.flush();
+  const before = b.engine.drops.malformed;
+  for (const n of [4, 16, 31]) {
+    const d = new Uint8Array(n);
+    d[0] = 4;
+    b.receive(d, a.ep);
+  }
+  assert.is(b.engine.drops.malformed, before + 3);
 });
 
 test("under load, an initiation gets a cookie reply and the retry with mac2 succeeds", () => {

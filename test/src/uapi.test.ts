@@ -7,7 +7,7 @@ import * as assert from "uvu/assert";
 import { Engine } from "../../src/engine.ts";
 import { nobleX25519 } from "../../src/x25519.ts";
 import { wasmBytes } from "#engine-wasm";
-import { UapiSession, UapiError, formatUapiGet, parseUapiSet, EINVAL, EPROTO } from "../../src/uapi.ts";
+import { UapiSession, UapiError, formatUapiGet, parseUapiSet, EINVAL, EPROTO, MAX_REQUEST_BYTES } from "../../src/uapi.ts";
 import { keyFromBase64, keyHex, type DeviceStatus } from "../../src/config.ts";
 import { parseWgQuick, toDeviceConfig } from "../../src/wgquick.ts";
 import { pair, ipv4 } from "../helpers/net.ts";
@@ -370,13 +370,37 @@ test("what is no request closes the session, as wireguard-go hangs up", () => {
   const s = new UapiSession();
   assert.is(s.feed("get=1\nx\nget=1\n\n", e, 0), "errno=-22\n\n");
   assert.ok(s.closed);
-  // Lines longer than 64 KiB are not buffered.
+  // Lines longer than any the protocol has (4 KiB) are not buffered, whole or in part.
   const long = new UapiSession();
-  assert.is(long.feed("set=1\n" + "a".repeat(70000), e, 0), "");
+  assert.is(long.feed("set=1\n" + "a".repeat(5000), e, 0), "");
   assert.ok(long.closed);
+  const longLine = new UapiSession();
+  assert.is(longLine.feed(`set=1\npublic_key=${"a".repeat(5000)}\n`, e, 0), "");
+  assert.ok(longLine.closed);
   const ok = new UapiSession();
   ok.feed("set=1\n", e, 0);
   assert.not.ok(ok.closed);
+});
+
+test("a set request is bounded while it is buffered: over the limit it is answered ENOMEM, the connection closed, nothing applied", () => {
+  const e = engine();
+  const s = new UapiSession({ maxRequestBytes: 64 * 1024 });
+  let answer = s.feed("set=1\n", e, 0);
+  let fed = 0;
+  const line = `public_key=${B}\nallowed_ip=10.0.0.0/8\n`;
+  while (!s.closed && fed < 1 << 20) { answer += s.feed(line, e, 0); fed += line.length; }
+  assert.ok(s.closed, "closed");
+  assert.ok(fed <= 64 * 1024 + line.length, `buffered ${fed} bytes at most`);
+  assert.is(answer, "errno=-12\n\n");
+  assert.is(e.status().peers.length, 0, "nothing applied");
+  // The default takes a real setconf's size: 2,000 peers with 64 prefixes each in one request.
+  const big = new UapiSession();
+  let req = "set=1\n";
+  for (let p = 0; p < 2000; p++) {
+    req += `public_key=${keyHex(nobleX25519.generate().publicKey)}\n`;
+    for (let i = 0; i < 64; i++) req += `allowed_ip=10.${p >> 8}.${p & 255}.${i * 4}/30\n`;
+  }
+  assert.ok(req.length < MAX_REQUEST_BYTES);
 });
 
 test("round trip: wg-quick file -> engine -> get=1 -> the same configuration", () => {
