@@ -15,6 +15,7 @@ import { formatEndpoint } from "../../src/uapi.ts";
 import { serveUapi } from "../ports/uapi-server.ts";
 import { ConfigError, parseWgQuick, toDeviceConfig, type ExtraSection, type WgQuickConfig } from "../../src/wgquick.ts";
 import { UserError } from "../ports/errors.ts";
+import { readConfig } from "./config-file.ts";
 import type { HostServer, Host } from "../ports/host.ts";
 import { openTunnel, type Tunnel } from "../tunnel/tunnel.ts";
 import { serveHost, tcpClientTunnel, tcpServerTunnel } from "../proxy/forward.ts";
@@ -102,7 +103,7 @@ export async function upNetstack(rt: Host, name: string, path: string, runDir: s
 
   let text: string;
   try {
-    text = path === "-" ? await rt.readStdin() : await rt.readFile(path);
+    text = await readConfig(rt, path);
   } catch (e) {
     throw new NetstackError(`cannot read ${path}: ${(e as Error).message.replace(/^.*?: /, "")}`);
   }

@@ -7,6 +7,7 @@ import { parseWgQuick, toDeviceConfig, type WgQuickConfig } from "../../src/wgqu
 import { parsePrefix, maskPrefix, formatPrefix } from "../../src/ip.ts";
 import { Device } from "../ports/device.ts";
 import { serveUapi } from "../ports/uapi-server.ts";
+import { readConfig, writeConfig } from "./config-file.ts";
 import { upNetstack } from "./up-netstack.ts";
 import { formatShowConf } from "../../src/show.ts";
 import { NoTunError, UserError } from "../ports/errors.ts";
@@ -55,7 +56,7 @@ export async function up(rt: Host, target: string, opts: { netstack?: boolean } 
   }
   let text: string;
   try {
-    text = path === "-" ? await rt.readStdin() : await rt.readFile(path);
+    text = await readConfig(rt, path);
   } catch (e) {
     throw new UpError(`cannot read ${path}: ${(e as Error).message.replace(/^.*?: /, "")}`);
   }
@@ -222,5 +223,5 @@ async function saveConfig(rt: Host, path: string, conf: WgQuickConfig, engine: E
   head += "SaveConfig = true\n";
   const body = formatShowConf("", engine.status()).replace(/^\[Interface\]\n/, "");
   rt.stderr(`[#] wg showconf > ${path}\n`);
-  await rt.writeFile(path, head + body, 0o600);
+  await writeConfig(rt, path, head + body);
 }

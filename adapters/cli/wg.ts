@@ -132,6 +132,10 @@ async function command(rt: Host, argv: string[]): Promise<number> {
     case "set": return set(rt, args);
     case "genkey": case "genpsk":
       if (args.length !== 0) throw new Printed(`Usage: ${PROG} ${cmd}\n`);
+      // As wg(8): a key written into a file others may read is worth a warning.
+      if (((rt.stdoutMode?.() ?? 0) & 0o007) !== 0) {
+        rt.stderr("Warning: writing to world accessible file.\nConsider setting the umask to 077 and trying again.\n");
+      }
       rt.stdout(cmd === "genkey" ? genkey() : genpsk());
       return 0;
     case "pubkey": {

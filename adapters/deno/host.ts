@@ -239,6 +239,26 @@ export function denoHost(args: string[] = []): ServerHost & WebTransportServers 
       for (const c of chunks) { all.set(c, off); off += c.length; }
       return new TextDecoder().decode(all);
     },
+    // Deno gives no stat of stdout without read access to /dev/stdout: known only when that is granted (-A).
+    stdoutMode: () => {
+      if (Deno.permissions.querySync({ name: "read", path: "/dev/stdout" }).state !== "granted") return null;
+      try {
+        const s = Deno.statSync("/dev/stdout");
+        return s.isFile && s.mode !== null ? s.mode & 0o7777 : null;
+      } catch {
+        return null;
+      }
+    },
+    rename: (from, to) => guard(`renaming ${from}`, () => Deno.rename(from, to)),
+    mode: (p) => guard(`looking at ${p}`, async () => {
+      try {
+        const s = await Deno.stat(p);
+        return s.mode === null ? null : s.mode & 0o7777;
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return null;
+        throw e;
+      }
+    }),
     exists: (p) => guard(`looking for ${p}`, async () => {
       try {
         await Deno.lstat(p);

@@ -12,7 +12,7 @@ import { wasmBytes } from "#engine-wasm";
 import type { Endpoint } from "../../src/engine.ts";
 import dgram from "node:dgram";
 import type { Conn, HostStream, ServerHost } from "../ports/host.ts";
-import { nodeFiles, nodeSignals } from "../node-compat/process.ts";
+import { nodeFiles, nodeSignals, stdoutMode } from "../node-compat/process.ts";
 import { nodeX25519 } from "../node-compat/x25519.ts";
 import { loadLibc } from "./libc.ts";
 import { openNodeTun } from "./tun.ts";
@@ -206,5 +206,6 @@ export function nodeHost(args: string[] = []): ServerHost {
     webSocketTls: true,
     serveWebSockets,
     ...nodeSignals,
+    stdoutMode,
   };
 }

@@ -34,6 +34,8 @@ export interface Stdio {
   stderr(text: string): void;
   readStdin(): Promise<string>;
   env(name: string): string | undefined;
+  /** stdout's permission bits when it is a regular file (`wg genkey > file`); null when it is not, or cannot be known here. */
+  stdoutMode?(): number | null;
 }
 
 /** Files, by path. */
@@ -44,6 +46,10 @@ export interface Files {
   mkdir(path: string, mode: number): Promise<void>;
   /** Writes `text`, creating the file with `mode` (an existing file keeps its own). */
   writeFile(path: string, text: string, mode: number): Promise<void>;
+  /** Renames `from` to `to`, replacing it. */
+  rename(from: string, to: string): Promise<void>;
+  /** A file's (or folder's) permission bits, or null when there is no such file. */
+  mode(path: string): Promise<number | null>;
 }
 
 /** Other programs, signals, and who this process is. */

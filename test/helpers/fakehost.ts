@@ -117,7 +117,27 @@ export class FakeHost implements Host {
   async mkdir(path: string, _mode: number): Promise<void> {
     for (let p = path; p !== "" && p !== "/"; p = p.slice(0, p.lastIndexOf("/"))) this.dirs.add(p);
   }
-  async writeFile(path: string, text: string, _mode: number): Promise<void> { this.files.set(path, text); }
+  /** Permission bits by path (files written get the mode they were created with; others 0o644). */
+  readonly modes = new Map<string, number>();
+  /** What stdoutMode() answers: stdout as a file of this mode, or null. */
+  stdoutFile: number | null = null;
+  async writeFile(path: string, text: string, mode: number): Promise<void> {
+    if (!this.files.has(path)) this.modes.set(path, mode);
+    this.files.set(path, text);
+  }
+  async rename(from: string, to: string): Promise<void> {
+    const t = this.files.get(from);
+    if (t === undefined) throw sysError("ENOENT", `no such file or directory, rename '${from}'`);
+    this.files.delete(from);
+    this.files.set(to, t);
+    this.modes.set(to, this.modes.get(from) ?? 0o644);
+    this.modes.delete(from);
+  }
+  async mode(path: string): Promise<number | null> {
+    if (this.dirs.has(path)) return this.modes.get(path) ?? 0o755;
+    return this.files.has(path) ? this.modes.get(path) ?? 0o644 : null;
+  }
+  stdoutMode(): number | null { return this.stdoutFile; }
 
   /** Only `ls [-flags] DIR`: the names directly in DIR, sorted. */
   async run(argv: string[], _input?: string): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -183,7 +183,7 @@ export const OUTER = { a4: "192.168.77.1", b4: "192.168.77.2", a6: "fd77::1", b6
 export const INNER = { a4: "10.77.0.1", b4: "10.77.0.2", a6: "fd78::1", b6: "fd78::2" };
 
 /** For Layout.ours: the environment of `wg up`, and how long it may take to come up (ms, 10 s unless given). */
-export interface OursOptions { env?: Record<string, string>; timeout?: number }
+export interface OursOptions { env?: Record<string, string>; timeout?: number; /** The config file's mode (default 0600). */ mode?: number }
 
 const live = new Set<Layout>();
 let exitHook = false;
@@ -286,7 +286,7 @@ export class Layout {
    */
   async ours(ns: string, name: string, conf: string, runtime: RuntimeName | string[] = "node", o: OursOptions = {}): Promise<Proc> {
     this.names.add(name);
-    const path = this.file(`${name}.conf`, conf);
+    const path = this.file(`${name}.conf`, conf, o.mode);
     const p = this.spawn(ns, [...(typeof runtime === "string" ? wgCommand(runtime) : runtime), "up", path], o.env);
     await poll(`${name} up (wg up)`, async () => {
       if (!p.running) return true;

@@ -10,7 +10,7 @@
 // absence fails the suite; elsewhere one test says why nothing ran.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   CLI, INNER, Layout, OUTER, RUN_DIR, iperf, keypair, must, ping, psk, run, sleep, unavailable, wgQuickConf, type Proc,
@@ -311,7 +311,7 @@ function suite(): void {
     }
   });
 
-  test("SaveConfig = true: a peer added live with wg set is in the file after SIGTERM", async () => {
+  test("SaveConfig = true: a peer added live with wg set is in the file after SIGTERM, which is the owner's only (0600) even if it was not", async () => {
     const goName = L.name("a"), name = L.name("b"), C = keypair();
     const go = await L.wireguardGo(L.a, goName, {
       priv: A.priv, listenPort: PORT_A, addresses: [`${INNER.a4}/24`], peers: [{ pub: B.pub, allowedIps: [`${INNER.b4}/32`] }],
@@ -319,8 +319,9 @@ function suite(): void {
     const ours = await L.ours(L.b, name, wgQuickConf({
       priv: B.priv, listenPort: PORT_B, addresses: [`${INNER.b4}/24`], extra: "SaveConfig = true\n",
       peers: [{ pub: A.pub, allowedIps: [`${INNER.a4}/32`], endpoint: `${OUTER.a4}:${PORT_A}` }],
-    }));
+    }), "node", { mode: 0o644 });
     try {
+      assert.is(statSync(join(L.dir, `${name}.conf`)).mode & 0o777, 0o644, "written world-readable");
       await must(["wg", "set", name, "peer", C.pub, "allowed-ips", "10.99.0.0/24"], { ns: L.b });
       const e = await ours.stop("SIGTERM", 5000);
       assert.is(e.code, 0, ours.output());
@@ -331,6 +332,8 @@ function suite(): void {
       assert.match(saved, `PrivateKey = ${B.priv}\n`);
       assert.match(saved, `[Peer]\nPublicKey = ${C.pub}\nAllowedIPs = 10.99.0.0/24\n`);
       assert.match(saved, `PublicKey = ${A.pub}\n`);
+      assert.is((statSync(join(L.dir, `${name}.conf`)).mode & 0o777).toString(8), "600", "the saved file holds the private key: the owner's only");
+      assert.not.ok(existsSync(join(L.dir, `${name}.conf.tmp`)));
     } finally {
       await ours.stop("SIGTERM", 2000);
       await go.stop("SIGTERM", 2000);

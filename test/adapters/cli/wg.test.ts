@@ -14,6 +14,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main, errorLine } from "../../../adapters/cli/wg.ts";
+import { writeConfig } from "../../../adapters/cli/config-file.ts";
 import { MissingPackageError, NoTunError, UserError } from "../../../adapters/ports/errors.ts";
 import { TunError } from "../../../adapters/linux/tun.ts";
 import { parseGetAnswer } from "../../../adapters/cli/uapi-client.ts";
@@ -91,6 +92,49 @@ test("genkey: 44 base64 characters and a line break, clamped as wg clamps", asyn
     seen.add(r.out);
   }
   assert.is(seen.size, 32);
+});
+
+test("genkey and genpsk into a file others may read: wg(8)'s two-line warning; into a private file or a pipe, none", async () => {
+  const rt = new FakeHost();
+  const WARNING = "Warning: writing to world accessible file.\nConsider setting the umask to 077 and trying again.\n";
+  for (const cmd of ["genkey", "genpsk"]) {
+    rt.stdoutFile = 0o644;
+    let r = await wg(rt, [cmd]);
+    assert.is(r.code, 0);
+    assert.is(r.err, WARNING, `${cmd} > a 0644 file`);
+    assert.match(r.out, /^[A-Za-z0-9+/]{43}=\n$/);
+    for (const mode of [0o600, 0o640, null]) {
+      rt.stdoutFile = mode;
+      r = await wg(rt, [cmd]);
+      assert.is(r.err, "", `${cmd} > ${mode === null ? "a pipe" : mode.toString(8)}`);
+    }
+  }
+  rt.stdoutFile = 0o666;
+  assert.is((await wg(rt, ["pubkey"], "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=\n")).err, "", "pubkey prints a public key: no warning");
+});
+
+test("up of a config others may read: wg-quick's warning first; SaveConfig writes the owner's only file", async () => {
+  const rt = new FakeHost();
+  rt.files.set("/etc/wireguard/wg9.conf", "[Interface]\nPrivateKey = yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=\n");
+  rt.dirs.add("/etc"); rt.dirs.add("/etc/wireguard");
+  rt.modes.set("/etc/wireguard/wg9.conf", 0o644);
+  rt.modes.set("/etc/wireguard", 0o755);
+  let r = await wg(rt, ["up", "wg9"]);
+  assert.match(r.err, /^Warning: `\/etc\/wireguard\/wg9\.conf' is world accessible\n/);
+  // A private folder (or file) keeps the key to its owner, as wg-quick reckons it: no warning.
+  rt.modes.set("/etc/wireguard", 0o700);
+  r = await wg(rt, ["up", "wg9"]);
+  assert.not.match(r.err, /world accessible/);
+  rt.modes.set("/etc/wireguard", 0o755);
+  rt.modes.set("/etc/wireguard/wg9.conf", 0o600);
+  r = await wg(rt, ["up", "wg9"]);
+  assert.not.match(r.err, /world accessible/);
+  // SaveConfig's file: written anew, 0600, over a world-readable one.
+  rt.modes.set("/etc/wireguard/wg9.conf", 0o644);
+  await writeConfig(rt, "/etc/wireguard/wg9.conf", "[Interface]\n");
+  assert.is(rt.modes.get("/etc/wireguard/wg9.conf"), 0o600);
+  assert.is(rt.files.get("/etc/wireguard/wg9.conf"), "[Interface]\n");
+  assert.not.ok(rt.files.has("/etc/wireguard/wg9.conf.tmp"));
 });
 
 test("genpsk: 44 base64 characters and a line break, random", async () => {
