@@ -12,6 +12,12 @@ export function upgradeWebSocket(request: Request): { socket: AcceptedWebSocket;
   return { socket: socket as unknown as AcceptedWebSocket, response };
 }
 
+/** A name's IPv4 and IPv6 addresses from DNS (not /etc/hosts); none when it has none or DNS fails. */
+export async function resolveName(name: string): Promise<string[]> {
+  const [a, aaaa] = await Promise.all((["A", "AAAA"] as const).map((t) => Deno.resolveDns(name, t).catch(() => [] as string[])));
+  return [...a, ...aaaa];
+}
+
 /** Opens a TCP connection to host:port; resolves once connected, rejects when refused or unreachable. */
 export async function connectTcp(host: string, port: number): Promise<TcpStream> {
   return tcpStreams(await Deno.connect({ transport: "tcp", hostname: host, port }));

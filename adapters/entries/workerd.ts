@@ -11,18 +11,18 @@
  * @module
  */
 import { createGateway } from "../gateway/gateway.ts";
-import { allowList } from "../gateway/allow.ts";
+import { AllowListError, allowList } from "../gateway/allow.ts";
 import { connectTcp, upgradeWebSocket } from "../workerd/sockets.ts";
 
 export { createGateway, type GatewayOptions, type GatewayStatus, type GatewayTunnelConfig } from "../gateway/gateway.ts";
-export { allowList } from "../gateway/allow.ts";
+export { AllowListError, allowList, isLocalDestination, type AllowList } from "../gateway/allow.ts";
 export { connectTcp, upgradeWebSocket } from "../workerd/sockets.ts";
 
 /** The worker's bindings. */
 export interface Env {
   /** The gateway's wg-quick configuration. */
   WG_CONFIG?: string;
-  /** Optional: "host:port" patterns the gateway may reach, comma-separated ("*" for any part); default all. */
+  /** Optional: where the gateway may reach beyond public destinations (see allowList); default public ones only. */
   WG_ALLOW?: string;
 }
 
@@ -42,7 +42,8 @@ export function gatewayWorker(wasm: WebAssembly.Module): { fetch(request: Reques
         try {
           gateway = createGateway({ config, wasm, upgrade: upgradeWebSocket, connect: connectTcp, allow: allowList(env.WG_ALLOW), log: (m) => console.log(m) });
         } catch (e) {
-          return Promise.resolve(new Response(`WG_CONFIG: ${e instanceof Error ? e.message : String(e)}\n`, { status: 500 }));
+          const why = e instanceof Error ? e.message : String(e);
+          return Promise.resolve(new Response(`${e instanceof AllowListError ? why : `WG_CONFIG: ${why}`}\n`, { status: 500 }));
         }
         made = config + "\0" + (env.WG_ALLOW ?? "");
       }

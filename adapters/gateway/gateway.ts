@@ -33,6 +33,11 @@ import { join } from "../ports/streams.ts";
 import type { TcpStream } from "../ports/host.ts";
 import type { AcceptedWebSocket, UpgradeWebSocket } from "../ports/websocket.ts";
 import { FakeDns } from "./fakedns.ts";
+import { allowList } from "./allow.ts";
+
+/** The default destinations: public ones only. */
+const publicOnly = allowList(undefined);
+const isAddress = (h: string) => h.includes(":") || /^[0-9.]+$/.test(h);
 
 /** The server side of an accepted WebSocket (ports/websocket.ts). */
 export type GatewaySocket = AcceptedWebSocket;
@@ -56,8 +61,21 @@ export interface GatewayOptions {
   upgrade: UpgradeWebSocket;
   /** Opens an outbound TCP connection; resolves once connected, rejects when refused or unreachable. */
   connect(host: string, port: number): Promise<OutboundSocket>;
-  /** Which destinations may be reached (default: all). A refused one gets a reset. */
-  allow?(host: string, port: number): boolean;
+  /**
+   * Which destinations may be reached (default: public ones only, allowList()
+   * with no entries). A refused one gets a reset. With `names`, a name it
+   * names itself is connected to as it is; any other name is resolved
+   * (when `resolve` is given) and each address checked.
+   */
+  allow?: ((host: string, port: number) => boolean) & { names?(host: string, port: number): boolean };
+  /**
+   * Resolves a name to its addresses, so that a name pointing at a refused
+   * address (a public name resolving to 127.0.0.1) is refused too; the
+   * flow then connects to the first allowed address. Without it, names go
+   * to connect() as they are and the platform's own egress rules decide
+   * (workerd's network service does).
+   */
+  resolve?(name: string): Promise<string[]>;
   /** WebSocket sessions at once (default 64); more are answered 503. */
   maxSessions?: number;
   /** A session that has moved no datagram either way for this long (ms) is closed (default 300000). */
@@ -290,6 +308,16 @@ class Session {
     return n;
   }
 
+  /** Where to connect for host: itself, or a name's first allowed address (refused: rejects). */
+  private async resolved(host: string, port: number, allow: NonNullable<GatewayOptions["allow"]>): Promise<string> {
+    const resolve = this.opts.resolve;
+    if (resolve === undefined || isAddress(host) || allow.names?.(host, port)) return host;
+    const addresses = await resolve(host);
+    const to = addresses.find((a) => allow(a, port));
+    if (to === undefined) throw new Error(addresses.length === 0 ? "no address" : `resolves to ${addresses.join(", ")}, none allowed`);
+    return to;
+  }
+
   /** Before the SYN is answered: allowed, and connected out? */
   private async admit(flow: ForwardFlow): Promise<OutboundSocket | null> {
     let host = flow.localAddress;
@@ -301,10 +329,11 @@ class Session {
       if (name === undefined) { this.totals.flowsRefused++; return null; }
       host = name;
     }
-    if (this.opts.allow && !this.opts.allow(host, port)) { this.totals.flowsRefused++; return null; }
+    const allow = this.opts.allow ?? publicOnly;
+    if (!allow(host, port)) { this.totals.flowsRefused++; return null; }
     const limit = this.opts.connectTimeout ?? 10_000;
     let timer: ReturnType<typeof setTimeout> | null = null;
-    const attempt = this.opts.connect(host, port);
+    const attempt = this.resolved(host, port, allow).then((to) => this.opts.connect(to, port));
     try {
       const out = await Promise.race([
         attempt,

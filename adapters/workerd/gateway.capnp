@@ -8,17 +8,18 @@
 # bytes itself). WG_CONFIG comes from the environment here; `text = embed
 # "gateway.conf"` would put it in the config instead.
 #
-# Outbound connect() goes through the worker's globalOutbound. workerd's
-# default ("internet") reaches public addresses only; the "net" service
-# below also allows private and loopback ones, for local use. Drop "local"
-# and "private" (or set WG_ALLOW) to keep the tunnel off this host's own
-# services.
+# Outbound connect() goes through the worker's globalOutbound, the "net"
+# service below: public addresses only, checked after names resolve. The
+# gateway also refuses loopback, private, link-local and metadata
+# destinations unless WG_ALLOW names them; to reach one of this host's own
+# services, name it in WG_ALLOW and add "local" (loopback) or "private"
+# here, both: either alone still refuses it.
 using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
   services = [
     (name = "main", worker = .gateway),
-    (name = "net", network = (allow = ["public", "private", "local"])),
+    (name = "net", network = (allow = ["public"])),
   ],
   sockets = [(name = "http", address = "127.0.0.1:8080", http = (), service = "main")],
 );

@@ -16,7 +16,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
@@ -99,8 +99,9 @@ class Gateway {
       const g = new Gateway(name, spawnAt(port), port);
       for (const end = performance.now() + 20_000; performance.now() < end && g.running;) {
         try {
-          const res = await fetch(`${g.http}/status`, { signal: AbortSignal.timeout(5000) });
-          if (res.ok) return g;
+          // Any answer means it listens (a bad WG_ALLOW is answered 500).
+          await (await fetch(`${g.http}/status`, { signal: AbortSignal.timeout(5000) })).arrayBuffer();
+          return g;
         } catch { /* not up yet */ }
         await sleep(50);
       }
@@ -114,12 +115,23 @@ class Gateway {
 let server: Server | null = null;
 let httpPort = 0;
 let closedPort = 0;
+/** Requests the loopback server has answered. */
+let served = 0;
 const gateways: Gateway[] = [];
 const dirs: string[] = [];
 const tunnels: Tunnel[] = [];
 
-/** workerd with build/out/edge/workerd/, or why it cannot run. */
-async function startWorkerd(env: Record<string, string> = {}): Promise<Gateway | string> {
+/** WG_ALLOW naming this test's loopback HTTP server, by address and by name. */
+const loopbackAllowed = () => `127.0.0.1:${httpPort}, 127.0.0.1:${closedPort}, localhost:${httpPort}`;
+
+/** The capnp template as built lets connect() reach public addresses only. */
+const TEMPLATE_NET = '(name = "net", network = (allow = ["public"]))';
+
+/**
+ * workerd with build/out/edge/workerd/, or why it cannot run. `local`: the
+ * template's net service also allows loopback, as its comment says to.
+ */
+async function startWorkerd(env: Record<string, string> = {}, local = true): Promise<Gateway | string> {
   let bin: string;
   try {
     bin = createRequire(import.meta.url)("workerd").default;
@@ -132,15 +144,18 @@ async function startWorkerd(env: Record<string, string> = {}): Promise<Gateway |
   const dir = mkdtempSync(join(tmpdir(), "wg-js-gateway-"));
   dirs.push(dir);
   for (const f of ["worker.js", "engine.wasm", "workerd.capnp"]) copyFileSync(join(EDGE, "workerd", f), join(dir, f));
+  const capnp = readFileSync(join(dir, "workerd.capnp"), "utf8");
+  assert.ok(capnp.includes(TEMPLATE_NET), "the template's net service allows public addresses only");
+  if (local) writeFileSync(join(dir, "workerd.capnp"), capnp.replace(TEMPLATE_NET, '(name = "net", network = (allow = ["public", "local"]))'));
   const g = await Gateway.start("workerd", (port) => spawn(bin, ["serve", join(dir, "workerd.capnp"), "--socket-addr", `http=127.0.0.1:${port}`], {
-    stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WG_CONFIG: gatewayConfig, WG_ALLOW: "", ...env },
+    stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WG_CONFIG: gatewayConfig, WG_ALLOW: loopbackAllowed(), ...env },
   }));
   gateways.push(g);
   return g;
 }
 
 /** `deno serve` with build/out/edge/deno/, or why it cannot run. */
-async function startDeno(): Promise<Gateway | string> {
+async function startDeno(env: Record<string, string> = {}): Promise<Gateway | string> {
   if (!existsSync(DENO)) return `no ${DENO}`;
   if (!existsSync(join(EDGE, "deno", "gateway.js"))) return "no build/out/edge/deno (node build/build.mjs)";
   const dir = mkdtempSync(join(tmpdir(), "wg-js-gateway-"));
@@ -150,7 +165,7 @@ async function startDeno(): Promise<Gateway | string> {
   const g = await Gateway.start("deno serve", (port) => spawn(DENO, [
     "serve", "--host", "127.0.0.1", "--port", String(port), "--no-lock", "--no-remote", "--no-config",
     "--allow-net", "--allow-env=WG_CONFIG,WG_CONFIG_FILE,WG_ALLOW", `--allow-read=${conf}`, join(EDGE, "deno", "gateway.js"),
-  ], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", WG_CONFIG_FILE: conf } }));
+  ], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", WG_CONFIG_FILE: conf, WG_ALLOW: loopbackAllowed(), ...env } }));
   gateways.push(g);
   return g;
 }
@@ -194,6 +209,7 @@ async function expectCode(p: Promise<unknown>, code: string, ms: number): Promis
 
 test.before(async () => {
   server = createServer((req, res) => {
+    served++;
     if (req.url === "/small") { res.end("hello through the gateway\n"); return; }
     res.writeHead(200, { "content-type": "application/octet-stream", "content-length": BODY.length });
     res.end(BODY);
@@ -239,7 +255,7 @@ for (const runtime of ["workerd", "deno"] as const) {
 }
 
 test("workerd gateway: junk on the WebSocket is dropped and the session keeps working; a refused port resets; closing frees the session", async () => {
-  const g = await startWorkerd({ WG_ALLOW: `127.0.0.1:${httpPort}, 127.0.0.1:${closedPort}, localhost:${httpPort}` });
+  const g = await startWorkerd();
   if (typeof g === "string") return notRun(g);
   // Not a WebSocket: one line, 426.
   const plain = await fetch(`${g.http}/`);
@@ -303,6 +319,41 @@ test("deno serve gateway: the Node client fetches through it; closing frees the 
   await byName(t);
   await t.close();
   await g.waitStatus("closing the WebSocket did not free the session", (x) => x.sessions === 0);
+  await stop(g.child);
+});
+
+// Least privilege: WG_ALLOW unset reaches nothing on this host, and on workerd
+// the template's net service refuses loopback even when WG_ALLOW names it.
+for (const [name, start] of [
+  ["workerd, WG_ALLOW unset", () => startWorkerd({ WG_ALLOW: "" })],
+  ["workerd, the template as built, WG_ALLOW naming the server", () => startWorkerd({}, false)],
+  ["deno serve, WG_ALLOW unset", () => startDeno({ WG_ALLOW: "" })],
+] as [string, () => Promise<Gateway | string>][]) {
+  test(`${name}: the loopback server is refused, by address and by name`, async () => {
+    const g = await start();
+    if (typeof g === "string") return notRun(g);
+    const t = await nodeClient(g.ws);
+    const before = served;
+    try {
+      await expectCode(t.connect("127.0.0.1", httpPort), "ECONNREFUSED", 5000);
+      const [a] = await t.resolve("localhost");
+      await expectCode(t.connect(a, httpPort), "ECONNREFUSED", 5000);
+      const s = await g.status();
+      assert.ok((s.flowsOpened as number) === 0 && (s.flowsRefused as number) >= 2, JSON.stringify(s));
+      assert.is(served, before, "the server saw no request");
+    } finally {
+      await t.close();
+      await stop(g.child);
+    }
+  });
+}
+
+test("deno serve: WG_ALLOW with a malformed entry is answered 500 with its one line", async () => {
+  const g = await startDeno({ WG_ALLOW: "127.0.0.1:99999" });
+  if (typeof g === "string") return notRun(g);
+  const r = await fetch(`${g.http}/status`);
+  assert.is(r.status, 500);
+  assert.is(await r.text(), "WG_ALLOW: invalid entry '127.0.0.1:99999': port '99999' is not 1-65535 or *\n");
   await stop(g.child);
 });
 

@@ -254,11 +254,15 @@ const w :Workerd.Worker = (
 });
 
 test("the README's Deno gateway runs under deno serve from the installed package", async () => {
-  writeFileSync(join(app, "gateway.js"), readmeBlock("wg-js/deno-gateway"));
+  const block = readmeBlock("wg-js/deno-gateway");
+  writeFileSync(join(app, "gateway.js"), block);
+  // The command its first line gives, with a free port (and no lock file, no download).
+  const args = /deno serve (.*)$/m.exec(block)?.[1].trim().split(/\s+/);
+  assert.ok(args, "the block says how to serve it");
+  assert.equal(args.slice(0, 2), ["--host", "127.0.0.1"], "the README's deno serve stays on loopback");
   const conf = gatewayConfig();
   const port = await freePort();
-  const child = spawn(bin("deno"), ["serve", "--host", "127.0.0.1", "--port", String(port), "--allow-net", "--allow-env=WG_CONFIG,WG_CONFIG_FILE,WG_ALLOW",
-    "--node-modules-dir=manual", "--no-lock", "gateway.js"], { cwd: app, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", WG_CONFIG: conf.text } });
+  const child = spawn(bin("deno"), ["serve", "--port", String(port), "--node-modules-dir=manual", "--no-lock", ...args], { cwd: app, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", WG_CONFIG: conf.text } });
   let log = "";
   child.stdout!.on("data", (d) => { log += d; });
   child.stderr!.on("data", (d) => { log += d; });

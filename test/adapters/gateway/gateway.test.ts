@@ -11,7 +11,8 @@ import { nobleX25519 } from "../../../src/x25519.ts";
 import { keyToBase64 } from "../../../src/config.ts";
 import { NetError } from "../../../src/netstack/index.ts";
 import { connect } from "../../../adapters/entries/browser.ts";
-import { createGateway, type GatewaySocket, type OutboundSocket } from "../../../adapters/gateway/gateway.ts";
+import { createGateway, type GatewayOptions, type GatewaySocket, type OutboundSocket } from "../../../adapters/gateway/gateway.ts";
+import { allowList } from "../../../adapters/gateway/allow.ts";
 import { FakeDns } from "../../../adapters/gateway/fakedns.ts";
 
 const wasm = new WebAssembly.Module(wasmBytes);
@@ -91,14 +92,14 @@ function echo(): OutboundSocket {
   return { readable: t.readable, writable: t.writable, close: () => { void t.writable.abort().catch(() => {}); } };
 }
 
-function make(o: { maxSessions?: number; idleTimeout?: number; connectTimeout?: number; connect?: (h: string, p: number) => Promise<OutboundSocket> }): Gateway {
+function make(o: { maxSessions?: number; idleTimeout?: number; connectTimeout?: number; connect?: (h: string, p: number) => Promise<OutboundSocket> } & Pick<GatewayOptions, "allow" | "resolve"> = {}): Gateway {
   ClientSide.opened = [];
   pending.length = 0;
   gateway = createGateway({
     config: gatewayConf, wasm,
     upgrade: () => { const s = new ServerSide(); pending.push(s); return { socket: s, response: new Response(null, { status: 200 }) }; },
     connect: o.connect ?? (async () => echo()),
-    maxSessions: o.maxSessions, idleTimeout: o.idleTimeout, connectTimeout: o.connectTimeout,
+    maxSessions: o.maxSessions, idleTimeout: o.idleTimeout, connectTimeout: o.connectTimeout, allow: o.allow, resolve: o.resolve,
   });
   return gateway;
 }
@@ -174,6 +175,52 @@ test("the gateway's DNS answers only well-formed queries, and never throws on ju
     const junk = crypto.getRandomValues(new Uint8Array(1 + (i % 80)));
     if (i % 2) junk.set([0, 0, 0, 0, 0, 1].slice(0, Math.min(6, junk.length)), 0);
     dns.answer(junk);
+  }
+});
+
+test("by default a flow reaches public destinations only: loopback, private, link-local and metadata ones are reset, never connected", async () => {
+  const asked: string[] = [];
+  make({ connect: async (h, p) => { asked.push(`${h}:${p}`); return echo(); } });
+  const t = await connect(pageConf.replace("Address = 10.66.0.2/32\n", "Address = 10.66.0.2/32\nDNS = 10.66.0.1\n"),
+    { relay: "ws://gateway.test/", transport: "websocket", WebSocket: ClientSide as unknown as typeof WebSocket });
+  try {
+    for (const host of ["127.0.0.1", "10.1.2.3", "192.168.1.1", "172.16.0.1", "169.254.169.254", "100.100.100.200", "0.1.2.3"]) {
+      const e = await t.connect(host, 80).then(() => null, (x) => x);
+      assert.is((e as NetError)?.code, "ECONNREFUSED", host);
+    }
+    for (const name of ["localhost", "metadata.google.internal", "db.internal", "printer.local", "router", "127.1"]) {
+      const [a] = await t.resolve(name);
+      const e = await t.connect(a, 80).then(() => null, (x) => x);
+      assert.is((e as NetError)?.code, "ECONNREFUSED", name);
+    }
+    assert.equal(asked, [], "nothing local was connected to");
+    assert.is(await roundTrip(t, "198.51.100.7"), "ping", "a public address still goes out");
+    assert.equal(asked, ["198.51.100.7:7"]);
+  } finally {
+    await t.close();
+  }
+});
+
+test("with resolve, a public name that resolves to a local address is refused, and a flow goes to the first allowed address; a name WG_ALLOW names is passed as it is", async () => {
+  const asked: string[] = [];
+  const dns: Record<string, string[]> = { "rebind.example": ["127.0.0.1"], "mixed.example": ["10.0.0.9", "203.0.113.5"], "db.example": ["10.0.0.5"] };
+  make({
+    connect: async (h, p) => { asked.push(`${h}:${p}`); return echo(); },
+    resolve: async (n) => dns[n] ?? [],
+    allow: allowList("db.example:7, *"),
+  });
+  const t = await connect(pageConf.replace("Address = 10.66.0.2/32\n", "Address = 10.66.0.2/32\nDNS = 10.66.0.1\n"),
+    { relay: "ws://gateway.test/", transport: "websocket", WebSocket: ClientSide as unknown as typeof WebSocket });
+  try {
+    const e = await t.connect((await t.resolve("rebind.example"))[0], 7).then(() => null, (x) => x);
+    assert.is((e as NetError)?.code, "ECONNREFUSED", "rebinding");
+    const gone = await t.connect((await t.resolve("nxdomain.example"))[0], 7).then(() => null, (x) => x);
+    assert.is((gone as NetError)?.code, "ECONNREFUSED", "no address");
+    assert.is(await roundTrip(t, "mixed.example"), "ping");
+    assert.is(await roundTrip(t, "db.example"), "ping");
+    assert.equal(asked, ["203.0.113.5:7", "db.example:7"]);
+  } finally {
+    await t.close();
   }
 });
 
