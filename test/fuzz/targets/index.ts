@@ -1,0 +1,5 @@
+// The fuzz targets by name, for the corpus regression test. Each file here
+// is also bundled on its own by build/fuzz.mjs for Jazzer.js.
+import { fuzz as wgquick } from "./wgquick.ts";
+
+export const TARGETS: Record<string, (data: Uint8Array) => void> = { wgquick };
