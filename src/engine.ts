@@ -64,16 +64,38 @@ export interface EngineOptions {
 
 /** Why packets were dropped; counted, never thrown. */
 export interface Drops {
+  /** A tunnel packet no peer's AllowedIPs holds, or its peer has no endpoint. */
   noRoute: number;
+  /** A tunnel packet that is no IP packet. */
   badPacket: number;
+  /** Transport data for a receiver index this engine does not hold. */
   unknownIndex: number;
+  /** Transport data on a keypair past REJECT_AFTER_TIME or its message limit. */
   expired: number;
+  /** Transport data whose counter was seen or is behind the window. */
   replay: number;
+  /** Transport data that fails authentication. */
   auth: number;
+  /** Decrypted packets whose source the peer's AllowedIPs do not hold. */
   source: number;
+  /** Datagrams too short or of no message type. */
   malformed: number;
+  /** Handshake messages whose mac1 is wrong (no proof of knowing our public key). */
+  mac1: number;
+  /** Handshake messages over a source's rate under load. */
+  rateLimited: number;
+  /** Handshake messages with a good mac1 that fail otherwise (no such peer, replayed timestamp, zero DH, unknown index, ...). */
   handshake: number;
+  /** Packets queued for a handshake that never completed, or pushed out of the queue. */
   staged: number;
+}
+
+/** What the engine did for handshakes; counted, for an operator. */
+export interface HandshakeCounters {
+  /** Cookie replies sent (under load, to messages without a valid mac2). */
+  cookieReplies: number;
+  /** Initiations and responses that completed a handshake. */
+  completed: number;
 }
 
 /** What the adapter must do after a call. Reused: valid until the next call. */
@@ -120,8 +142,9 @@ export class Engine {
   readonly datagramFrom: Endpoint[];
   readonly drops: Drops = {
     noRoute: 0, badPacket: 0, unknownIndex: 0, expired: 0, replay: 0, auth: 0, source: 0, malformed: 0,
-    handshake: 0, staged: 0,
+    mac1: 0, rateLimited: 0, handshake: 0, staged: 0,
   };
+  readonly handshakes: HandshakeCounters = { cookieReplies: 0, completed: 0 };
   listenPort = 0;
   fwmark = 0;
 
@@ -328,7 +351,7 @@ export class Engine {
     const isInit = type === MESSAGE_INITIATION && msg.length === MESSAGE_INITIATION_SIZE;
     const isResp = type === MESSAGE_RESPONSE && msg.length === MESSAGE_RESPONSE_SIZE;
     if (!isInit && !isResp) { this.drops.handshake++; return; }
-    if (!checker.checkMac1(msg)) { this.drops.handshake++; return; }
+    if (!checker.checkMac1(msg)) { this.drops.mac1++; return; }
     if (this.underLoad(now)) {
       const source = endpointBytes(from);
       if (source === null) { this.drops.handshake++; return; }
@@ -338,9 +361,10 @@ export class Engine {
         const sender = (msg[4] | (msg[5] << 8) | (msg[6] << 16) | (msg[7] << 24)) >>> 0;
         checker.createReply(msg, sender, source, now, reply);
         this.out.send(reply, 0, reply.length, from);
+        this.handshakes.cookieReplies++;
         return;
       }
-      if (!this.limiter.allow(from.address, now)) { this.drops.handshake++; return; }
+      if (!this.limiter.allow(from.address, now)) { this.drops.rateLimited++; return; }
     }
     if (isInit) this.consumeInitiation(local, msg, from, now);
     else this.consumeResponse(local, msg, from, now);
@@ -451,6 +475,7 @@ export class Engine {
     wipe(keys.sendKey);
     wipe(keys.recvKey);
     if (!ok) { this.w.x.slot_close(slot); this.freeSlots.push(slot); this.drops.handshake++; return null; }
+    this.handshakes.completed++;
     return new Keypair(slot, keys.localIndex, keys.remoteIndex, now, keys.isInitiator);
   }
 

@@ -5,6 +5,8 @@
 // A connection carries requests one after another:
 //   get=1\n\n            -> device and peer lines, then errno=0\n\n
 //   set=1\nkey=value\n...\n\n -> errno=0\n\n, or errno=-N\n\n
+//   stats=1\n\n          -> drop and handshake counters, then errno=0\n\n
+//                          (this project's own; see formatUapiStats)
 // Key names are lowercase; keys themselves (private_key, public_key,
 // preshared_key) are 64 hex digits.
 // Unlike wireguard-go, which applies a set request line by line and stops at
@@ -285,15 +287,31 @@ export interface UapiSessionOptions {
   onOutput?: (out: Output) => void;
 }
 
-const enum Mode { Idle, Get, Set }
+const enum Mode { Idle, Get, Set, Stats }
+
+/**
+ * The body of a stats=1 answer: the engine's drop and handshake counters
+ * and whether it is under load, `key=value` lines as get=1's. An extension
+ * of this project (wg(8) and wireguard-go know no such request), so that an
+ * operator or a test can see why packets went missing.
+ */
+export function formatUapiStats(engine: Engine, now: number): string {
+  let s = "";
+  for (const [k, v] of Object.entries(engine.drops)) s += `drop_${snake(k)}=${v}\n`;
+  for (const [k, v] of Object.entries(engine.handshakes)) s += `handshake_${snake(k)}=${v}\n`;
+  return s + `under_load=${engine.underLoad(now) ? "true" : "false"}\n`;
+}
+
+const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /**
  * One UAPI connection. Feed it the text read from the socket, in chunks of
  * any size; write back what `feed` returns. Several requests may follow each
  * other on one connection, and a request may be split across chunks.
- * After a line that is no request (anything but get=1 or set=1 where a
- * request must begin), a line longer than 64 KiB or a set request of more
- * than 2^20 lines, the session is `closed`
+ * After a line that is no request (anything but get=1, set=1 or this
+ * project's stats=1 where a request must begin), a line longer than
+ * MAX_LINE or a set request of more than maxRequestBytes, the session is
+ * `closed`
  * (as wireguard-go hangs up): feed then returns "" and the adapter should
  * close the socket.
  * @example
@@ -347,6 +365,7 @@ export class UapiSession {
     switch (this.mode) {
       case Mode.Idle:
         if (line === "get=1") this.mode = Mode.Get;
+        else if (line === "stats=1") this.mode = Mode.Stats;
         else if (line === "set=1") { this.mode = Mode.Set; this.lines = []; this.bytes = 0; }
         else this.closed = true;
         return "";
@@ -355,6 +374,10 @@ export class UapiSession {
         // get=1 must be followed by the empty line and nothing else.
         if (line !== "") { this.closed = true; return `errno=-${EINVAL}\n\n`; }
         return formatUapiGet(engine.status()) + "errno=0\n\n";
+      case Mode.Stats:
+        this.mode = Mode.Idle;
+        if (line !== "") { this.closed = true; return `errno=-${EINVAL}\n\n`; }
+        return formatUapiStats(engine, now) + "errno=0\n\n";
       case Mode.Set:
         if (line !== "") {
           this.bytes += line.length + 1;

@@ -348,6 +348,28 @@ test("under load, an initiation gets a cookie reply and the retry with mac2 succ
   assert.ok(retry.subarray(132, 148).some((x) => x !== 0), "the retry carries mac2");
   assert.is(net.sent(2, b).length, 1, "and b answered it");
   assert.is(b.tunnel.length, 1);
+  assert.is(b.engine.handshakes.cookieReplies, 1);
+  assert.is(b.engine.handshakes.completed, 1);
+  assert.is(a.engine.handshakes.completed, 1);
+  assert.is(b.engine.drops.mac1 + b.engine.drops.handshake + b.engine.drops.rateLimited, 0);
+});
+
+test("each way a handshake message is refused has its counter: wrong mac1, over the rate under load, good mac1 but no such peer", () => {
+  const { net, a, b } = pair({ bOpts: { underLoadBacklog: 1 } });
+  a.send(ipv4(A, B));
+  net.flush();
+  const [init] = net.sent(1, a);
+  const bad = init.data.slice();
+  bad[120] ^= 1; // a byte of mac1 (bytes 116..131)
+  b.receive(bad, a.ep);
+  assert.is(b.engine.drops.mac1, 1);
+  // Under load, with a valid mac2 each time, one source is held to its rate.
+  net.advance(REKEY_TIMEOUT + REKEY_TIMEOUT_JITTER);
+  const retry = net.sent(1, a).at(-1)!.data;
+  const before = b.engine.drops.rateLimited;
+  for (let i = 0; i < 50; i++) b.receive(retry, a.ep);
+  assert.ok(b.engine.drops.rateLimited > before, "repeats past the bucket are rate limited");
+  assert.ok(b.engine.drops.handshake > 0, "the ones let through are replays of one timestamp");
 });
 
 test("a cookie reply for a message never sent is ignored", () => {

@@ -70,6 +70,25 @@ function snapshot(s: DeviceStatus): unknown {
   return JSON.parse(JSON.stringify(s, (_k, v) => (v instanceof Uint8Array ? keyHex(v) : v)));
 }
 
+test("stats=1 answers every drop and handshake counter and the load state; a stray line after it closes the session", () => {
+  const { a, b } = pair({ bOpts: { underLoadBacklog: 1 } });
+  a.send(ipv4("10.0.0.1", "10.0.0.2"));
+  const junk = new Uint8Array(148);
+  junk[0] = 1;
+  b.receive(junk, a.ep); // an initiation-sized message with a wrong mac1
+  const text = ask(b.engine, "stats=1\n\n");
+  assert.ok(text.endsWith("errno=0\n\n"), text);
+  const kv = Object.fromEntries(text.trim().split("\n").map((l) => l.split("=")));
+  assert.equal(Object.keys(kv).filter((k) => k.startsWith("drop_")).sort(),
+    Object.keys(b.engine.drops).map((k) => `drop_${k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`).sort());
+  assert.is(kv.drop_mac1, "1");
+  assert.is(kv.drop_handshake, "0");
+  assert.ok("handshake_cookie_replies" in kv && "handshake_completed" in kv && /^(true|false)$/.test(kv.under_load));
+  const s = new UapiSession();
+  assert.is(ask(b.engine, "stats=1\nx=1\n", s), `errno=-${EINVAL}\n\n`);
+  assert.ok(s.closed);
+});
+
 test("get=1 on an empty device", () => {
   assert.is(ask(engine(), "get=1\n\n"), "errno=0\n\n");
 });
