@@ -117,7 +117,9 @@ export function init(peerCap: u32, slotCap: u32, batchCap: u32, cellBytes: u32, 
 
   const need = <i32>((p + 0xffff) >>> 16) - memory.size();
   if (need > 0 && memory.grow(need) < 0) return 0;
-  memory.fill(scratch, 0, p - scratch);
+  // The trie is left alone: its nodes are written as they are allocated, and
+  // pages no node has used yet then cost no resident memory.
+  memory.fill(scratch, 0, trie - scratch);
   for (let i: u32 = 0; i < peerCap; i++) store<i32>(peers + (<usize>i << 2), -1);
   aip_init(trie, aipNodes);
   return p;
