@@ -80,6 +80,12 @@ export interface Drops {
   source: number;
   /** Datagrams too short or of no message type. */
   malformed: number;
+  /**
+   * Our own transport to a peer's endpoint, read back from the tunnel: the
+   * endpoint is routed through the peer's own tunnel (the kernel module's
+   * "routing loop" check, seen from userspace one lap later).
+   */
+  loop: number;
   /** Handshake messages whose mac1 is wrong (no proof of knowing our public key). */
   mac1: number;
   /** Handshake messages over a source's rate under load. */
@@ -141,7 +147,7 @@ export class Engine {
   /** The source of each datagram before fromNetwork. */
   readonly datagramFrom: Endpoint[];
   readonly drops: Drops = {
-    noRoute: 0, badPacket: 0, unknownIndex: 0, expired: 0, replay: 0, auth: 0, source: 0, malformed: 0,
+    noRoute: 0, badPacket: 0, unknownIndex: 0, expired: 0, replay: 0, auth: 0, source: 0, malformed: 0, loop: 0,
     mac1: 0, rateLimited: 0, handshake: 0, staged: 0,
   };
   readonly handshakes: HandshakeCounters = { cookieReplies: 0, completed: 0 };
@@ -216,10 +222,22 @@ export class Engine {
     out.reset();
     if (this.closed) return out;
     if (n > this.batch) throw new RangeError(`batch of ${n} exceeds ${this.batch}`);
-    for (let i = 0; i < n; i++) d[i * 4 + DESC_LEN] = this.packetLengths[i];
+    let looped: Uint8Array[] | null = null;
+    for (let i = 0; i < n; i++) {
+      d[i * 4 + DESC_LEN] = this.packetLengths[i];
+      // Rare: UDP from our own port. Its destination is kept to compare with
+      // the endpoint of the peer it routes to, once encap has found that peer.
+      const dst = this.listenPort !== 0 ? ownDatagramDestination(mem, this.packetOffset(i), this.packetLengths[i], this.listenPort) : null;
+      if (dst !== null) (looped ??= [])[i] = dst;
+    }
     w.x.encap_batch(0, n, now, this.mtu);
     for (let i = 0; i < n; i++) {
       const e = i * 4, status = d[e + DESC_STATUS];
+      if (looped !== null && looped[i] !== undefined && (status === ENCAP_SEND || status === ENCAP_SEND_REKEY || status === ENCAP_NO_KEY)) {
+        const ep = this.peers[d[e + DESC_PEER]]!.endpoint;
+        const to = ep === null ? null : endpointBytes(ep);
+        if (to !== null && equalBytes(to, looped[i])) { this.drops.loop++; continue; }
+      }
       if (status === ENCAP_SEND || status === ENCAP_SEND_REKEY) {
         const peer = this.peers[d[e + DESC_PEER]]!;
         const len = d[e + DESC_LEN];
@@ -342,7 +360,8 @@ export class Engine {
     const type = msg.length >= 4 ? (msg[0] | (msg[1] << 8) | (msg[2] << 16) | (msg[3] << 24)) >>> 0 : 0;
     const local = this.local, checker = this.checker;
     if (local === null || checker === null) { this.drops.handshake++; return; }
-    if (type === MESSAGE_COOKIE_REPLY && msg.length === MESSAGE_COOKIE_REPLY_SIZE) {
+    if (type === MESSAGE_COOKIE_REPLY && msg.length !== MESSAGE_COOKIE_REPLY_SIZE) { this.drops.malformed++; return; }
+    if (type === MESSAGE_COOKIE_REPLY) {
       const receiver = (msg[4] | (msg[5] << 8) | (msg[6] << 16) | (msg[7] << 24)) >>> 0;
       const peer = this.pending.get(receiver);
       if (!peer || !peer.cookie.consumeReply(msg, now)) this.drops.handshake++;
@@ -350,7 +369,8 @@ export class Engine {
     }
     const isInit = type === MESSAGE_INITIATION && msg.length === MESSAGE_INITIATION_SIZE;
     const isResp = type === MESSAGE_RESPONSE && msg.length === MESSAGE_RESPONSE_SIZE;
-    if (!isInit && !isResp) { this.drops.handshake++; return; }
+    // A handshake type of the wrong size is no handshake message at all.
+    if (!isInit && !isResp) { this.drops.malformed++; return; }
     if (!checker.checkMac1(msg)) { this.drops.mac1++; return; }
     if (this.underLoad(now)) {
       const source = endpointBytes(from);
@@ -757,6 +777,36 @@ export class Engine {
   peer(publicKey: Uint8Array): Peer | undefined {
     return this.byKey.get(keyHex(publicKey));
   }
+}
+
+/**
+ * If the IP packet at mem[off..off+len) is a UDP datagram (a first fragment)
+ * from source port `port`, its destination address and port as
+ * endpointBytes writes them; else null.
+ */
+function ownDatagramDestination(mem: Uint8Array, off: number, len: number, port: number): Uint8Array | null {
+  const v = mem[off] >> 4;
+  let udp: number, alen: number, dst: number;
+  if (v === 4) {
+    const ihl = (mem[off] & 15) * 4;
+    if (mem[off + 9] !== 17 || ((mem[off + 6] & 0x1f) | mem[off + 7]) !== 0 || len < ihl + 8) return null;
+    udp = off + ihl; alen = 4; dst = off + 16;
+  } else if (v === 6) {
+    if (mem[off + 6] !== 17 || len < 48) return null;
+    udp = off + 40; alen = 16; dst = off + 24;
+  } else return null;
+  if (((mem[udp] << 8) | mem[udp + 1]) !== port) return null;
+  const b = new Uint8Array(alen + 2);
+  b.set(mem.subarray(dst, dst + alen));
+  b[alen] = mem[udp + 2];
+  b[alen + 1] = mem[udp + 3];
+  return b;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Source address and port as bytes, for cookies (whitepaper 5.4.7). */

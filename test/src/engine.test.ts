@@ -464,4 +464,31 @@ test("a change that would exceed the peer limit is refused whole", () => {
   assert.is(a.engine.status().peers.length, 2);
 });
 
+test("our own datagram to a peer's endpoint, read back from the tunnel, is a routing loop: dropped and counted, not sent again", () => {
+  const { net, a, b } = pair();
+  a.send(ipv4(A, B));
+  net.flush();
+  // b's endpoint moves inside b's own AllowedIPs: a's datagrams to it would be routed into a's tunnel.
+  net.take(a, a.engine.set({ peers: [{ publicKey: b.publicKey, endpoint: { address: B, port: 51820 } }] }, net.now));
+  const udp = (sport: number, dport: number) => {
+    const p = ipv4(A, B, 64);
+    p[9] = 17;
+    p[20] = sport >> 8; p[21] = sport & 0xff; p[22] = dport >> 8; p[23] = dport & 0xff;
+    return p;
+  };
+  const sent = net.log.length;
+  a.send(udp(51820, 51820));
+  assert.is(a.engine.drops.loop, 1);
+  assert.is(net.log.length, sent, "nothing sent");
+  // From our port to another port of that address, or from another port: ordinary traffic.
+  a.send(udp(51820, 51821), udp(40000, 51820));
+  assert.is(a.engine.drops.loop, 1);
+  assert.is(net.log.length, sent + 2);
+  // A later fragment carries no UDP header: sent.
+  const frag = udp(51820, 51820);
+  frag[6] = 0x00; frag[7] = 0x10;
+  a.send(frag);
+  assert.is(net.log.length, sent + 3);
+});
+
 test.run();
