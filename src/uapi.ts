@@ -188,32 +188,48 @@ export interface UapiSet {
  * @throws UapiError with errno EINVAL for bad keys or values, EPROTO for a line without `=`
  */
 export function parseUapiSet(lines: string[], resolve: ResolveEndpoint = plainEndpoint): UapiSet {
-  const config: DeviceConfig = {};
-  const peers: PeerConfig[] = [];
-  let listenPort: number | undefined;
+  const p = new UapiSetParser(resolve);
+  for (const line of lines) p.line(line);
+  return p.result();
+}
+
+/**
+ * parseUapiSet a line at a time, so that a session holds the request as
+ * parsed values instead of its text (a set of 130k allowed_ip lines would
+ * otherwise keep every line alive until its end).
+ */
+export class UapiSetParser {
+  private readonly config: DeviceConfig = {};
+  private readonly peers: PeerConfig[] = [];
+  private listenPort: number | undefined;
   /** The peer section: its PeerConfigs, and whether later keys are ignored (after remove). */
-  let section: { parts: PeerConfig[]; dummy: boolean } | null = null;
-  for (const line of lines) {
+  private section: { parts: PeerConfig[]; dummy: boolean } | null = null;
+
+  constructor(private readonly resolve: ResolveEndpoint = plainEndpoint) {}
+
+  /** Takes one line of the request. @throws UapiError as parseUapiSet does */
+  line(line: string): void {
+    const { config, peers } = this;
     const eq = line.indexOf("=");
     if (eq < 0) throw new UapiError(EPROTO, `no '=' in line '${line}'`);
     const key = line.slice(0, eq), value = line.slice(eq + 1);
     if (key === "public_key") {
       const part: PeerConfig = { publicKey: parseKey(value, "public_key") };
-      section = { parts: [part], dummy: false };
+      this.section = { parts: [part], dummy: false };
       peers.push(part);
-      continue;
+      return;
     }
-    if (section === null) {
+    if (this.section === null) {
       switch (key) {
         case "private_key": config.privateKey = parseKey(value, "private_key"); break;
-        case "listen_port": config.listenPort = listenPort = parseUint(value, 0xffff, "listen_port"); break;
+        case "listen_port": config.listenPort = this.listenPort = parseUint(value, 0xffff, "listen_port"); break;
         case "fwmark": config.fwmark = parseUint(value, 0xffffffff, "fwmark"); break;
         case "replace_peers": config.replacePeers = parseTrue(value, "replace_peers"); break;
         default: throw new UapiError(EINVAL, `invalid device key '${key}'`);
       }
-      continue;
+      return;
     }
-    const s = section;
+    const s = this.section;
     let cur = s.parts[s.parts.length - 1];
     switch (key) {
       case "update_only":
@@ -233,7 +249,7 @@ export function parseUapiSet(lines: string[], resolve: ResolveEndpoint = plainEn
         break;
       }
       case "endpoint": {
-        const ep = parseUapiEndpoint(value, resolve);
+        const ep = parseUapiEndpoint(value, this.resolve);
         if (!s.dummy) cur.endpoint = ep;
         break;
       }
@@ -253,11 +269,12 @@ export function parseUapiSet(lines: string[], resolve: ResolveEndpoint = plainEn
         }
         cur.replaceAllowedIps = true;
         break;
-      case "allowed_ip": {
-        const p = parseAllowedIp(value);
-        if (!s.dummy) (cur.allowedIps ??= []).push(p);
+      case "allowed_ip":
+        parseAllowedIp(value);
+        // Kept as its (checked) text, which costs a third of a parsed prefix
+        // while a long request is read; Engine.set parses it as it applies it.
+        if (!s.dummy) (cur.allowedIps ??= []).push(value);
         break;
-      }
       case "protocol_version":
         if (value !== "1") throw new UapiError(EINVAL, `invalid protocol_version '${value}'`);
         break;
@@ -265,8 +282,13 @@ export function parseUapiSet(lines: string[], resolve: ResolveEndpoint = plainEn
         throw new UapiError(EINVAL, `invalid peer key '${key}'`);
     }
   }
-  if (peers.length > 0) config.peers = peers;
-  return listenPort === undefined ? { config } : { config, listenPort };
+
+  /** The request, once all its lines are in. */
+  result(): UapiSet {
+    const { config, peers, listenPort } = this;
+    if (peers.length > 0) config.peers = peers;
+    return listenPort === undefined ? { config } : { config, listenPort };
+  }
 }
 
 export interface UapiSessionOptions {
@@ -325,7 +347,9 @@ export class UapiSession {
   closed = false;
   private pending = "";
   private mode = Mode.Idle;
-  private lines: string[] = [];
+  private parser: UapiSetParser | null = null;
+  /** The errno of the set request's first bad line, 0 while it has none. */
+  private setError = 0;
   private bytes = 0;
   private readonly maxRequestBytes: number;
 
@@ -353,10 +377,10 @@ export class UapiSession {
       const line = text.slice(at, nl);
       at = nl + 1;
       out += this.line(line, engine, now, resolve);
-      if (this.closed) { this.pending = ""; this.lines = []; return out; }
+      if (this.closed) { this.pending = ""; this.parser = null; return out; }
     }
     this.pending = text.slice(at);
-    if (this.pending.length > MAX_LINE) { this.closed = true; this.pending = ""; this.lines = []; }
+    if (this.pending.length > MAX_LINE) { this.closed = true; this.pending = ""; this.parser = null; }
     return out;
   }
 
@@ -366,7 +390,7 @@ export class UapiSession {
       case Mode.Idle:
         if (line === "get=1") this.mode = Mode.Get;
         else if (line === "stats=1") this.mode = Mode.Stats;
-        else if (line === "set=1") { this.mode = Mode.Set; this.lines = []; this.bytes = 0; }
+        else if (line === "set=1") { this.mode = Mode.Set; this.parser = new UapiSetParser(resolve); this.setError = 0; this.bytes = 0; }
         else this.closed = true;
         return "";
       case Mode.Get:
@@ -381,28 +405,30 @@ export class UapiSession {
       case Mode.Set:
         if (line !== "") {
           this.bytes += line.length + 1;
-          if (this.bytes > this.maxRequestBytes) { this.closed = true; return `errno=-${ENOMEM}\n\n`; }
-          this.lines.push(line);
+          if (this.bytes > this.maxRequestBytes) { this.closed = true; this.parser = null; return `errno=-${ENOMEM}\n\n`; }
+          // After a bad line the rest is read and ignored; the answer waits for the request's end.
+          if (this.setError === 0) {
+            try {
+              this.parser!.line(line);
+            } catch (e) {
+              if (!(e instanceof UapiError)) throw e;
+              this.setError = e.errno;
+              this.parser = null;
+            }
+          }
           return "";
         }
         this.mode = Mode.Idle;
         {
-          const lines = this.lines;
-          this.lines = [];
-          return `errno=${-this.apply(lines, engine, now, resolve)}\n\n`;
+          const parser = this.parser;
+          this.parser = null;
+          return `errno=${-(parser === null ? this.setError : this.apply(parser.result(), engine, now))}\n\n`;
         }
     }
   }
 
-  /** Applies a whole set request; returns the positive errno, 0 on success. */
-  private apply(lines: string[], engine: Engine, now: number, resolve: ResolveEndpoint): number {
-    let req: UapiSet;
-    try {
-      req = parseUapiSet(lines, resolve);
-    } catch (e) {
-      if (e instanceof UapiError) return e.errno;
-      throw e;
-    }
+  /** Applies a whole, parsed set request; returns the positive errno, 0 on success. */
+  private apply(req: UapiSet, engine: Engine, now: number): number {
     let out: Output;
     try {
       out = engine.set(req.config, now);
