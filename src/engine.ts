@@ -60,6 +60,11 @@ export interface EngineOptions {
   underLoadBacklog?: number;
   /** Handshake messages per second from which the engine is under load (default 400). */
   underLoadRate?: number;
+  /**
+   * Handshake messages per second processed in all while under load (default
+   * 1000), beyond those from an address that is a peer's current endpoint.
+   */
+  underLoadBudget?: number;
 }
 
 /** Why packets were dropped; counted, never thrown. */
@@ -172,6 +177,12 @@ export class Engine {
   private loadCount = 0;
   private readonly underLoadBacklog: number;
   private readonly underLoadRate: number;
+  /** The shared bucket under load, in messages; refilled at underLoadBudget a second, holding a tenth of a second's (at least one). */
+  private readonly underLoadBudget: number;
+  private budget = 0;
+  private budgetMs = -Infinity;
+  /** The peers' current endpoints as "address port", rebuilt when one has moved. */
+  private endpoints: Set<string> | null = null;
   private readonly rnd = new Uint32Array(1);
   private closed = false;
 
@@ -184,6 +195,8 @@ export class Engine {
     this.epoch = opts.epoch;
     this.underLoadBacklog = opts.underLoadBacklog ?? 16;
     this.underLoadRate = opts.underLoadRate ?? 400;
+    this.underLoadBudget = opts.underLoadBudget ?? 1000;
+    if (!(this.underLoadBudget > 0)) throw new RangeError(`invalid underLoadBudget ${opts.underLoadBudget}`);
     // Three keypairs per peer plus the ones being rotated out.
     const maxSlots = this.maxPeers * 3 + 16;
     // A cell holds the largest datagram: MTU + header + padding + tag, and any
@@ -317,7 +330,7 @@ export class Engine {
   /** Bookkeeping for every authenticated transport message (wireguard-go: RoutineSequentialReceiver). */
   private authenticated(peer: Peer, slot: number, from: Endpoint, len: number, now: number): void {
     // Roaming: the endpoint follows the last authenticated packet.
-    if (from) peer.endpoint = from;
+    if (from) this.setEndpoint(peer, from);
     const kp = peer.keypairBySlot(slot);
     if (kp !== null && kp === peer.next) {
       // Key confirmation: the initiator used the new session, so the responder may too.
@@ -356,6 +369,32 @@ export class Engine {
     return now < this.underLoadUntil;
   }
 
+  private takeBudget(now: number): boolean {
+    const cap = Math.max(1, this.underLoadBudget / 10);
+    if (now > this.budgetMs) {
+      this.budget = Math.min(cap, this.budget + (now - this.budgetMs) * this.underLoadBudget / 1000);
+      this.budgetMs = now;
+    }
+    if (this.budget < 1) return false;
+    this.budget--;
+    return true;
+  }
+
+  private setEndpoint(peer: Peer, ep: Endpoint | null): void {
+    const old = peer.endpoint;
+    if (old !== null && ep !== null && old.address === ep.address && old.port === ep.port) return;
+    peer.endpoint = ep;
+    this.endpoints = null;
+  }
+
+  private isPeerEndpoint(from: Endpoint): boolean {
+    if (this.endpoints === null) {
+      this.endpoints = new Set();
+      for (const p of this.peers) if (p?.endpoint) this.endpoints.add(`${p.endpoint.address} ${p.endpoint.port}`);
+    }
+    return this.endpoints.has(`${from.address} ${from.port}`);
+  }
+
   private handshakeMessage(msg: Uint8Array, from: Endpoint, now: number): void {
     const type = msg.length >= 4 ? (msg[0] | (msg[1] << 8) | (msg[2] << 16) | (msg[3] << 24)) >>> 0 : 0;
     const local = this.local, checker = this.checker;
@@ -385,6 +424,12 @@ export class Engine {
         return;
       }
       if (!this.limiter.allow(from.address, now)) { this.drops.rateLimited++; return; }
+      // Many sources, each within its own rate, still add up to more DH than
+      // the one thread carrying the data path can do and keep reading its
+      // socket: past a shared budget a message is dropped, unless it comes
+      // from a peer's current endpoint (its valid mac2 proves it can receive
+      // there, so it cannot be a spoof of that peer's address).
+      if (!this.takeBudget(now) && !this.isPeerEndpoint(from)) { this.drops.rateLimited++; return; }
     }
     if (isInit) this.consumeInitiation(local, msg, from, now);
     else this.consumeResponse(local, msg, from, now);
@@ -394,7 +439,7 @@ export class Engine {
     const hs = consumeInitiation(local, msg, this.dh, this.w, (key) => this.byKey.get(keyHex(key))?.handshake ?? undefined, now);
     if (hs === null) { this.drops.handshake++; return; }
     const peer = this.byKey.get(keyHex(hs.remoteStatic))!;
-    peer.endpoint = from;
+    this.setEndpoint(peer, from);
     timers.anyAuthenticatedPacketTraversal(peer, now);
     timers.anyAuthenticatedPacketReceived(peer);
     // Answer with a response; the new session waits in `next` until the
@@ -427,7 +472,7 @@ export class Engine {
     if (hs === null) { this.drops.handshake++; return; }
     const peer = this.pending.get(hs.localIndex)!;
     this.pending.delete(hs.localIndex);
-    peer.endpoint = from;
+    this.setEndpoint(peer, from);
     timers.anyAuthenticatedPacketTraversal(peer, now);
     timers.anyAuthenticatedPacketReceived(peer);
     const keys = beginSession(hs);
@@ -701,7 +746,7 @@ export class Engine {
       peer.presharedKey = pc.presharedKey && !pc.presharedKey.every((b) => b === 0) ? pc.presharedKey.slice() : null;
       peer.handshake?.presharedKey.set(peer.presharedKey ?? new Uint8Array(32));
     }
-    if (pc.endpoint !== undefined) peer.endpoint = pc.endpoint;
+    if (pc.endpoint !== undefined) this.setEndpoint(peer, pc.endpoint);
     if (pc.replaceAllowedIps) this.w.x.aip_remove_peer(peer.id);
     for (const a of pc.allowedIps ?? []) {
       const p = maskPrefix(typeof a === "string" ? parsePrefix(a) : a);
@@ -722,6 +767,7 @@ export class Engine {
     this.w.x.aip_remove_peer(peer.id);
     this.byKey.delete(keyHex(peer.publicKey));
     this.peers[peer.id] = null;
+    this.endpoints = null;
     peer.staged = [];
   }
 

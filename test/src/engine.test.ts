@@ -1,7 +1,7 @@
 // Two engines in one process over an in-memory network, under a virtual clock.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { pair, ipv4, ipv6, eq, u32le, u64le, nobleX25519, type Net, type Node } from "../helpers/net.ts";
+import { pair, ipv4, ipv6, eq, u32le, u64le, nobleX25519, nodeX25519, type Net, type Node } from "../helpers/net.ts";
 import {
   REJECT_AFTER_MESSAGES, REKEY_AFTER_MESSAGES, REKEY_AFTER_TIME, REKEY_ON_RECEIVE_AGE, REKEY_TIMEOUT, REKEY_TIMEOUT_JITTER,
 } from "../../src/constants.ts";
@@ -370,6 +370,35 @@ test("each way a handshake message is refused has its counter: wrong mac1, over 
   for (let i = 0; i < 50; i++) b.receive(retry, a.ep);
   assert.ok(b.engine.drops.rateLimited > before, "repeats past the bucket are rate limited");
   assert.ok(b.engine.drops.handshake > 0, "the ones let through are replays of one timestamp");
+});
+
+test("under load, a shared budget caps the handshakes processed from all sources, each within its own rate; a peer's current endpoint is served past it", () => {
+  const { net, a, b } = pair({ bOpts: { underLoadBacklog: 1, underLoadBudget: 1 } });
+  // Strangers who know b's public key (valid mac1) and earn genuine cookies, each from its own address.
+  const strangers = [0, 1, 2, 3].map((i) => {
+    const n = net.add(`s${i}`, { privateKey: nodeX25519.generate().privateKey, x25519: nodeX25519 });
+    net.take(n, n.engine.set({ peers: [{ publicKey: b.publicKey, endpoint: b.ep, allowedIps: ["10.0.0.2/32"] }] }, net.now));
+    return n;
+  });
+  for (const s of strangers) s.send(ipv4("10.0.0.9", B));
+  a.send(ipv4(A, B));
+  net.flush();
+  assert.is(b.engine.handshakes.cookieReplies, 5);
+  // Five retries with mac2 at one instant, (within a third of a second: jitter), and a budget of one a second.
+  net.advance(REKEY_TIMEOUT + REKEY_TIMEOUT_JITTER);
+  assert.is(b.engine.handshakes.completed, 1, "a, at its known endpoint, is served");
+  assert.ok(b.tunnel.length >= 1);
+  const { handshake, rateLimited } = b.engine.drops;
+  assert.is(handshake + rateLimited, 4);
+  assert.ok(rateLimited >= 3, `at most one stranger got its DH (${rateLimited} rate limited)`);
+  // With the budget spent: a's retry again is still processed (a replay, so refused after its DH)...
+  const aRetry = net.sent(1, a).at(-1)!.data, sRetry = net.sent(1, strangers[0]).at(-1)!.data;
+  b.receive(aRetry, a.ep);
+  assert.is(b.engine.drops.handshake, handshake + 1);
+  assert.is(b.engine.drops.rateLimited, rateLimited);
+  // ...and a stranger's, with its genuine cookie and within its own rate, is not.
+  b.receive(sRetry, strangers[0].ep);
+  assert.is(b.engine.drops.rateLimited, rateLimited + 1);
 });
 
 test("a cookie reply for a message never sent is ignored", () => {
