@@ -46,9 +46,9 @@ async function wasm() {
 
 async function bundles() {
   const esbuild = await import("esbuild");
-  // Every suite under test/ (and the bench), bundled to the same path under build/out/test.
+  // Every suite under test/ (and the bench, and the programs suites start, *.proc.ts), bundled to the same path under build/out/test.
   const walk = (d) => readdirSync(d).flatMap((f) => statSync(join(d, f)).isDirectory() ? walk(join(d, f)) : [join(d, f)]);
-  const tests = walk(join(root, "test")).filter((f) => f.endsWith(".test.ts") || f === join(root, "test", "bench", "bench.ts"));
+  const tests = walk(join(root, "test")).filter((f) => f.endsWith(".test.ts") || f.endsWith(".proc.ts") || f === join(root, "test", "bench", "bench.ts"));
   rmSync(join(out, "test"), { recursive: true, force: true });
   await esbuild.build({
     entryPoints: tests,

@@ -240,9 +240,10 @@ export class Layout {
     return n;
   }
 
-  /** Starts a long-running program in `ns`, tracked for destroy(). */
-  spawn(ns: string, argv: string[], env: Record<string, string> = {}): Proc {
-    const c = spawn("ip", ["netns", "exec", ns, ...argv], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+  /** Starts a long-running program in `ns`, tracked for destroy(); `stdin`: a pipe to write to (else none). */
+  spawn(ns: string, argv: string[], env: Record<string, string> = {}, o: { stdin?: boolean } = {}): Proc {
+    const c = spawn("ip", ["netns", "exec", ns, ...argv], { stdio: [o.stdin ? "pipe" : "ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+    c.stdin?.on("error", () => {});
     const p = new Proc(c, `[${ns}] ${argv.join(" ")}`);
     this.procs.add(p);
     void p.exited.then(() => this.procs.delete(p));
