@@ -19,6 +19,10 @@ export const REKEY_ON_RECEIVE_AGE = REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKE
 // Implementation constants.
 /** Under load for this long after the handshake backlog was last high. */
 export const UNDER_LOAD_AFTER_TIME = 1_000;
-/** Packets held per peer while it has no session (wireguard-go: QueueStagedSize). */
+/**
+ * Packets held per peer while it has no session (128, wireguard-go's
+ * QueueStagedSize): past it the oldest is dropped (drops.staged), since the
+ * newest packets are what an application still waits for.
+ */
 export const MAX_STAGED_PACKETS = 128;
 export const DEFAULT_MTU = 1420;

@@ -168,7 +168,11 @@ export class Engine {
   private readonly limiter = new RateLimiter();
   private readonly peers: (Peer | null)[] = [];
   private readonly byKey = new Map<string, Peer>();
-  /** Local indices of handshakes in flight -> peer (for responses and cookie replies). */
+  /**
+   * Local indices of handshakes in flight -> peer (for responses and cookie
+   * replies). At most one per peer: a new initiation forgets the peer's
+   * previous index, so the table is bounded by maxPeers, whatever arrives.
+   */
   private readonly pending = new Map<number, Peer>();
   private readonly freeSlots: number[] = [];
   private readonly maxPeers: number;
@@ -365,6 +369,11 @@ export class Engine {
   }
 
   /** Whether handshake messages must carry a valid mac2 (whitepaper 5.3). */
+  /** Handshakes we initiated that await a response (at most one per peer). */
+  get handshakesInFlight(): number {
+    return this.pending.size;
+  }
+
   underLoad(now: number): boolean {
     return now < this.underLoadUntil;
   }
@@ -564,10 +573,15 @@ export class Engine {
   // ---- queued packets and keepalives ----------------------------------------
 
   private stage(peer: Peer, mem: Uint8Array, off: number, len: number): void {
-    if (peer.staged.length >= MAX_STAGED_PACKETS) { peer.staged.shift(); this.drops.staged++; }
     const buf = new Uint8Array(HEADROOM + len + 32);
     buf.set(mem.subarray(off, off + len), HEADROOM);
-    peer.staged.push({ buf, len });
+    this.queue(peer, { buf, len });
+  }
+
+  /** Queues a packet for a peer with no session: at MAX_STAGED_PACKETS the oldest gives way (wireguard-go drops the oldest too). */
+  private queue(peer: Peer, p: { buf: Uint8Array; len: number }): void {
+    if (peer.staged.length >= MAX_STAGED_PACKETS) { peer.staged.shift(); this.drops.staged++; }
+    peer.staged.push(p);
   }
 
   /** Encrypts and sends a peer's queued packets, if it has a usable session. */
@@ -599,7 +613,7 @@ export class Engine {
           // Still no session (e.g. it routes to another peer now): queue again.
           const target = this.peers[d[e + DESC_PEER]]!;
           if (target === peer) { peer.staged.unshift(...chunk.slice(j)); this.sendInitiation(peer, false, now); return; }
-          target.staged.push(p);
+          this.queue(target, p);
           this.sendInitiation(target, false, now);
         } else this.drops.noRoute++;
       }

@@ -17,6 +17,12 @@ import { parseAddress } from "./ip.ts";
 
 export const HANDSHAKES_PER_SECOND = 20;
 export const HANDSHAKE_BURST = 5;
+/**
+ * Sources tracked at once (4096, a few hundred KiB of keys and buckets):
+ * past it the least recently used source gives way (counted in `evicted`
+ * when it was still in debt), so more sources cost only their debt.
+ */
+export const RATELIMITER_MAX_ENTRIES = 4096;
 /** An entry untouched for this long is full again and may be forgotten. */
 export const RATELIMITER_IDLE_MS = 1000;
 
@@ -49,10 +55,10 @@ export class RateLimiter {
   evicted = 0;
 
   /**
-   * @param maxEntries - most sources tracked at once (default 4096).
+   * @param maxEntries - most sources tracked at once (default RATELIMITER_MAX_ENTRIES).
    * @throws RangeError unless maxEntries is a positive integer.
    */
-  constructor(maxEntries = 4096) {
+  constructor(maxEntries = RATELIMITER_MAX_ENTRIES) {
     if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError("maxEntries must be a positive integer");
     this.maxEntries = maxEntries;
   }

@@ -11,16 +11,39 @@ const HEADER = 12;
 /** 198.18.0.0/15: 131,072 addresses; .0 and the last are skipped. */
 const BASE = ((198 << 24) | (18 << 16)) >>> 0;
 const SIZE = 1 << 17;
-/** Seconds a client may cache an answer; the mapping lives as long as the session. */
+/** Seconds a client may cache an answer; the mapping lives until the session ends or FAKE_DNS_NAMES newer names push it out. */
 const TTL = 300;
 
+/**
+ * Names one session's table holds (4096): a page touching more distinct
+ * names than that in one session is rare, and the table costs about 200
+ * bytes a name. Past it the least recently used name gives way.
+ */
+export const FAKE_DNS_NAMES = 4096;
+
 export class FakeDns {
+  /** Least recently used first: Map keeps insertion order, and a use re-inserts. */
   private readonly byName = new Map<string, number>();
   private readonly byAddress = new Map<number, string>();
+  /** Where the search for a free address starts: it goes round, so a freed address is the last to be given again. */
   private next = 1;
+  /** Names dropped to make room for a newer one. */
+  evicted = 0;
 
-  /** @param limit names one session may hold; queries beyond it are answered SERVFAIL */
-  constructor(private readonly limit = 4096) {}
+  /**
+   * @param limit names one session may hold; a new name beyond it takes the
+   *   place of the least recently used one (asked for, or used by a flow),
+   *   whose address then answers no flow until the round of addresses comes back to it
+   * @throws RangeError unless 1 <= limit < 131070
+   */
+  constructor(readonly limit = FAKE_DNS_NAMES) {
+    if (!Number.isInteger(limit) || limit < 1 || limit >= SIZE - 2) throw new RangeError(`invalid fake DNS limit ${limit}`);
+  }
+
+  /** Names held now. */
+  get size(): number {
+    return this.byName.size;
+  }
 
   /** Whether `address` (dotted quad) lies in the range the answers come from. */
   static owns(address: string): boolean {
@@ -28,10 +51,34 @@ export class FakeDns {
     return a !== null && (a >>> 17) === (BASE >>> 17);
   }
 
-  /** The name an answered address stands for, if it was given out. */
+  /** The name an answered address stands for, if it is still held (a use: it becomes the most recent). */
   name(address: string): string | undefined {
     const a = parse4(address);
-    return a === null ? undefined : this.byAddress.get(a);
+    const name = a === null ? undefined : this.byAddress.get(a);
+    if (name !== undefined) this.touch(name, a!);
+    return name;
+  }
+
+  private touch(name: string, address: number): void {
+    this.byName.delete(name);
+    this.byName.set(name, address);
+  }
+
+  /** A new name's address: the oldest name gives way at the limit; the next free address in the round. */
+  private add(name: string): number {
+    if (this.byName.size >= this.limit) {
+      const [oldName, oldAddress] = this.byName.entries().next().value!;
+      this.byName.delete(oldName);
+      this.byAddress.delete(oldAddress);
+      this.evicted++;
+    }
+    // .0 and the range's last address are never given; fewer names than addresses are held, so one is free.
+    while (this.byAddress.has(BASE + this.next)) this.next = this.next >= SIZE - 2 ? 1 : this.next + 1;
+    const address = BASE + this.next;
+    this.next = this.next >= SIZE - 2 ? 1 : this.next + 1;
+    this.byName.set(name, address);
+    this.byAddress.set(address, name);
+    return address;
   }
 
   /**
@@ -61,14 +108,9 @@ export class FakeDns {
     let address = -1, rcode = 0;
     if (type === TYPE_A && cls === CLASS_IN) {
       address = this.byName.get(name) ?? -1;
-      if (address < 0) {
-        if (this.byName.size >= this.limit || this.next >= SIZE - 1 || !/^[a-z0-9_.-]+$/.test(name)) rcode = 2; // SERVFAIL
-        else {
-          address = BASE + this.next++;
-          this.byName.set(name, address);
-          this.byAddress.set(address, name);
-        }
-      }
+      if (address >= 0) this.touch(name, address);
+      else if (!/^[a-z0-9_.-]+$/.test(name)) rcode = 2; // SERVFAIL
+      else address = this.add(name);
     }
     const withAnswer = address >= 0 && rcode === 0;
     const r = new Uint8Array(qend + (withAnswer ? 16 : 0));

@@ -76,13 +76,13 @@ export interface GatewayOptions {
    * (workerd's network service does).
    */
   resolve?(name: string): Promise<string[]>;
-  /** WebSocket sessions at once (default 64); more are answered 503. */
+  /** WebSocket sessions at once (default MAX_SESSIONS); more are answered 503. */
   maxSessions?: number;
   /** A session that has moved no datagram either way for this long (ms) is closed (default 300000). */
   idleTimeout?: number;
   /** A connect() that takes longer (ms) is refused (default 10000). */
   connectTimeout?: number;
-  /** TCP connections per session (default 256). */
+  /** TCP connections per session (default MAX_CONNECTIONS). */
   maxConnections?: number;
   /** A GET on this path answers the status as JSON (default "/status"; null: none). */
   statusPath?: string | null;
@@ -125,6 +125,18 @@ export interface GatewayStatus {
   bytesOut: number;
 }
 
+/**
+ * WebSocket sessions at once (64): each holds an engine, a netstack and its
+ * connections' buffers, and an edge isolate has some 128 MiB. One more is
+ * answered 503 (sessionsRefused): a live session never gives way to a new one.
+ */
+export const MAX_SESSIONS = 64;
+/**
+ * TCP connections per session (256), the session's Stack maxConnections: a
+ * SYN past it replaces the oldest half-open connection, never an established one.
+ */
+export const MAX_CONNECTIONS = 256;
+
 /** The endpoint every datagram of a session comes from: the WebSocket (not an IP address). */
 const WEBSOCKET: Endpoint = { address: "websocket", port: 0 };
 const OPEN = 1;
@@ -162,7 +174,7 @@ export function createGateway(options: GatewayOptions): { fetch(request: Request
   if (!parsed.device.peers || parsed.device.peers.length === 0) throw new RangeError("the gateway needs at least one [Peer]");
   const x25519 = options.x25519 ?? nobleX25519;
   const publicKey = keyToBase64(x25519.publicKey(parsed.device.privateKey));
-  const maxSessions = options.maxSessions ?? 64;
+  const maxSessions = options.maxSessions ?? MAX_SESSIONS;
   const statusPath = options.statusPath === undefined ? "/status" : options.statusPath;
   const sessions = new Set<Session>();
   const totals = {
@@ -251,7 +263,7 @@ class Session {
       batch: 32, maxPeers: peers.length, allowedIpsNodes: Math.max(1024, 160 * prefixes),
     });
     this.stack = new Stack({
-      addresses: parsed.addresses, mtu: this.engine.mtu, maxConnections: opts.maxConnections ?? 256, tcp: opts.tcp,
+      addresses: parsed.addresses, mtu: this.engine.mtu, maxConnections: opts.maxConnections ?? MAX_CONNECTIONS, tcp: opts.tcp,
     });
     this.device = new Device(this.engine, new StackTun(this.stack, this.clock), new ClientSocketBind(socket, this, Math.min(opts.maxMessage ?? Infinity, this.engine.maxDatagram)), this.clock);
     this.lastActive = this.clock.now();

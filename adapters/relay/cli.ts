@@ -7,7 +7,7 @@ import { DEFAULTS, RelayConfigError, type ListenOptions } from "./relay.ts";
 import { startRelay } from "./server.ts";
 
 export const RELAY_USAGE = "Usage: wg relay [--listen <host>:<port>] --allow <host>:<port> [--allow ...] [--token-file <file>] " +
-  "[--origin <origin>]... [--max-clients <n>] [--idle <seconds>] [--max-message <bytes>] [--rate <messages/s>] [--cert <file> --key <file>]\n";
+  "[--origin <origin>]... [--max-clients <n>] [--max-per-source <n>] [--idle <seconds>] [--max-message <bytes>] [--rate <messages/s>] [--cert <file> --key <file>]\n";
 
 export const RELAY_HELP = RELAY_USAGE + `
 Carries WireGuard datagrams between WebSocket clients (browsers) and UDP endpoints:
@@ -19,6 +19,7 @@ message is one datagram, both ways. Only upstreams on the allow-list are reached
   --token-file   clients must give one of the tokens in this file (one per line) as &token=
   --origin       browsers must come from this origin, e.g. https://example.com (repeatable)
   --max-clients  clients at once (default ${DEFAULTS.maxClients}; more get 503)
+  --max-per-source  clients at once from one address, IPv6 by /64 (default ${DEFAULTS.maxPerSource}; more get 503)
   --idle         seconds without a datagram either way before a client is closed (default ${DEFAULTS.idleSeconds})
   --max-message  largest message in bytes (default ${DEFAULTS.maxMessage}; larger: close 1009)
   --rate         messages per second per client; the excess is dropped (default ${DEFAULTS.rate})
@@ -49,7 +50,7 @@ export function parseRelayArgs(args: string[]): ListenOptions & { tokenFile?: st
     let flag = args[i], value: string | undefined;
     const eq = flag.indexOf("=");
     if (flag.startsWith("--") && eq > 0) { value = flag.slice(eq + 1); flag = flag.slice(0, eq); }
-    const known = ["--listen", "--allow", "--token-file", "--origin", "--max-clients", "--idle", "--max-message", "--rate", "--cert", "--key"];
+    const known = ["--listen", "--allow", "--token-file", "--origin", "--max-clients", "--max-per-source", "--idle", "--max-message", "--rate", "--cert", "--key"];
     if (!known.includes(flag)) throw new RelayConfigError(`unknown relay option '${flag}' (see wg relay --help)`);
     if (value === undefined) {
       if (i + 1 >= args.length) throw new RelayConfigError(`${flag} needs a value`);
@@ -63,6 +64,7 @@ export function parseRelayArgs(args: string[]): ListenOptions & { tokenFile?: st
       case "--key": o.keyFile = value; break;
       case "--origin": origins.push(value); break;
       case "--max-clients": o.maxClients = number(flag, value, 1, 1_000_000, true); break;
+      case "--max-per-source": o.maxPerSource = number(flag, value, 1, 1_000_000, true); break;
       case "--idle": o.idleSeconds = number(flag, value, 0.01, 86_400, false); break;
       case "--max-message": o.maxMessage = number(flag, value, 1, 65_535, true); break;
       case "--rate": o.rate = number(flag, value, 1, 10_000_000, false); break;

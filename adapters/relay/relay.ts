@@ -16,12 +16,19 @@
 //    upstream (address and port) comes back as one binary message.
 // 4. Either side closing, idleness, or shutdown closes both at once.
 import { formatAddress, maskPrefix, parseAddress, parsePrefix } from "../../src/ip.ts";
+import { sourceKey } from "../../src/ratelimiter.ts";
 import { UserError } from "../ports/errors.ts";
 import type { ServerSocket } from "../ports/websocket.ts";
 
 /** Defaults of RelayOptions. */
 export const DEFAULTS = {
   maxClients: 256,
+  /**
+   * Clients at once from one source: an IPv4 address or an IPv6 /64, as the
+   * handshake limiter keys them (64, a quarter of maxClients: one host, or
+   * one NAT, cannot take every slot; more get 503 and count as refused.source).
+   */
+  maxPerSource: 64,
   /** Seconds with no datagram either way before a client is closed (1001 "idle"). */
   idleSeconds: 180,
   /** Bytes; a WireGuard datagram at MTU 1420 is 1452 bytes, so 4096 leaves room for jumbo-ish MTUs. */
@@ -41,8 +48,12 @@ export const CLOSE = {
   TRY_AGAIN: 1013,
 } as const;
 
-/** Messages queued per client while its UDP socket is being bound (the handshake initiation comes at once). */
-const PENDING_MAX = 64;
+/**
+ * Messages queued per client while its UDP socket is being bound (64; at
+ * most 64 x maxMessage bytes). The first is the handshake initiation, so a
+ * later message, not an earlier one, is what gets dropped (drops.pending).
+ */
+export const PENDING_MAX = 64;
 
 export interface RelayOptions {
   /** Upstreams a client may ask for: "host:port", "[v6]:port", "10.0.0.0/24:51820"; a name is resolved at start. */
@@ -52,6 +63,8 @@ export interface RelayOptions {
   /** Accepted Origin header values ("https://example.com"); none: any origin (or none). */
   origins?: string[];
   maxClients?: number;
+  /** Clients at once from one address (IPv6: one /64); default DEFAULTS.maxPerSource, at most maxClients. */
+  maxPerSource?: number;
   idleSeconds?: number;
   maxMessage?: number;
   /** Messages per second per client (client to upstream); the excess is dropped and counted. */
@@ -82,7 +95,7 @@ export interface RelayServer {
   close(): Promise<void>;
 }
 
-export type RefuseReason = "bad-request" | "unauthorized" | "forbidden" | "full";
+export type RefuseReason = "bad-request" | "unauthorized" | "forbidden" | "full" | "source";
 export type DropReason = "rate" | "backpressure" | "stranger" | "pending" | "empty" | "send";
 export type CloseReason = "client" | "idle" | "text" | "too-big" | "protocol" | "udp" | "shutdown";
 
@@ -233,7 +246,7 @@ export interface RequestInfo {
 
 export type Verdict =
   | { ok: true; address: string; family: 4 | 6; port: number }
-  | { ok: false; status: 400 | 401 | 403 | 503; message: string };
+  | { ok: false; status: 400 | 401 | 403 | 503; message: string; reason?: RefuseReason };
 
 const REFUSAL: Record<400 | 401 | 403 | 503, RefuseReason> = { 400: "bad-request", 401: "unauthorized", 403: "forbidden", 503: "full" };
 
@@ -275,6 +288,11 @@ export class Session {
   ) {
     this.tokens = relay.burst;
     this.refilled = this.last = this.since = now;
+  }
+
+  /** Messages waiting for the UDP socket. */
+  get queued(): number {
+    return this.pending.length;
   }
 
   /** The UDP socket's port, once bound. */
@@ -370,6 +388,12 @@ export class Session {
   }
 }
 
+/** The source a client counts against: its address without the port, an IPv6 one by its /64. */
+export function remoteSource(remote: string): string {
+  const m = /^\[([^\]]*)\]:\d+$/.exec(remote) ?? /^([^:]*):\d+$/.exec(remote);
+  return sourceKey(m ? m[1] : remote);
+}
+
 /** Addresses equal, whatever their spelling ("::1" and "0:0::1"; "::ffff:1.2.3.4" is not "1.2.3.4"). */
 function sameAddress(a: string, b: string): boolean {
   if (a === b) return true;
@@ -384,6 +408,7 @@ function zero<K extends string>(keys: readonly K[]): Record<K, number> {
 /** The relay's decisions and counters; server.ts owns the sockets and the clock. */
 export class Relay {
   readonly maxClients: number;
+  readonly maxPerSource: number;
   readonly idleMs: number;
   readonly maxMessage: number;
   readonly rate: number;
@@ -393,6 +418,8 @@ export class Relay {
   sockets = 0;
   readonly counters: Omit<RelayStats, "clients" | "sockets">;
   private readonly sessions = new Set<Session>();
+  /** Clients open per source (remoteSource); an entry goes with its last client, so there are at most maxClients. */
+  private readonly perSource = new Map<string, number>();
   private readonly tokens: Uint8Array[];
   private readonly origins: Set<string> | null;
   private readonly log: (line: string) => void;
@@ -405,6 +432,7 @@ export class Relay {
       return n;
     };
     this.maxClients = Math.floor(count("max clients", options.maxClients, DEFAULTS.maxClients, 1, 1_000_000));
+    this.maxPerSource = Math.min(this.maxClients, Math.floor(count("max clients per source", options.maxPerSource, DEFAULTS.maxPerSource, 1, 1_000_000)));
     this.idleMs = count("idle timeout", options.idleSeconds, DEFAULTS.idleSeconds, 0.01, 86_400) * 1000;
     this.maxMessage = Math.floor(count("max message size", options.maxMessage, DEFAULTS.maxMessage, 1, 65_535));
     this.rate = count("rate", options.rate, DEFAULTS.rate, 1, 10_000_000);
@@ -419,7 +447,7 @@ export class Relay {
     this.log = options.log ?? (() => {});
     this.counters = {
       accepted: 0,
-      refused: zero<RefuseReason>(["bad-request", "unauthorized", "forbidden", "full"]),
+      refused: zero<RefuseReason>(["bad-request", "unauthorized", "forbidden", "full", "source"]),
       up: { datagrams: 0, bytes: 0 },
       down: { datagrams: 0, bytes: 0 },
       drops: zero<DropReason>(["rate", "backpressure", "stranger", "pending", "empty", "send"]),
@@ -431,6 +459,11 @@ export class Relay {
     return this.sessions.size;
   }
 
+  /** Sources with a client open now. */
+  get sources(): number {
+    return this.perSource.size;
+  }
+
   /**
    * Step 1: whether to upgrade a request, and where to. Checks in this order:
    * a WebSocket request (400), Origin (403), token (401, before `to`, so the
@@ -440,7 +473,7 @@ export class Relay {
   admit(req: RequestInfo): Verdict {
     const v = this.decide(req);
     if (!v.ok) {
-      this.counters.refused[REFUSAL[v.status]]++;
+      this.counters.refused[v.reason ?? REFUSAL[v.status]]++;
       this.log(`relay: refused ${req.remote}: ${v.status} ${v.message}`);
     }
     return v;
@@ -466,6 +499,9 @@ export class Relay {
     const shown = hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
     if (b === null) return no(403, `upstream ${shown} not allowed`);
     if (this.sessions.size >= this.maxClients) return no(503, `client limit (${this.maxClients}) reached`);
+    if ((this.perSource.get(remoteSource(req.remote)) ?? 0) >= this.maxPerSource) {
+      return { ok: false, status: 503, message: `client limit per source (${this.maxPerSource}) reached`, reason: "source" };
+    }
     return { ok: true, address: formatAddress(b), family: b.length === 4 ? 4 : 6, port: hp.port };
   }
 
@@ -475,13 +511,15 @@ export class Relay {
    * filled up meanwhile (the WebSocket was closed with 1013).
    */
   open(v: Verdict & { ok: true }, ws: WsPort, remote: string, now: number): Session | null {
-    if (this.sessions.size >= this.maxClients) {
-      this.counters.refused.full++;
+    const source = remoteSource(remote), n = this.perSource.get(source) ?? 0;
+    if (this.sessions.size >= this.maxClients || n >= this.maxPerSource) {
+      this.counters.refused[n >= this.maxPerSource ? "source" : "full"]++;
       try { ws.close(CLOSE.TRY_AGAIN, "relay full"); } catch { /* gone */ }
       return null;
     }
     const s = new Session(this, ws, v.address, v.port, remote, now);
     this.sessions.add(s);
+    this.perSource.set(source, n + 1);
     this.counters.accepted++;
     return s;
   }
@@ -503,6 +541,9 @@ export class Relay {
   /** Called by a session as it ends. */
   remove(s: Session, reason: CloseReason, code?: number): void {
     if (!this.sessions.delete(s)) return;
+    const source = remoteSource(s.remote), n = this.perSource.get(source) ?? 1;
+    if (n <= 1) this.perSource.delete(source);
+    else this.perSource.set(source, n - 1);
     this.counters.closed[reason]++;
     const secs = Math.round((this.lastNow - s.since) / 1000);
     this.log(`relay: closed ${s.remote} -> ${formatTarget(s.address, s.port)}: ${reason}${code ? ` (${code})` : ""}${secs > 0 ? ` after ${secs} s` : ""}`);

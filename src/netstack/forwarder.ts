@@ -22,7 +22,12 @@ export interface ForwardFlow {
 }
 
 export interface ForwardOptions<T> {
-  /** Connections in SYN-RECEIVED plus SYNs waiting for `admit` (default 511); SYNs beyond are dropped. */
+  /**
+   * Connections in SYN-RECEIVED plus SYNs waiting for `admit` (default 511).
+   * A SYN beyond it takes the place of the oldest half-open connection; a
+   * SYN waiting for admit never gives way (its admit, typically an outbound
+   * connect, cannot be called back), so with only those the new SYN is dropped.
+   */
   backlog?: number;
   /**
    * Decides on a new flow before the handshake is answered: a value (a
@@ -91,9 +96,9 @@ export class TcpForwarder<T = unknown> implements TcbParent {
   /**
    * @internal The stack's question for a SYN with no connection: PENDING
    * (held, or dropped at the backlog: `full` says so), REFUSED, or the
-   * admitted token. `replay` feeds the held SYN back once admit answers.
+   * admitted token. At the backlog, `makeRoom` may end a half-open connection. `replay` feeds the held SYN back once admit answers.
    */
-  decide(key: string, flow: () => ForwardFlow, replay: () => void): typeof PENDING | typeof REFUSED | { token: T } | "full" {
+  decide(key: string, makeRoom: () => boolean, flow: () => ForwardFlow, replay: () => void): typeof PENDING | typeof REFUSED | { token: T } | "full" {
     if (!this.admit) return { token: true as T };
     const d = this.asking.get(key);
     if (d) {
@@ -101,7 +106,7 @@ export class TcpForwarder<T = unknown> implements TcbParent {
       this.asking.delete(key);
       return d.state === "refused" ? REFUSED : { token: d.token! };
     }
-    if (this.halfOpen + this.asking.size >= this.backlog) return "full";
+    if (this.halfOpen + this.asking.size >= this.backlog && !makeRoom()) return "full";
     const entry: Decision<T> = { state: "asking", token: undefined };
     this.asking.set(key, entry);
     const settle = (token: T | null | false | undefined) => {

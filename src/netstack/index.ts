@@ -3,7 +3,7 @@
 // streams and sockets to the application. See stack.ts for how a driver
 // runs it.
 export {
-  Stack, TcpListener, TcpForwarder, TcpConn, UdpSocket, NetError,
+  Stack, DEFAULT_BACKLOG, DEFAULT_MAX_CONNECTIONS, TcpListener, TcpForwarder, TcpConn, UdpSocket, NetError,
   type ForwardFlow, type ForwardOptions,
   type StackOptions, type Stats, type Usage, type UdpMessage, type NetErrorCode, type TcpState,
 } from "./stack.ts";

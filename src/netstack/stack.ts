@@ -36,7 +36,7 @@ import { storeChecksum } from "./checksum.ts";
 import { TcpListener } from "./listener.ts";
 import { PENDING, REFUSED, TcpForwarder, type ForwardFlow, type ForwardOptions } from "./forwarder.ts";
 import { Pinger } from "./ping.ts";
-import { CLOSED, TIME_WAIT, Tcb, type TcbHost, type TcpConfig } from "./tcb.ts";
+import { CLOSED, TIME_WAIT, Tcb, type TcbHost, type TcbParent, type TcpConfig } from "./tcb.ts";
 import { ACK, RST, SYN, FIN, Segment, TCP_HEADER, checksumOk, parseTcp, seqAdd, seqGt, writeTcp } from "./tcp.ts";
 import { UdpHeader, parseUdp } from "./udp.ts";
 import { UdpSocket, type UdpHost } from "./udpsocket.ts";
@@ -82,7 +82,11 @@ export interface StackOptions {
     /** Out-of-order ranges held per connection (default 8). */
     maxOutOfOrder?: number;
   };
-  /** TCP connections at once, in any state (default 4096). */
+  /**
+   * TCP connections at once, in any state (default DEFAULT_MAX_CONNECTIONS).
+   * At the limit a new SYN takes the place of the oldest half-open
+   * connection; with none, the SYN is dropped: established ones never give way.
+   */
   maxConnections?: number;
 }
 
@@ -110,8 +114,10 @@ export interface Stats {
   tcpOutOfWindow: number;
   tcpOutOfOrder: number;
   tcpOutOfOrderDropped: number;
-  /** SYNs dropped: backlog or connection limit. */
+  /** SYNs dropped: the connection limit with no half-open connection to give way, or a forwarder's backlog full of SYNs waiting for admit. */
   tcpListenDrops: number;
+  /** Half-open (SYN-RECEIVED) connections dropped, oldest first, to make room for a newer SYN (a SYN flood's mark). */
+  tcpHalfOpenEvicted: number;
   udpIn: number;
   udpOut: number;
   /** Datagrams to a port nobody bound. */
@@ -126,6 +132,8 @@ export interface Stats {
 export interface Usage {
   /** TCP connections in any state, TIME-WAIT included. */
   connections: number;
+  /** Of those, passive ones still in SYN-RECEIVED. */
+  halfOpen: number;
   listeners: number;
   udpSockets: number;
   pings: number;
@@ -139,9 +147,18 @@ export interface Usage {
   bufferBytes: number;
   /** Datagrams queued in UDP sockets. */
   udpQueued: number;
+  /** Bytes of received datagrams waiting to be read in UDP sockets. */
+  udpQueuedBytes: number;
 }
 
 const DEFAULT_MTU = 1420;
+/**
+ * TCP connections at once, any state, TIME-WAIT included (4096: each may
+ * buffer up to 2 x 256 KiB, so the table, not memory, is what a flood meets first).
+ */
+export const DEFAULT_MAX_CONNECTIONS = 4096;
+/** Half-open connections per listener (511, Node's net and Linux's somaxconn default before 5.4). */
+export const DEFAULT_BACKLOG = 511;
 /** Packets the control queue holds: resets, ICMP replies and errors, pings. */
 const CONTROL_QUEUE = 256;
 const EPHEMERAL_LOW = 49152;
@@ -154,7 +171,7 @@ export class Stack {
   readonly stats: Stats = {
     packetsIn: 0, packetsOut: 0, dropMalformed: 0, dropChecksum: 0, dropFragment: 0, dropUnsupported: 0, dropNotForUs: 0,
     dropQueueFull: 0, tcpSegmentsIn: 0, tcpSegmentsOut: 0, tcpRetransmits: 0, tcpFastRetransmits: 0, tcpTimeouts: 0,
-    tcpResetsIn: 0, tcpResetsOut: 0, tcpOutOfWindow: 0, tcpOutOfOrder: 0, tcpOutOfOrderDropped: 0, tcpListenDrops: 0,
+    tcpResetsIn: 0, tcpResetsOut: 0, tcpOutOfWindow: 0, tcpOutOfOrder: 0, tcpOutOfOrderDropped: 0, tcpListenDrops: 0, tcpHalfOpenEvicted: 0,
     udpIn: 0, udpOut: 0, udpNoPort: 0, udpDropped: 0, icmpIn: 0, icmpOut: 0,
   };
   /**
@@ -171,6 +188,11 @@ export class Stack {
   private readonly tcpConfig: TcpConfig;
   private readonly maxConnections: number;
   private readonly tcbs = new Map<string, Tcb>();
+  /**
+   * Passive connections in SYN-RECEIVED, oldest first (a Set keeps insertion
+   * order). Ones that opened are dropped lazily as eviction walks past them.
+   */
+  private readonly halfOpen = new Set<Tcb>();
   private lastTcb: Tcb | null = null;
   private readonly listeners = new Map<number, TcpListener>();
   /** Takes SYNs to addresses that are not ours (forward mode), or null. */
@@ -232,7 +254,8 @@ export class Stack {
       maxOutOfOrder: num(t.maxOutOfOrder, 8, 1, "maxOutOfOrder"),
     };
     if (this.tcpConfig.sendBuffer > 1 << 30 || this.tcpConfig.receiveBuffer > 1 << 30) throw new RangeError("TCP buffers are limited to 1 GiB");
-    this.maxConnections = opts.maxConnections ?? 4096;
+    this.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    if (!Number.isInteger(this.maxConnections) || this.maxConnections < 1) throw new RangeError(`invalid maxConnections ${opts.maxConnections}`);
     this.scratch = new Uint8Array(this.mtu);
     this.ipId = this.rand32() & 0xffff;
     this.pinger = new Pinger(this.rand32() & 0xffff);
@@ -255,6 +278,7 @@ export class Stack {
       ready: (t) => this.wake(t),
       gone: (t) => {
         if (this.tcbs.get(t.key) === t) this.tcbs.delete(t.key);
+        this.halfOpen.delete(t);
         this.readySet.delete(t);
         if (this.lastTcb === t) this.lastTcb = null;
       },
@@ -406,14 +430,16 @@ export class Stack {
   /**
    * Accepts TCP connections on `port` (every local address); onConnection
    * gets each once it is ESTABLISHED (in a microtask). `backlog` caps
-   * connections in SYN-RECEIVED (default 511, as Node's net); SYNs beyond it are dropped.
+   * connections in SYN-RECEIVED (default DEFAULT_BACKLOG); a SYN beyond it
+   * takes the place of the listener's oldest half-open connection, as a
+   * SYN backlog does, so a flood cannot starve a later legitimate client.
    * @throws NetError EADDRINUSE when the port already listens; RangeError for a bad port.
    */
   listen(port: number, onConnection: (conn: TcpConn) => void, opts: { backlog?: number } = {}): TcpListener {
     checkPort(port, "port");
     if (typeof onConnection !== "function") throw new TypeError("listen needs an onConnection callback");
     if (this.listeners.has(port)) throw new NetError("EADDRINUSE", `TCP port ${port} is already listening`);
-    const backlog = opts.backlog ?? 511;
+    const backlog = opts.backlog ?? DEFAULT_BACKLOG;
     if (!Number.isInteger(backlog) || backlog < 1) throw new RangeError(`invalid backlog ${opts.backlog}`);
     const l = new TcpListener((x) => this.unlisten(x), port, onConnection, backlog);
     this.listeners.set(port, l);
@@ -519,11 +545,13 @@ export class Stack {
 
   /** What the stack holds right now. */
   usage(): Usage {
-    let bufferBytes = 0, udpQueued = 0;
+    let bufferBytes = 0, udpQueued = 0, udpQueuedBytes = 0, halfOpen = 0;
     for (const t of this.tcbs.values()) bufferBytes += t.allocated;
-    for (const s of this.udps.values()) udpQueued += s.queued;
+    for (const t of this.halfOpen) if (t.parent !== null && t.state !== CLOSED) halfOpen++;
+    for (const s of this.udps.values()) { udpQueued += s.queued; udpQueuedBytes += s.queuedBytes; }
     return {
       connections: this.tcbs.size,
+      halfOpen,
       listeners: this.listeners.size,
       udpSockets: this.udps.size,
       pings: this.pinger.inFlight,
@@ -533,6 +561,7 @@ export class Stack {
       ready: this.readySet.size,
       bufferBytes,
       udpQueued,
+      udpQueuedBytes,
     };
   }
 
@@ -655,14 +684,39 @@ export class Stack {
     if (l && !l.closed && (s.flags & ACK) === 0) {
       if ((s.flags & SYN) === 0) return;
       if (l instanceof TcpForwarder) { this.forwardSyn(l, key, p, h, s); return; }
-      if (l.halfOpen >= l.backlog || this.tcbs.size >= this.maxConnections) { st.tcpListenDrops++; return; }
+      if (!this.room(l)) { st.tcpListenDrops++; return; }
       const n = this.passiveTcb(key, p, h, s);
       n.parent = l;
       l.halfOpen++;
+      this.halfOpen.add(n);
       n.accept(s, this.clock);
       return;
     }
     this.resetFor(p, h, s);
+  }
+
+  /**
+   * Room for one more half-open connection of `parent`: at its backlog its
+   * oldest half-open connection gives way, and at the connection limit the
+   * oldest half-open one of any parent does. False when nothing may give way.
+   */
+  private room(parent: TcpListener | TcpForwarder<unknown>): boolean {
+    if (parent.halfOpen >= parent.backlog && !this.evictHalfOpen(parent)) return false;
+    return this.tcbs.size < this.maxConnections || this.evictHalfOpen(null);
+  }
+
+  /** Ends the oldest half-open connection (of `parent`, or of any); false when there is none. */
+  private evictHalfOpen(parent: TcbParent | null): boolean {
+    for (const t of this.halfOpen) {
+      if (t.parent === null || t.state === CLOSED) { this.halfOpen.delete(t); continue; }
+      if (parent !== null && t.parent !== parent) continue;
+      this.halfOpen.delete(t);
+      this.stats.tcpHalfOpenEvicted++;
+      // No reset: under a flood the source is likely forged; a real client's ACK meets a reset later.
+      t.terminate(new NetError("ECONNABORTED", "half-open connection gave way to a newer SYN"));
+      return true;
+    }
+    return false;
   }
 
   /** A TCB in LISTEN's place for the SYN in p (the caller sets its parent and accepts). */
@@ -681,7 +735,7 @@ export class Stack {
   private forwardSyn(f: TcpForwarder<unknown>, key: string, p: Uint8Array, h: IpHeader, s: Segment): void {
     const st = this.stats;
     let held: Uint8Array | null = null;
-    const d = f.decide(key, () => {
+    const d = f.decide(key, () => f.halfOpen > 0 && this.evictHalfOpen(f), () => {
       held = p.slice(0, h.payloadOff + h.payloadLen);
       return {
         localAddress: formatAddress(p.subarray(h.dstOff, h.dstOff + h.alen)), localPort: s.dstPort,
@@ -698,10 +752,11 @@ export class Stack {
     if (d === PENDING) return;
     if (d === "full") { st.tcpListenDrops++; return; }
     if (d === REFUSED) { this.resetFor(p, h, s); return; }
-    if (f.halfOpen >= f.backlog || this.tcbs.size >= this.maxConnections) { st.tcpListenDrops++; f.release(d.token); return; }
+    if (!this.room(f)) { st.tcpListenDrops++; f.release(d.token); return; }
     const n = this.passiveTcb(key, p, h, s);
     n.parent = f;
     f.adopt(n, d.token);
+    this.halfOpen.add(n);
     n.accept(s, this.clock);
   }
 

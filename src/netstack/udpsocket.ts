@@ -14,9 +14,14 @@ export interface UdpMessage {
   port: number;
 }
 
-/** Datagrams waiting to be read, per socket. */
+/**
+ * Datagrams waiting to be read, per socket (64). Past it, or past
+ * UDP_RX_BYTES, an arriving datagram is dropped and counted (udpDropped):
+ * a full socket buffer drops the newcomer in Linux and gVisor too, and what
+ * waits stays in order for a reader that is only slow.
+ */
 export const UDP_RX_QUEUE = 64;
-/** Bytes waiting to be read, per socket. */
+/** Bytes waiting to be read, per socket (256 KiB, Linux's default rmem is 208 KiB): bounds a queue of jumbo datagrams. */
 export const UDP_RX_BYTES = 256 * 1024;
 /** Datagrams waiting to be sent, per socket. */
 export const UDP_TX_QUEUE = 64;
@@ -116,6 +121,8 @@ export class UdpSocket {
     this.closedFlag = true;
     this.tx.length = 0;
     this.txHead = 0;
+    this.rx.length = 0;
+    this.rxBytes = 0;
     this.host.unbind(this);
     this.readWake?.();
   }
@@ -159,6 +166,11 @@ export class UdpSocket {
     this.host.counters.udpOut++;
     d.sent?.(now);
     return ihl + len;
+  }
+
+  /** @internal Bytes of received datagrams waiting to be read. */
+  get queuedBytes(): number {
+    return this.rxBytes;
   }
 
   /** @internal Datagrams queued either way, for the stack's accounting. */

@@ -165,7 +165,7 @@ test("refusals: bad to (400), missing or wrong token (401), upstream or origin n
     again.ws.close();
 
     const s = r.stats();
-    assert.equal(s.refused, { "bad-request": 5, unauthorized: 3, forbidden: 5, full: 1 });
+    assert.equal(s.refused, { "bad-request": 5, unauthorized: 3, forbidden: 5, full: 1, source: 0 });
     assert.is(s.accepted, 2);
     assert.ok(log.length >= 14, "a line per refusal");
     assert.not.ok(log.some((l) => l.includes(SECRET) || l.includes("s3cret")), "no token in the log");
