@@ -1,6 +1,8 @@
 // The fuzz targets by name, for the corpus regression test. Each file here
 // is also bundled on its own by build/fuzz.mjs for Jazzer.js.
+import { fuzz as dns } from "./dns.ts";
 import { fuzz as netstack } from "./netstack.ts";
+import { fuzz as relay } from "./relay.ts";
 import { fuzz as wgquick } from "./wgquick.ts";
 
-export const TARGETS: Record<string, (data: Uint8Array) => void> = { netstack, wgquick };
+export const TARGETS: Record<string, (data: Uint8Array) => void> = { dns, netstack, relay, wgquick };
