@@ -29,9 +29,12 @@ export interface ResponseHead {
 function parseFields(lines: string[]): Fields {
   const fields: Fields = [];
   for (const l of lines) {
+    // RFC 9112 2.2 and RFC 9110 5.5: a bare CR or a NUL is refused, never passed on (a proxy's origin may read a CR as a line end).
+    if (/[\r\0]/.test(l)) throw new ProtocolError(`a bare CR or NUL in header line '${JSON.stringify(l.slice(0, 80)).slice(1, -1)}'`);
     if ((l.startsWith(" ") || l.startsWith("\t")) && fields.length) {
-      // Obsolete line folding (RFC 9112 5.2): joined with a space.
-      fields[fields.length - 1][1] += " " + l.trim();
+      // Obsolete line folding (RFC 9112 5.2): joined with a space (none at the ends when a part is empty).
+      const f = fields[fields.length - 1];
+      f[1] = `${f[1]} ${l.trim()}`.trim();
       continue;
     }
     const c = l.indexOf(":");

@@ -22,15 +22,29 @@ const MAX_CACHE_TTL = 3600;
 
 // ---- messages ----------------------------------------------------------------
 
-/** Lower-cases a name, drops one trailing dot and checks it (RFC 1035 2.3.4); RangeError if it is not a name. */
+/**
+ * Lower-cases a name, drops one trailing dot and checks it (RFC 1035 2.3.4);
+ * RangeError if it is not a name, its message one line whatever the name
+ * holds (a proxy's client chooses it).
+ */
 export function normalizeName(name: string): string {
   let n = name.toLowerCase();
   if (n.endsWith(".")) n = n.slice(0, -1);
-  if (n.length === 0 || n.length > 253) throw new RangeError(`invalid DNS name '${name}'`);
+  const bad = () => new RangeError(`invalid DNS name '${shownName(name)}'`);
+  if (n.length === 0 || n.length > 253) throw bad();
   for (const label of n.split(".")) {
-    if (label.length === 0 || label.length > 63 || !/^[a-z0-9_-]+$/.test(label)) throw new RangeError(`invalid DNS name '${name}'`);
+    if (label.length === 0 || label.length > 63 || !/^[a-z0-9_-]+$/.test(label)) throw bad();
   }
   return n;
+}
+
+/** A name for a message: control characters escaped, at most 80 characters. */
+function shownName(name: string): string {
+  const s = name.replace(/[\x00-\x1f\x7f\x85\u2028\u2029]/g, (c) => {
+    const n = c.charCodeAt(0);
+    return n < 0x100 ? `\\x${n.toString(16).padStart(2, "0")}` : `\\u${n.toString(16)}`;
+  });
+  return s.length > 80 ? `${s.slice(0, 80)}...` : s;
 }
 
 /** A standard query for (name, type, IN) with recursion desired. `name` must be normalized. */

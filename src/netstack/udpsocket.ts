@@ -47,8 +47,6 @@ interface Outgoing {
 }
 
 export class UdpSocket {
-  /** Datagrams sent to this socket's port, in arrival order. */
-  readonly readable: ReadableStream<UdpMessage>;
   /** @internal Set by an internal user (the DNS resolver) to take datagrams directly instead of the stream. */
   handler: ((data: Uint8Array, src: Uint8Array, srcPort: number) => void) | null = null;
   private rx: UdpMessage[] = [];
@@ -58,10 +56,19 @@ export class UdpSocket {
   private readWake: (() => void) | null = null;
   private closedFlag = false;
   private readDone = false;
+  private stream: ReadableStream<UdpMessage> | null = null;
 
   /** @internal Made by Stack.udp(). */
-  constructor(private readonly host: UdpHost, readonly port: number) {
-    this.readable = new ReadableStream<UdpMessage>({
+  constructor(private readonly host: UdpHost, readonly port: number) {}
+
+  /**
+   * Datagrams sent to this socket's port, in arrival order. Made on first
+   * use: the resolver's sockets (one per query) take datagrams through
+   * `handler` and never read it.
+   */
+  get readable(): ReadableStream<UdpMessage> {
+    if (this.stream) return this.stream;
+    this.stream = new ReadableStream<UdpMessage>({
       pull: (c) => {
         if (this.deliver(c)) return;
         return new Promise<void>((resolve) => {
@@ -79,6 +86,7 @@ export class UdpSocket {
         this.rxBytes = 0;
       },
     }, { highWaterMark: 0 });
+    return this.stream;
   }
 
   /** Whether close() was called. */

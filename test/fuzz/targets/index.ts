@@ -1,5 +1,10 @@
 // The fuzz targets by name, for the corpus regression test. Each file here
 // is also bundled on its own by build/fuzz.mjs for Jazzer.js.
+import { fuzz as dns } from "./dns.ts";
+import { fuzz as httpProxy } from "./http-proxy.ts";
+import { fuzz as netstack } from "./netstack.ts";
+import { fuzz as relay } from "./relay.ts";
+import { fuzz as socks5 } from "./socks5.ts";
 import { fuzz as wgquick } from "./wgquick.ts";
 
-export const TARGETS: Record<string, (data: Uint8Array) => void> = { wgquick };
+export const TARGETS: Record<string, (data: Uint8Array) => void> = { dns, "http-proxy": httpProxy, netstack, relay, socks5, wgquick };

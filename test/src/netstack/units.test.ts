@@ -228,6 +228,15 @@ test("DNS: names are checked and normalized; a query encodes as RFC 1035 says", 
   for (const bad of ["", ".", "a..b", "-".repeat(64) + ".com", "bad name", "é.com", "a".repeat(254)]) {
     assert.throws(() => normalizeName(bad), RangeError, bad);
   }
+  // A name a proxy's client sent, newlines and all, is refused in one line, escaped and cut short.
+  try {
+    normalizeName("evil\r\nX-Injected: 1\u2028" + "a".repeat(300));
+    assert.unreachable();
+  } catch (e) {
+    assert.instance(e, RangeError);
+    assert.match((e as Error).message, /^invalid DNS name 'evil\\x0d\\x0aX-Injected: 1\\u2028a+\.\.\.'$/);
+    assert.ok((e as Error).message.length < 120);
+  }
   const q = encodeQuery(0x1234, "a.bc", TYPE_AAAA);
   assert.equal([...q], [0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 97, 2, 98, 99, 0, 0, 28, 0, 1]);
 });
