@@ -9,7 +9,7 @@
 // test (test/fuzz/corpus.test.ts runs every seed and crash on Node, Deno and Bun).
 // With no target, lists them.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -65,7 +65,9 @@ function run(t) {
   const work = join(out, "corpus", t), crashes = join(out, "crashes", t), seeds = join(root, "test", "fuzz", "corpus", t);
   mkdirSync(work, { recursive: true });
   mkdirSync(crashes, { recursive: true });
-  const argv = [join(out, "targets", `${t}.cjs`), work, ...(existsSync(seeds) ? [seeds] : []), "--sync", "--timeout=10000", "--",
+  // A target whose work finishes in microtasks says `export const ASYNC = true` and is awaited.
+  const async = /^export const ASYNC = true;/m.test(readFileSync(join(targetsDir, `${t}.ts`), "utf8"));
+  const argv = [join(out, "targets", `${t}.cjs`), work, ...(existsSync(seeds) ? [seeds] : []), ...(async ? [] : ["--sync"]), "--timeout=10000", "--",
     `-max_total_time=${seconds}`, `-artifact_prefix=${crashes}/`, "-print_final_stats=1", "-rss_limit_mb=2048", "-max_len=4096"];
   return new Promise((resolve) => {
     const child = spawn(jazzer, argv, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });

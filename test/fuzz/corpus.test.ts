@@ -16,14 +16,14 @@ test("each target has a committed seed corpus, and the index lists every target 
 });
 
 for (const [name, fuzz] of Object.entries(TARGETS)) {
-  test(`${name}: every seed and every recorded crash runs clean`, () => {
+  test(`${name}: every seed and every recorded crash runs clean`, async () => {
     let n = 0;
     for (const kind of ["corpus", "crashes"]) {
       const dir = join(ROOT, "test", "fuzz", kind, name);
       if (!existsSync(dir)) continue;
       for (const f of readdirSync(dir).sort()) {
         try {
-          fuzz(new Uint8Array(readFileSync(join(dir, f))));
+          await fuzz(new Uint8Array(readFileSync(join(dir, f))));
         } catch (e) {
           assert.unreachable(`${kind}/${name}/${f}: ${e instanceof Error ? e.stack : String(e)}`);
         }

@@ -1,10 +1,12 @@
 // The fuzz targets by name, for the corpus regression test. Each file here
 // is also bundled on its own by build/fuzz.mjs for Jazzer.js.
 import { fuzz as dns } from "./dns.ts";
+import { fuzz as gateway } from "./gateway.ts";
 import { fuzz as httpProxy } from "./http-proxy.ts";
 import { fuzz as netstack } from "./netstack.ts";
 import { fuzz as relay } from "./relay.ts";
 import { fuzz as socks5 } from "./socks5.ts";
 import { fuzz as wgquick } from "./wgquick.ts";
 
-export const TARGETS: Record<string, (data: Uint8Array) => void> = { dns, "http-proxy": httpProxy, netstack, relay, socks5, wgquick };
+/** A target throws (or rejects) only on a defect; an async one is marked `export const ASYNC = true`. */
+export const TARGETS: Record<string, (data: Uint8Array) => void | Promise<void>> = { dns, gateway, "http-proxy": httpProxy, netstack, relay, socks5, wgquick };
