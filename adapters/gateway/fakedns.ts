@@ -90,14 +90,14 @@ export class FakeDns {
     const flags = (q[2] << 8) | q[3];
     if ((flags & 0x8000) !== 0 || ((flags >> 11) & 0xf) !== 0) return null; // a response, or not QUERY
     if (((q[4] << 8) | q[5]) !== 1) return null;
-    // QNAME: labels only (a query has no compression pointers).
+    // QNAME: labels only (a query has no compression pointers), at most 255 octets in all (RFC 1035 2.3.4).
     const labels: string[] = [];
     let off = HEADER;
     for (;;) {
       if (off >= q.length) return null;
       const n = q[off++];
       if (n === 0) break;
-      if (n > 63 || off + n > q.length) return null;
+      if (n > 63 || off + n > q.length || off + n - HEADER + 1 > 255) return null;
       labels.push(String.fromCharCode(...q.subarray(off, off + n)).toLowerCase());
       off += n;
     }

@@ -21,6 +21,15 @@ test("the defaults are the documented numbers", () => {
   assert.throws(() => new FakeDns(1 << 17), RangeError);
 });
 
+test("a name of 255 octets is answered, one of 256 is dropped (RFC 1035's limit, which a resolver holds answers to)", () => {
+  const dns = new FakeDns();
+  // Three labels of 63 and one of 61: 64 * 3 + 62 + the root's zero = 255 octets.
+  const name = (last: number) => ["a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(last)].join(".");
+  assert.ok(dns.answer(query(name(61))));
+  assert.is(dns.answer(query(name(62))), null);
+  assert.is(dns.size, 1);
+});
+
 test("10,000 names: at most FAKE_DNS_NAMES held, the least recently used go, a name in use stays", () => {
   const dns = new FakeDns();
   const kept = addressOf(dns.answer(query("kept.example"))!);
