@@ -4,10 +4,9 @@
 // a naive list sorted by prefix length.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { wasmBytes } from "#engine-wasm";
+import { heapStart, instantiate } from "../helpers/wasm.ts";
 
 interface Exports {
-  memory: WebAssembly.Memory;
   aip_node_bytes(): number;
   aip_init(pool: number, capacity: number): void;
   aip_insert(v6: number, addr: number, cidr: number, peer: number): number;
@@ -19,39 +18,15 @@ interface Exports {
   aip_count(peer: number): number;
 }
 
-function instantiate(): Exports {
-  const module = new WebAssembly.Module(wasmBytes);
-  // Whatever the module imports, a call into it is a failure here.
-  const imports: Record<string, Record<string, unknown>> = {};
-  for (const i of WebAssembly.Module.imports(module)) {
-    if (i.kind !== "function") throw new Error(`unexpected import ${i.module}.${i.name}`);
-    (imports[i.module] ??= {})[i.name] = () => { throw new Error(`wasm called ${i.module}.${i.name}`); };
-  }
-  return new WebAssembly.Instance(module, imports as WebAssembly.Imports).exports as unknown as Exports;
-}
-
-const wasm = instantiate();
+const wasm = instantiate<Exports>();
 const NODE = wasm.aip_node_bytes();
 const MAX_NODES = 40_000;
 const LIST_MAX = 8192;
 
-// Memory above the module's static data: at __heap_base when the module
-// exports it, else in pages grown for the test (always above the data).
-const BASE = (() => {
-  const hb = (wasm as unknown as { __heap_base?: WebAssembly.Global }).__heap_base;
-  if (hb) return (Number(hb.value) + 63) & ~63;
-  const at = wasm.memory.buffer.byteLength;
-  wasm.memory.grow(1);
-  return at;
-})();
+const BASE = heapStart(wasm, 64 + LIST_MAX * 20 + 64 + MAX_NODES * NODE);
 const ADDR = BASE; // 64 bytes for addresses handed to the trie
 const OUT = BASE + 64; // aip_list output
 const POOL = (OUT + LIST_MAX * 20 + 63) & ~63;
-{
-  const need = POOL + MAX_NODES * NODE;
-  const have = wasm.memory.buffer.byteLength;
-  if (need > have) wasm.memory.grow(Math.ceil((need - have) / 65536));
-}
 const mem = () => new Uint8Array(wasm.memory.buffer);
 
 // ---- addresses ----

@@ -4,45 +4,20 @@
 // counters beyond 2^53, and a randomized comparison with a naive model.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { wasmBytes } from "#engine-wasm";
+import { heapStart, instantiate } from "../helpers/wasm.ts";
 
 interface Exports {
-  memory: WebAssembly.Memory;
   REPLAY_BYTES: WebAssembly.Global;
   replay_reset(w: number): void;
   replay_check(w: number, counter: bigint): number;
   replay_update(w: number, counter: bigint): number;
 }
 
-function instantiate(): Exports {
-  const module = new WebAssembly.Module(wasmBytes);
-  // Whatever the module imports, a call into it is a failure here.
-  const imports: Record<string, Record<string, unknown>> = {};
-  for (const i of WebAssembly.Module.imports(module)) {
-    if (i.kind !== "function") throw new Error(`unexpected import ${i.module}.${i.name}`);
-    (imports[i.module] ??= {})[i.name] = () => { throw new Error(`wasm called ${i.module}.${i.name}`); };
-  }
-  return new WebAssembly.Instance(module, imports as WebAssembly.Imports).exports as unknown as Exports;
-}
-
-const wasm = instantiate();
+const wasm = instantiate<Exports>();
 const BYTES = Number(wasm.REPLAY_BYTES.value);
 // State goes above the module's static data: at __heap_base when the module
 // exports it, else in pages grown for the test (always above the data).
-const W = heapStart(4 * BYTES);
-
-function heapStart(bytes: number): number {
-  const base = (wasm as { __heap_base?: WebAssembly.Global }).__heap_base;
-  let at: number;
-  if (base) at = (Number(base.value) + 63) & ~63;
-  else {
-    at = wasm.memory.buffer.byteLength;
-    wasm.memory.grow(1);
-  }
-  const have = wasm.memory.buffer.byteLength;
-  if (at + bytes > have) wasm.memory.grow(Math.ceil((at + bytes - have) / 65536));
-  return at;
-}
+const W = heapStart(wasm, 4 * BYTES);
 
 /** Window size: 128 blocks of 64 bits, minus one block. */
 const WINDOW = 8128n;
