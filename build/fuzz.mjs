@@ -9,7 +9,7 @@
 // test (test/fuzz/corpus.test.ts runs every seed and crash on Node, Deno and Bun).
 // With no target, lists them.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -79,7 +79,16 @@ function run(t) {
       const stat = (k) => Number(new RegExp(`stat::${k}:\\s+(\\d+)`).exec(log)?.[1] ?? NaN);
       const last = [...log.matchAll(/cov: (\d+) ft: (\d+) corp: (\d+)\//g)].pop();
       const crash = /Test unit written to (\S+)/.exec(log)?.[1];
-      resolve({ t, code, signal, execs: stat("number_of_executed_units"), perSec: stat("average_exec_per_sec"),
+      // The final statistics are missing when libFuzzer leaves by another path
+      // than its timer; its "Done N runs in S second(s)" line, or else the last
+      // status line's count, still says how many inputs ran.
+      const done = /Done (\d+) runs in (\d+) second/.exec(log);
+      const lastCount = [...log.matchAll(/^#(\d+)\s/gm)].pop();
+      let execs = stat("number_of_executed_units"), perSec = stat("average_exec_per_sec");
+      if (Number.isNaN(execs)) execs = done ? +done[1] : lastCount ? +lastCount[1] : NaN;
+      if (Number.isNaN(perSec)) perSec = Math.round(execs / (done ? Math.max(1, +done[2]) : seconds));
+      writeFileSync(join(out, `${t}.log`), log);
+      resolve({ t, code, signal, execs, perSec,
         cov: last ? +last[1] : NaN, ft: last ? +last[2] : NaN, corpus: last ? +last[3] : NaN, crash, log });
     });
   });
