@@ -58,6 +58,8 @@ export type TcpState = (typeof STATE_NAMES)[number];
 /** RFC 9293 3.7.1 / RFC 8200 8.3: the MSS to assume when a SYN carries none. */
 export const DEFAULT_MSS_V4 = 536;
 export const DEFAULT_MSS_V6 = 1220;
+/** Bare ACKs sent in answer to out-of-window bare ACKs: at most one per this many ms (Linux's default). */
+const OOW_ACK_INTERVAL = 500;
 /** The smallest MSS the stack will use, whatever the peer says (Linux uses 48 + headers). */
 const MIN_MSS = 64;
 /** Duplicate ACKs owed at most: enough for fast retransmit and for recovery to keep sending. */
@@ -190,6 +192,7 @@ export class Tcb {
   private dupAcksOwed = 0;
   private delackAt = Infinity;
   private lastAckSent = 0;
+  private lastOowAck = -Infinity;
 
   // Retransmission.
   readonly rtt: RttEstimator;
@@ -388,7 +391,14 @@ export class Tcb {
     const segLen = s.dataLen + (f & SYN ? 1 : 0) + (f & FIN ? 1 : 0);
     if (!this.acceptable(s.seq, segLen)) {
       this.host.counters.tcpOutOfWindow++;
-      if ((f & RST) === 0) this.ackNow = true;
+      // Answered with an ACK, but a bare ACK only once per OOW_ACK_INTERVAL:
+      // two ends that each answer the other's stale ACK would trade them
+      // forever (as Linux's tcp_invalid_ratelimit). Data and FINs are always
+      // answered, since their sender needs the ACK it lost.
+      if ((f & RST) === 0 && (segLen > 0 || now - this.lastOowAck >= OOW_ACK_INTERVAL)) {
+        this.ackNow = true;
+        if (segLen === 0) this.lastOowAck = now;
+      }
       // TIME-WAIT: a retransmitted FIN is acknowledged again and restarts the wait.
       if (st === TIME_WAIT && (f & FIN) !== 0) this.closeAt = now + this.cfg.timeWait;
       return;
@@ -783,7 +793,11 @@ export class Tcb {
     }
     if (this.ackNow || this.dupAcksOwed > 0) {
       if (this.dupAcksOwed > 0) this.dupAcksOwed--;
-      return this.build(buf, off, this.sndNxt, ACK, 0, now);
+      // SND.MAX, not SND.NXT: after a timeout moved SND.NXT back, the peer may
+      // hold everything up to SND.MAX, and a bare ACK numbered below its
+      // RCV.NXT is out of its window and dropped, acknowledgment and all (BSD
+      // tcp_output does the same).
+      return this.build(buf, off, this.sndMax, ACK, 0, now);
     }
     return 0;
   }

@@ -150,6 +150,37 @@ test("fast retransmit: three duplicate ACKs resend the lost segment well before 
   assert.ok(dupAcks.length >= 4, `one ACK and at least three duplicates (${dupAcks.length})`);
 });
 
+test("after a timeout moves SND.NXT back, bare ACKs still carry the highest sequence sent", async () => {
+  // Both ends send three segments at once and each loses its first: two
+  // duplicate ACKs are too few for a fast retransmit, so each RTO goes back
+  // to SND.UNA with a window of one segment, and the bare ACKs each end
+  // sends meanwhile must not be numbered below what the other already holds
+  // (it would drop them as out of its window, and answer).
+  const link = new Link();
+  const { client, server } = await link.connect();
+  let lostA = 0, lostB = 0;
+  link.filter = (p) => {
+    if (tcp(p).len === 0) return true;
+    if (p.from === link.a) return lostA++ !== 0;
+    return lostB++ !== 0;
+  };
+  const up = bytes(3 * 1380, 1), down = bytes(3 * 1380, 2);
+  const [, , atServer, atClient] = await link.until(Promise.all([writeAll(client, up), writeAll(server, down), readAll(server), readAll(client)]));
+  assert.ok(equalBytes(atServer, up) && equalBytes(atClient, down));
+  await link.until(Promise.all([client.closed, server.closed]), 20_000);
+  assert.is(link.a.stats.tcpTimeouts, 1, "client timeouts");
+  assert.is(link.b.stats.tcpTimeouts, 1, "server timeouts");
+  for (const side of [link.a, link.b]) {
+    let max = -1;
+    for (const p of link.log.filter((q) => q.from === side)) {
+      const t = tcp(p), end = (t.seq + t.len + (t.flags & F.SYN ? 1 : 0) + (t.flags & F.FIN ? 1 : 0)) >>> 0;
+      if (t.flags === F.ACK && t.len === 0 && max >= 0) assert.is(t.seq, max, `a bare ACK numbered ${t.seq}, below ${max}`);
+      if (max < 0 || ((end - max) | 0) > 0) max = end;
+    }
+  }
+  assert.ok(link.a.stats.tcpOutOfWindow + link.b.stats.tcpOutOfWindow < 20, "no storm of out-of-window segments");
+});
+
 test("out-of-order segments are reassembled without retransmission", async () => {
   const link = new Link();
   const { client, server } = await link.connect();

@@ -206,6 +206,33 @@ test("a reset outside the window is ignored; one at RCV.NXT closes", async () =>
   await expectError(client.closed, "ECONNRESET");
 });
 
+test("out-of-window bare ACKs are answered once per 500 ms; out-of-window data every time", async () => {
+  const link = new Link();
+  const { client } = await link.connect();
+  await link.runFor(1000);
+  const synAck = tcp(link.log[1]);
+  const stale = (synAck.seq + 1 - 5000) >>> 0; // well behind the client's RCV.NXT
+  const ack = tcp(link.log[2]).ack;
+  const acksFromA = () => link.log.filter((p) => p.from === link.a && tcp(p).flags === F.ACK).length;
+  const before = acksFromA();
+  // 100 stale bare ACKs over 1 s: a peer (or an attacker) that answers each
+  // answer would keep two ends trading ACKs forever.
+  for (let i = 0; i < 100; i++) {
+    link.a.input(tcpSegment(B4, A4, { sport: 80, dport: client.localPort, seq: stale, ack, flags: F.ACK }), link.now);
+    await link.runFor(10);
+  }
+  const answered = acksFromA() - before;
+  assert.ok(answered >= 2 && answered <= 3, `${answered} ACKs for 100 stale bare ACKs in 1 s`);
+  // Stale data is a retransmission whose ACK was lost: each one is answered.
+  const before2 = acksFromA();
+  for (let i = 0; i < 5; i++) {
+    link.a.input(tcpSegment(B4, A4, { sport: 80, dport: client.localPort, seq: stale, ack, flags: F.ACK, data: new Uint8Array(10) }), link.now);
+    await link.runFor(10);
+  }
+  assert.is(acksFromA() - before2, 5);
+  assert.is(client.state, "ESTABLISHED");
+});
+
 test("the advertised right edge never moves left, even as a stalled reader's window closes in odd-sized steps", async () => {
   const link = new Link();
   const { client } = await link.connect();
