@@ -7,7 +7,9 @@
 //   tick(now)           - timers: retries, keepalives, rekeys, key expiry
 // Each returns the same reused Output, valid until the next call, whose `wake`
 // says when tick wants to run next. `now` is a monotonic clock in ms; the
-// wall clock (for TAI64N and handshake times) is `epoch + now`.
+// wall clock (for TAI64N and handshake times) is `epoch + now`, so a step of
+// the host's wall clock never reaches the engine. A `now` that steps back
+// anyway (an injected or broken clock) counts as no time passing: see clock().
 //
 // The way of a packet out: fromTunnel -> encap_batch in WASM (AllowedIPs
 // route, keypair, counter, pad, seal, header) -> Output.datagrams. In:
@@ -122,7 +124,7 @@ export class Output {
   packetBuf: Uint8Array[] = [];
   packetOff: number[] = [];
   packetLen: number[] = [];
-  /** When tick(now) wants to be called next (ms, monotonic; Infinity: never). */
+  /** When tick(now) wants to be called next (ms, on the caller's clock; Infinity: never). */
   wake = Infinity;
 
   reset(): void {
@@ -189,6 +191,9 @@ export class Engine {
   private endpoints: Set<string> | null = null;
   private readonly rnd = new Uint32Array(1);
   private closed = false;
+  /** The caller's last `now`, and how far behind it has stepped in all (see clock()). */
+  private lastNow = -Infinity;
+  private skew = 0;
 
   constructor(opts: EngineOptions) {
     this.mtu = opts.mtu ?? DEFAULT_MTU;
@@ -238,6 +243,7 @@ export class Engine {
     const out = this.out, w = this.w, d = w.desc, mem = w.mem;
     out.reset();
     if (this.closed) return out;
+    now = this.clock(now);
     if (n > this.batch) throw new RangeError(`batch of ${n} exceeds ${this.batch}`);
     let looped: Uint8Array[] | null = null;
     for (let i = 0; i < n; i++) {
@@ -281,6 +287,7 @@ export class Engine {
     const out = this.out, w = this.w, d = w.desc, mem = w.mem, base = this.batch;
     out.reset();
     if (this.closed) return out;
+    now = this.clock(now);
     if (n > this.batch) throw new RangeError(`batch of ${n} exceeds ${this.batch}`);
     for (let i = 0; i < n; i++) {
       const len = this.datagramLengths[i];
@@ -326,6 +333,7 @@ export class Engine {
     const out = this.out;
     out.reset();
     if (this.closed) return out;
+    now = this.clock(now);
     for (const peer of this.peers) if (peer) this.runTimers(peer, now);
     out.wake = this.nextWake();
     return out;
@@ -375,7 +383,7 @@ export class Engine {
   }
 
   underLoad(now: number): boolean {
-    return now < this.underLoadUntil;
+    return this.clock(now) < this.underLoadUntil;
   }
 
   private takeBudget(now: number): boolean {
@@ -405,6 +413,7 @@ export class Engine {
   }
 
   private handshakeMessage(msg: Uint8Array, from: Endpoint, now: number): void {
+    const underLoad = now < this.underLoadUntil;
     const type = msg.length >= 4 ? (msg[0] | (msg[1] << 8) | (msg[2] << 16) | (msg[3] << 24)) >>> 0 : 0;
     const local = this.local, checker = this.checker;
     if (local === null || checker === null) { this.drops.handshake++; return; }
@@ -420,7 +429,7 @@ export class Engine {
     // A handshake type of the wrong size is no handshake message at all.
     if (!isInit && !isResp) { this.drops.malformed++; return; }
     if (!checker.checkMac1(msg)) { this.drops.mac1++; return; }
-    if (this.underLoad(now)) {
+    if (underLoad) {
       const source = endpointBytes(from);
       if (source === null) { this.drops.handshake++; return; }
       if (!checker.checkMac2(msg, source, now)) {
@@ -646,6 +655,12 @@ export class Engine {
 
   private runTimers(peer: Peer, now: number): void {
     const t = peer.timers;
+    // Zeroing first: after a long gap several timers fall due in one tick,
+    // and an initiation the others send must not be forgotten right away.
+    if (t[Timer.ZeroKeyMaterial] <= now) {
+      t[Timer.ZeroKeyMaterial] = Infinity;
+      this.zeroKeys(peer);
+    }
     if (t[Timer.RetransmitHandshake] <= now) {
       t[Timer.RetransmitHandshake] = Infinity;
       if (peer.handshakeAttempts > MAX_TIMER_HANDSHAKES) {
@@ -674,20 +689,34 @@ export class Engine {
       t[Timer.NewHandshake] = Infinity;
       this.sendInitiation(peer, false, now);
     }
-    if (t[Timer.ZeroKeyMaterial] <= now) {
-      t[Timer.ZeroKeyMaterial] = Infinity;
-      this.zeroKeys(peer);
-    }
     if (t[Timer.PersistentKeepalive] <= now) {
       t[Timer.PersistentKeepalive] = Infinity;
       if (peer.persistentKeepalive > 0) this.sendKeepalive(peer, now);
     }
   }
 
+  /** The earliest deadline, on the caller's clock. */
   private nextWake(): number {
     let t = Infinity;
     for (const peer of this.peers) if (peer) t = Math.min(t, timers.nextDeadline(peer));
-    return t;
+    return t - this.skew;
+  }
+
+  /**
+   * The engine's time for a caller's `now`. Deadlines, key ages, handshake
+   * rate limits and TAI64N labels are all kept on it, so it must not run
+   * backwards: a caller's clock that steps back (by an hour, say) counts as
+   * no time passing. Taken as is, such a step would hold every timer, rekey
+   * and new initiation back by its size, keep keys in use that long past
+   * REJECT_AFTER_TIME, and label initiations with a TAI64N the peer refuses.
+   * A step forward is time passing; no clock can tell it from a long sleep.
+   * @throws RangeError if `now` is not a finite number.
+   */
+  private clock(now: number): number {
+    if (!Number.isFinite(now)) throw new RangeError(`now must be a finite number of milliseconds, not ${now}`);
+    if (now < this.lastNow) this.skew += this.lastNow - now;
+    this.lastNow = now;
+    return now + this.skew;
   }
 
   // ---- configuration (the UAPI model) --------------------------------------
@@ -699,6 +728,7 @@ export class Engine {
   set(config: DeviceConfig, now: number): Output {
     if (this.closed) throw new TypeError("the engine is closed");
     validate(config);
+    now = this.clock(now);
     // Refuse a change that cannot fit before applying any of it.
     const existing = config.replacePeers ? new Set<string>() : new Set(this.byKey.keys());
     let count = existing.size;
