@@ -27,6 +27,7 @@ import { connect } from "../../adapters/entries/browser.ts";
 import type { Tunnel } from "../../adapters/tunnel/tunnel.ts";
 import { NetError } from "../../src/netstack/index.ts";
 import { ROOT, keypair, notRun } from "../helpers/netns.ts";
+import { hash, mac, LABEL_MAC1 } from "../../src/crypto.ts";
 import { freePort, stop } from "../helpers/proc.ts";
 import { ChromiumPage, browserUnavailable } from "../helpers/browser.ts";
 
@@ -342,6 +343,122 @@ for (const [name, start] of [
       assert.ok((s.flowsOpened as number) === 0 && (s.flowsRefused as number) >= 2, JSON.stringify(s));
       assert.is(served, before, "the server saw no request");
     } finally {
+      await t.close();
+      await stop(g.child);
+    }
+  });
+}
+
+// Hostile input at the gateway's WebSocket while a legitimate session keeps
+// fetching through it: per class, the legitimate fetches that succeeded, the
+// gateway's memory before and after, and the status counters that moved.
+
+/** Resident memory of a process (MiB). */
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Math.round(Number(m[1]) / 1024) : -1;
+}
+
+/** Attacker sessions: plain WebSockets to the gateway that send what they are given. */
+async function attackers(url: string, n: number): Promise<WebSocket[]> {
+  const all = await Promise.all(Array.from({ length: n }, () => new Promise<WebSocket | null>((resolve) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    ws.on("open", () => resolve(ws));
+    ws.on("error", () => resolve(null));
+    ws.on("unexpected-response", () => resolve(null));
+  })));
+  return all.filter((w): w is WebSocket => w !== null);
+}
+
+/** An initiation that passes mac1 (the responder's public key is public), with random ephemeral and sealed fields. */
+function mac1Initiation(responderPub: Uint8Array): Uint8Array {
+  const m = new Uint8Array(148);
+  m.set(randomBytes(144), 4);
+  m[0] = 1; m[1] = m[2] = m[3] = 0;
+  m.set(mac(hash(LABEL_MAC1, responderPub), m.subarray(0, 116)), 116);
+  m.fill(0, 132);
+  return m;
+}
+
+const MAX_SESSIONS = 64; // adapters/gateway MAX_SESSIONS
+
+for (const runtime of ["deno", "workerd"] as const) {
+  test(`${runtime === "deno" ? "deno serve" : "workerd"} gateway under hostile input at its WebSocket, a legitimate session fetching throughout`, async () => {
+    const g = await (runtime === "deno" ? startDeno() : startWorkerd());
+    if (typeof g === "string") return notRun(g);
+    const t = await nodeClient(g.ws);
+    await fetchBody(t);
+    let ok = 0, failed = 0, running = true;
+    const legit = (async () => {
+      while (running) {
+        try {
+          const res = await t.fetch(`http://127.0.0.1:${httpPort}/small`, { signal: AbortSignal.timeout(5000) });
+          if ((await res.text()) === "hello through the gateway\n") ok++; else failed++;
+        } catch { failed++; }
+        await sleep(50);
+      }
+    })();
+    const gwPub = Buffer.from(GW.pub, "base64");
+    const rows: string[] = [];
+    const numbers = (s: Record<string, unknown>) => Object.fromEntries(Object.entries(s).filter(([, v]) => typeof v === "number")) as Record<string, number>;
+    const klass = async (name: string, expect: string, attack: () => Promise<string>) => {
+      const before = numbers(await g.status()), rss0 = rssMiB(g.child.pid!), ok0 = ok, failed0 = failed;
+      const note = await attack();
+      await sleep(1000);
+      const after = numbers(await g.status()), rss1 = rssMiB(g.child.pid!);
+      const tries = ok - ok0 + failed - failed0, rate = tries ? (ok - ok0) / tries : 0;
+      const moved = Object.keys(after).filter((k) => !/^(sessions|flows|flowsOpened|flowsClosed|bytes.*|datagrams.*)$/.test(k) && after[k] !== before[k])
+        .map((k) => `${k} +${after[k] - (before[k] ?? 0)}`).join(", ");
+      rows.push(`| ${name} | ${g.running ? "yes" : "NO"} | ${(100 * rate).toFixed(1)}% of ${tries} | ${rss0} → ${rss1} | ${moved || "none"} | ${note} |`);
+      assert.ok(g.running, `${name}: the gateway exited\n${g.log}`);
+      assert.ok(tries > 0 && rate >= 0.95, `${name}: legitimate fetches ${ok - ok0} of ${tries}`);
+      assert.ok(rss1 - rss0 <= 96, `${name}: memory grew ${rss1 - rss0} MiB`);
+      assert.ok(after[expect] > (before[expect] ?? 0), `${name}: ${expect} did not move (${moved})`);
+    };
+    try {
+      await klass("datagrams of every length 0..2000 with each type byte 0..5 and 255", "dropEngine", async () => {
+        const ws = await attackers(g.ws, 7);
+        [0, 1, 2, 3, 4, 5, 255].forEach((type, i) => {
+          for (let n = 0; n <= 2000; n++) {
+            const d = randomBytes(n);
+            if (n > 0) d[0] = type;
+            if (n >= 4) d[1] = d[2] = d[3] = 0;
+            ws[i].send(d);
+          }
+        });
+        await sleep(1500);
+        for (const w of ws) w.terminate();
+        return `${7 * 2001} messages on ${ws.length} sessions`;
+      });
+      await klass("3000 initiations with a valid mac1 (random ephemeral, static and timestamp)", "dropEngine", async () => {
+        const ws = await attackers(g.ws, 10);
+        for (let i = 0; i < 3000; i++) {
+          ws[i % ws.length].send(mac1Initiation(gwPub));
+          if (i % 300 === 299) await sleep(100);
+        }
+        await sleep(1500);
+        for (const w of ws) w.terminate();
+        return `on ${ws.length} sessions`;
+      });
+      await klass("text messages and messages of 70,000 bytes", "dropOversized", async () => {
+        const [ws] = await attackers(g.ws, 1);
+        for (let i = 0; i < 50; i++) { ws.send("not a datagram"); ws.send(randomBytes(70_000)); }
+        await sleep(1000);
+        ws.terminate();
+        return "100 messages on one session";
+      });
+      await klass(`150 sessions at once (limit ${MAX_SESSIONS})`, "sessionsRefused", async () => {
+        const ws = await attackers(g.ws, 150);
+        await sleep(500);
+        const held = ws.length;
+        for (const w of ws) w.terminate();
+        if (held > MAX_SESSIONS - 1) throw new Error(`${held} attacker sessions held beside the legitimate one`);
+        return `${held} held, the rest refused`;
+      });
+    } finally {
+      running = false;
+      await legit;
+      console.log(`\n| ${runtime} gateway class | alive | legit fetches | RSS MiB before → after (bound +96) | counters that moved | notes |\n|---|---|---|---|---|---|\n${rows.join("\n")}`);
       await t.close();
       await stop(g.child);
     }
