@@ -376,14 +376,19 @@ export class Engine {
     if (count >= this.underLoadBacklog || this.loadCount >= this.underLoadRate) this.underLoadUntil = now + UNDER_LOAD_AFTER_TIME;
   }
 
-  /** Whether handshake messages must carry a valid mac2 (whitepaper 5.3). */
   /** Handshakes we initiated that await a response (at most one per peer). */
   get handshakesInFlight(): number {
     return this.pending.size;
   }
 
+  /** Whether handshake messages must carry a valid mac2 (whitepaper 5.3) at the caller's `now`. */
   underLoad(now: number): boolean {
-    return this.clock(now) < this.underLoadUntil;
+    return this.loadedAt(this.clock(now));
+  }
+
+  /** underLoad at `t` on the engine's own time (see clock()). */
+  private loadedAt(t: number): boolean {
+    return t < this.underLoadUntil;
   }
 
   private takeBudget(now: number): boolean {
@@ -413,7 +418,6 @@ export class Engine {
   }
 
   private handshakeMessage(msg: Uint8Array, from: Endpoint, now: number): void {
-    const underLoad = now < this.underLoadUntil;
     const type = msg.length >= 4 ? (msg[0] | (msg[1] << 8) | (msg[2] << 16) | (msg[3] << 24)) >>> 0 : 0;
     const local = this.local, checker = this.checker;
     if (local === null || checker === null) { this.drops.handshake++; return; }
@@ -429,7 +433,7 @@ export class Engine {
     // A handshake type of the wrong size is no handshake message at all.
     if (!isInit && !isResp) { this.drops.malformed++; return; }
     if (!checker.checkMac1(msg)) { this.drops.mac1++; return; }
-    if (underLoad) {
+    if (this.loadedAt(now)) {
       const source = endpointBytes(from);
       if (source === null) { this.drops.handshake++; return; }
       if (!checker.checkMac2(msg, source, now)) {

@@ -4,21 +4,9 @@
 // a naive list sorted by prefix length.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { heapStart, instantiate } from "../helpers/wasm.ts";
+import { heapStart, instantiate, type AllowedIpsExports } from "../helpers/wasm.ts";
 
-interface Exports {
-  aip_node_bytes(): number;
-  aip_init(pool: number, capacity: number): void;
-  aip_insert(v6: number, addr: number, cidr: number, peer: number): number;
-  aip_remove(v6: number, addr: number, cidr: number, peer: number): number;
-  aip_remove_peer(peer: number): void;
-  aip_lookup4(addr: number): number;
-  aip_lookup6(addr: number): number;
-  aip_list(peer: number, out: number, max: number): number;
-  aip_count(peer: number): number;
-}
-
-const wasm = instantiate<Exports>();
+const wasm = instantiate<AllowedIpsExports>();
 const NODE = wasm.aip_node_bytes();
 const MAX_NODES = 40_000;
 const LIST_MAX = 8192;

@@ -12,17 +12,10 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { heapStart, instantiate } from "../helpers/wasm.ts";
+import { heapStart, instantiate, type ReplayExports } from "../helpers/wasm.ts";
 import { params } from "../helpers/prop.ts";
 
-interface Exports {
-  REPLAY_BYTES: WebAssembly.Global;
-  replay_reset(w: number): void;
-  replay_check(w: number, counter: bigint): number;
-  replay_update(w: number, counter: bigint): number;
-}
-
-const wasm = instantiate<Exports>();
+const wasm = instantiate<ReplayExports>();
 const BYTES = Number(wasm.REPLAY_BYTES.value);
 const W = heapStart(wasm, BYTES);
 const WINDOW = 8128n;

@@ -4,16 +4,9 @@
 // counters beyond 2^53, and a randomized comparison with a naive model.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { heapStart, instantiate } from "../helpers/wasm.ts";
+import { heapStart, instantiate, type ReplayExports } from "../helpers/wasm.ts";
 
-interface Exports {
-  REPLAY_BYTES: WebAssembly.Global;
-  replay_reset(w: number): void;
-  replay_check(w: number, counter: bigint): number;
-  replay_update(w: number, counter: bigint): number;
-}
-
-const wasm = instantiate<Exports>();
+const wasm = instantiate<ReplayExports>();
 const BYTES = Number(wasm.REPLAY_BYTES.value);
 // State goes above the module's static data: at __heap_base when the module
 // exports it, else in pages grown for the test (always above the data).

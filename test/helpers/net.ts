@@ -131,6 +131,18 @@ export function pair(opts: { psk?: Uint8Array; keepalive?: number; x25519?: X255
   return { net, a, b };
 }
 
+/** A pair whose handshake both finished: one packet each way went through (a's initiation, b's response, a's data). */
+export function established(opts: Parameters<typeof pair>[0] = {}): { net: Net; a: Node; b: Node } {
+  const p = pair(opts);
+  const { net, a, b } = p;
+  a.send(ipv4("10.0.0.1", "10.0.0.2", 100, 1));
+  net.flush();
+  b.send(ipv4("10.0.0.2", "10.0.0.1", 100, 2));
+  net.flush();
+  if (b.tunnel.length !== 1 || a.tunnel.length !== 1) throw new Error("the pair's first packets did not get through");
+  return p;
+}
+
 export { nobleX25519, nodeX25519 };
 
 // ---- packet builders ----

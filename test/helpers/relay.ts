@@ -130,6 +130,8 @@ export function pattern(n: number, seed = 0): Buffer {
 export class Raw {
   data = Buffer.alloc(0);
   ended = false;
+  /** The status of the answer to the upgrade (0: none, or not asked). */
+  status = 0;
 
   private constructor(readonly socket: net.Socket) {
     socket.on("data", (d) => { this.data = Buffer.concat([this.data, d]); });
@@ -137,15 +139,24 @@ export class Raw {
     socket.on("error", () => {});
   }
 
-  static async open(port: number, path: string, handshake = true): Promise<Raw> {
-    const s = net.connect(port, "127.0.0.1");
+  /**
+   * `local`: the address to connect from (any of 127/8). `expect`: the
+   * upgrade's status the test requires, or null to take whatever comes (see
+   * `status`) within 5 s.
+   */
+  static async open(port: number, path: string, handshake = true, opts: { local?: string; expect?: number | null } = {}): Promise<Raw> {
+    const s = net.connect({ port, host: "127.0.0.1", localAddress: opts.local });
     await new Promise<void>((resolve, reject) => { s.once("connect", resolve); s.once("error", reject); });
     const r = new Raw(s);
     if (handshake) {
       s.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
         `Sec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
-      await waitFor("the 101 answer", () => r.data.includes("\r\n\r\n"));
-      assert.match(r.data.toString("latin1"), /^HTTP\/1\.1 101 /);
+      const expect = opts.expect === undefined ? 101 : opts.expect;
+      const answered = () => r.data.includes("\r\n\r\n");
+      if (expect !== null) await waitFor(`the ${expect} answer`, answered);
+      else for (const end = Date.now() + 5000; !answered() && !r.ended && Date.now() < end;) await sleep(5);
+      r.status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(r.data.toString("latin1"))?.[1] ?? 0);
+      if (expect !== null) assert.is(r.status, expect, `the upgrade's answer: ${r.data.toString("latin1").split("\r\n")[0]}`);
       r.data = r.data.subarray(r.data.indexOf("\r\n\r\n") + 4);
     }
     return r;
@@ -155,14 +166,14 @@ export class Raw {
     this.socket.write(b);
   }
 
-  /** A masked client frame. */
-  static frame(opcode: number, payload: Uint8Array, fin = true): Buffer {
-    const mask = randomBytes(4);
-    const n = payload.length;
-    const head = n < 126 ? Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | n])
-      : Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | 126, n >> 8, n & 0xff]);
+  /** A masked client frame; `announce` is the length its header claims (the payload's own by default, up to 2^64 - 1). */
+  static frame(opcode: number, payload: Uint8Array, fin = true, announce: bigint | number = payload.length): Buffer {
+    const mask = randomBytes(4), n = BigInt(announce), b0 = (fin ? 0x80 : 0) | opcode;
+    const head = n < 126n ? Buffer.from([b0, 0x80 | Number(n)])
+      : n < 65536n ? Buffer.from([b0, 0x80 | 126, Number(n >> 8n), Number(n & 255n)])
+        : Buffer.concat([Buffer.from([b0, 0x80 | 127]), Buffer.from(Array.from({ length: 8 }, (_, i) => Number((n >> BigInt(56 - 8 * i)) & 255n)))]);
     const body = Buffer.from(payload);
-    for (let i = 0; i < n; i++) body[i] ^= mask[i & 3];
+    for (let i = 0; i < body.length; i++) body[i] ^= mask[i & 3];
     return Buffer.concat([head, mask, body]);
   }
 }

@@ -2,6 +2,27 @@
 // call assembly/ exports directly, and room in its memory for test data.
 import { wasmBytes } from "#engine-wasm";
 
+/** The AllowedIPs trie's exports (assembly/allowedips.ts). */
+export interface AllowedIpsExports {
+  aip_node_bytes(): number;
+  aip_init(pool: number, capacity: number): void;
+  aip_insert(v6: number, addr: number, cidr: number, peer: number): number;
+  aip_remove(v6: number, addr: number, cidr: number, peer: number): number;
+  aip_remove_peer(peer: number): void;
+  aip_lookup4(addr: number): number;
+  aip_lookup6(addr: number): number;
+  aip_list(peer: number, out: number, max: number): number;
+  aip_count(peer: number): number;
+}
+
+/** The replay window's exports (assembly/replay.ts). */
+export interface ReplayExports {
+  REPLAY_BYTES: WebAssembly.Global;
+  replay_reset(w: number): void;
+  replay_check(w: number, counter: bigint): number;
+  replay_update(w: number, counter: bigint): number;
+}
+
 /** A fresh instance; whatever the module imports, a call into it fails the test. */
 export function instantiate<T>(): T & { memory: WebAssembly.Memory } {
   const module = new WebAssembly.Module(wasmBytes);

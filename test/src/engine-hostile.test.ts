@@ -2,19 +2,15 @@
 // except a cookie reply where the protocol says so, and a live session lives on.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { pair, ipv4, eq, hex, type Net, type Node } from "../helpers/net.ts";
+import { established, pair, ipv4, eq, hex, type Net, type Node } from "../helpers/net.ts";
 import { hash, mac, LABEL_MAC1 } from "../../src/crypto.ts";
 
 const A = "10.0.0.1", B = "10.0.0.2";
 
 /** An established pair, plus one real message of each type captured on the wire. */
-function established() {
-  const p = pair();
+function capturing() {
+  const p = established();
   const { net, a, b } = p;
-  a.send(ipv4(A, B, 100, 1));
-  net.flush();
-  b.send(ipv4(B, A, 100, 2));
-  net.flush();
   const init = net.sent(1, a)[0].data;
   const resp = net.sent(2, b)[0].data;
   const data = net.sent(4, a).at(-1)!.data;
@@ -47,7 +43,7 @@ function slotsOf(a: Node, b: Node) {
 }
 
 test("every length 0..200 of message types 1-4 with random bytes", () => {
-  const { net, a, b } = established();
+  const { net, a, b } = capturing();
   const slots = slotsOf(a, b);
   for (let type = 1; type <= 4; type++) {
     for (let len = 0; len <= 200; len++) {
@@ -63,7 +59,7 @@ test("every length 0..200 of message types 1-4 with random bytes", () => {
 });
 
 test("non-zero reserved bytes make any message not a message", () => {
-  const { net, a, b, init, data } = established();
+  const { net, a, b, init, data } = capturing();
   const slots = slotsOf(a, b);
   for (const real of [init, data]) {
     for (let i = 1; i < 4; i++) {
@@ -76,7 +72,7 @@ test("non-zero reserved bytes make any message not a message", () => {
 });
 
 test("a flipped bit anywhere in an initiation, response or data message", () => {
-  const { net, a, b, init, resp, data } = established();
+  const { net, a, b, init, resp, data } = capturing();
   const slots = slotsOf(a, b);
   const before = b.tunnel.length;
   for (const [real, to, from] of [[init, b, a], [resp, a, b], [data, b, a]] as const) {
@@ -94,7 +90,7 @@ test("a flipped bit anywhere in an initiation, response or data message", () => 
 });
 
 test("replayed initiations and data are dropped", () => {
-  const { net, a, b, init, data } = established();
+  const { net, a, b, init, data } = capturing();
   const slots = slotsOf(a, b);
   net.now += 1000;
   assert.equal(poke(net, b, a, init), [], "an old initiation gets no response");
@@ -107,7 +103,7 @@ test("replayed initiations and data are dropped", () => {
 });
 
 test("forged huge counters cost a drop and move no window", () => {
-  const { net, a, b, data } = established();
+  const { net, a, b, data } = capturing();
   const slots = slotsOf(a, b);
   for (const c of [(1n << 64n) - 1n, (1n << 64n) - (1n << 13n) - 1n, (1n << 64n) - (1n << 13n) - 2n, 1n << 60n, 1n << 53n]) {
     const m = data.slice();
@@ -119,7 +115,7 @@ test("forged huge counters cost a drop and move no window", () => {
 });
 
 test("an initiation with a low-order or zero ephemeral is refused", () => {
-  const { net, a, b, init } = established();
+  const { net, a, b, init } = capturing();
   const slots = slotsOf(a, b);
   const lowOrder = [
     new Uint8Array(32),
@@ -140,7 +136,7 @@ test("an initiation with a low-order or zero ephemeral is refused", () => {
 });
 
 test("a flood of initiations in one batch gets cookie replies only, and the session lives on", () => {
-  const { net, a, b, init } = established();
+  const { net, a, b, init } = capturing();
   const slots = slotsOf(a, b);
   const mac1Key = hash(LABEL_MAC1, b.publicKey);
   const e = b.engine;

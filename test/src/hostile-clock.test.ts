@@ -6,7 +6,7 @@
 // Each test adds one row to the table printed at the end.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { EPOCH, pair, ipv4, eq, type Datagram, type Net, type Node } from "../helpers/net.ts";
+import { EPOCH, established, pair, ipv4, eq, type Datagram, type Net, type Node } from "../helpers/net.ts";
 import {
   KEEPALIVE_TIMEOUT, MAX_TIMER_HANDSHAKES, REKEY_AFTER_TIME, REKEY_TIMEOUT, REKEY_TIMEOUT_JITTER,
 } from "../../src/constants.ts";
@@ -21,19 +21,6 @@ const rows: [string, string, string][] = [];
 /** Datagrams of a type that `from` put on the wire in [since, until]. */
 function sent(net: Net, type: number, from: Node, since = -Infinity, until = Infinity): Datagram[] {
   return net.sent(type, from, since).filter((d) => d.at <= until);
-}
-
-/** A handshake between a and b that both finished, and one packet each way. */
-function established() {
-  const p = pair();
-  const { net, a, b } = p;
-  a.send(ipv4(A, B, 100, 1));
-  net.flush();
-  b.send(ipv4(B, A, 100, 2));
-  net.flush();
-  assert.is(b.tunnel.length, 1);
-  assert.is(a.tunnel.length, 1);
-  return p;
 }
 
 /** Whether a packet from -> to arrives intact right now (no timers run). */

@@ -28,7 +28,7 @@ import type { Tunnel } from "../../adapters/tunnel/tunnel.ts";
 import { NetError } from "../../src/netstack/index.ts";
 import { ROOT, keypair, notRun } from "../helpers/netns.ts";
 import { hash, mac, LABEL_MAC1 } from "../../src/crypto.ts";
-import { freePort, stop } from "../helpers/proc.ts";
+import { freePort, rssMiB, stop } from "../helpers/proc.ts";
 import { ChromiumPage, browserUnavailable } from "../helpers/browser.ts";
 
 const EDGE = join(ROOT, "build", "out", "edge");
@@ -352,12 +352,6 @@ for (const [name, start] of [
 // Hostile input at the gateway's WebSocket while a legitimate session keeps
 // fetching through it: per class, the legitimate fetches that succeeded, the
 // gateway's memory before and after, and the status counters that moved.
-
-/** Resident memory of a process (MiB). */
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Math.round(Number(m[1]) / 1024) : -1;
-}
 
 /** Attacker sessions: plain WebSockets to the gateway that send what they are given. */
 async function attackers(url: string, n: number): Promise<WebSocket[]> {

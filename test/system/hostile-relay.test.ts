@@ -13,24 +13,19 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
-import net from "node:net";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import WebSocket from "ws";
-import { echoServer, sleep, waitFor, type Echo } from "../helpers/relay.ts";
-import { ROOT, type RuntimeName } from "../helpers/netns.ts";
+import { Raw, echoServer, sleep, waitFor, type Echo } from "../helpers/relay.ts";
+import { ROOT, notRun, type RuntimeName } from "../helpers/netns.ts";
+import { rssMiB } from "../helpers/proc.ts";
 
 /** Growth of the relay's resident memory one class may cause (MiB): its tables are bounded, so this is the GC's slack. */
 const MEMORY_BOUND_MIB = 96;
 const MAX_CLIENTS = 256, MAX_PER_SOURCE = 64, MAX_MESSAGE = 2000, RATE = 2000;
 const PROC = join(ROOT, "build", "out", "test", "system", "hostile", "relay-host.proc.js");
 const bin = (n: string) => join(ROOT, "node_modules", ".bin", n);
-
-function unavailable(why: string): void {
-  if (process.env.CI === "true") assert.unreachable(`${why} (required when CI=true)`);
-  console.log(`  skipped: ${why}`);
-}
 
 interface Relay { child: ChildProcess; port: number; url: string; stats: () => Stats; err: () => string; alive: () => boolean }
 type Stats = Record<string, number | Record<string, number>>;
@@ -61,11 +56,6 @@ async function startRelay(runtime: RuntimeName, echo: Echo): Promise<Relay> {
   assert.ok(where, `the relay did not start: ${err}`);
   const w = where as { url: string; port: number };
   return { child, port: w.port, url: `${w.url}?to=127.0.0.1:${echo.port}`, stats: () => last, err: () => err, alive: () => child.exitCode === null && child.signalCode === null };
-}
-
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Math.round(Number(m[1]) / 1024) : -1;
 }
 
 /** Every counter as "path": number, so two snapshots can be compared. */
@@ -113,35 +103,9 @@ class Legit {
   }
 }
 
-/** A TCP connection from `local` to the relay, optionally upgraded by hand. */
-async function rawConn(port: number, local: string, upgrade: string | null): Promise<{ s: net.Socket; ended: () => boolean; data: () => Buffer; status: number }> {
-  const s = net.connect({ port, host: "127.0.0.1", localAddress: local });
-  let data = Buffer.alloc(0), ended = false, status = 0;
-  s.on("data", (d) => { data = Buffer.concat([data, d]); });
-  s.on("close", () => { ended = true; });
-  s.on("error", () => {});
-  await new Promise<void>((resolve) => { s.once("connect", resolve); s.once("close", resolve); });
-  if (upgrade !== null && !ended) {
-    s.write(`GET ${upgrade} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
-    const t = Date.now();
-    while (!data.includes("\r\n\r\n") && !ended && Date.now() - t < 5000) await sleep(5);
-    status = Number(/^HTTP\/1\.1 (\d{3}) /.exec(data.toString("latin1"))?.[1] ?? 0);
-    data = data.subarray(data.indexOf("\r\n\r\n") + 4);
-  }
-  return { s, ended: () => ended, data: () => data, status };
-}
-
-/** A masked client frame with any opcode, FIN bit and announced length. */
-function frame(opcode: number, payload: Uint8Array, fin = true, announce = payload.length): Buffer {
-  const mask = randomBytes(4), n = announce;
-  const head = n < 126 ? [(fin ? 0x80 : 0) | opcode, 0x80 | n]
-    : n < 65536 ? [(fin ? 0x80 : 0) | opcode, 0x80 | 126, n >> 8, n & 0xff]
-      : [(fin ? 0x80 : 0) | opcode, 0x80 | 127, ...Array.from({ length: 8 }, (_, i) => Number((BigInt(n) >> BigInt(56 - 8 * i)) & 255n))];
-  const body = Buffer.from(payload);
-  for (let i = 0; i < body.length; i++) body[i] ^= mask[i & 3];
-  return Buffer.concat([Buffer.from(head), mask, body]);
-}
+/** A raw connection from `local`, upgraded by hand to `path` (or not, with null); whatever the answer. */
+const rawConn = (port: number, local: string, path: string | null) => Raw.open(port, path ?? "/", path !== null, { local, expect: null });
+const frame = Raw.frame;
 
 /** Runs `f` over `items`, `width` at a time. */
 async function pool<T>(items: T[], width: number, f: (t: T) => Promise<void>): Promise<void> {
@@ -178,10 +142,10 @@ async function classes(r: Relay, legit: Legit, runtime: RuntimeName): Promise<Ro
   await klass(r, legit, rows, "bytes of every length 0..2000 instead of an HTTP request", null, async () => {
     await pool(Array.from({ length: 2001 }, (_, n) => n), 24, async (n) => {
       const c = await rawConn(r.port, "127.0.0.2", null);
-      c.s.end(randomBytes(n));
+      c.socket.end(randomBytes(n));
       const t = Date.now();
-      while (!c.ended() && Date.now() - t < 3000) await sleep(10);
-      c.s.destroy();
+      while (!c.ended && Date.now() - t < 3000) await sleep(10);
+      c.socket.destroy();
     });
     return "2001 connections";
   });
@@ -191,9 +155,9 @@ async function classes(r: Relay, legit: Legit, runtime: RuntimeName): Promise<Ro
     await pool(Array.from({ length: 2001 }, (_, n) => n), 24, async (n) => {
       const c = await rawConn(r.port, "127.0.0.2", path);
       if (c.status === 101) upgraded++;
-      c.s.write(randomBytes(n));
+      c.socket.write(randomBytes(n));
       await sleep(20);
-      c.s.destroy();
+      c.socket.destroy();
     });
     if (upgraded < 1900) throw new Error(`only ${upgraded} of 2001 upgrades accepted`);
     return `${upgraded} upgrades`;
@@ -205,11 +169,11 @@ async function classes(r: Relay, legit: Legit, runtime: RuntimeName): Promise<Ro
     let dropped = 0;
     await pool(cases, 16, async ([op, fin, n]) => {
       const c = await rawConn(r.port, "127.0.0.2", path);
-      c.s.write(frame(op, randomBytes(n), fin));
+      c.socket.write(frame(op, randomBytes(n), fin));
       const t = Date.now();
-      while (!c.ended() && Date.now() - t < 300) await sleep(10);
-      if (c.ended()) dropped++;
-      c.s.destroy();
+      while (!c.ended && Date.now() - t < 300) await sleep(10);
+      if (c.ended) dropped++;
+      c.socket.destroy();
     });
     return `${cases.length} frames, ${dropped} connections closed by the relay`;
   });
@@ -217,36 +181,35 @@ async function classes(r: Relay, legit: Legit, runtime: RuntimeName): Promise<Ro
   await klass(r, legit, rows, "messages of 2001 and 65535 bytes sent whole, frames announcing 2^31 and 2^63 - 1 bytes, and a trickle of one byte a second", null, async () => {
     for (const n of [2001, 65535]) {
       const c = await rawConn(r.port, "127.0.0.2", path);
-      c.s.write(frame(2, randomBytes(n)));
+      c.socket.write(frame(2, randomBytes(n)));
       // Closed: the TCP connection ended, or a close frame came (Deno then waits for the client's).
-      await waitFor(`the ${n}-byte message's connection to close`, () => c.ended() || c.data()[0] === 0x88, 3000);
-      c.s.destroy();
+      await waitFor(`the ${n}-byte message's connection to close`, () => c.ended || c.data[0] === 0x88, 3000);
+      c.socket.destroy();
     }
     // Announced, never sent: ws (Node) and uWS (Bun) close on the header;
     // Deno's server waits for the payload, and the relay's idle timer ends it.
-    const announced = await Promise.all([2 ** 31, 2 ** 63 - 1].map(async (n) => {
+    const announced = await Promise.all([2n ** 31n, 2n ** 63n - 1n].map(async (n) => {
       const c = await rawConn(r.port, "127.0.0.2", path);
-      c.s.write(n < 2 ** 32 ? frame(2, randomBytes(100), true, n)
-        : Buffer.concat([Buffer.from([0x82, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), randomBytes(4)]));
+      c.socket.write(frame(2, randomBytes(100), true, n));
       const t = Date.now();
-      while (!c.ended() && Date.now() - t < 2000) await sleep(20);
-      const closed = c.ended();
-      c.s.destroy();
+      while (!c.ended && Date.now() - t < 2000) await sleep(20);
+      const closed = c.ended;
+      c.socket.destroy();
       return closed;
     }));
     const slow = await Promise.all(Array.from({ length: 50 }, () => rawConn(r.port, "127.0.0.3", null)));
     for (let i = 0; i < 3; i++) {
-      for (const c of slow) c.s.write("GET / HTTP/1.1\r\n".slice(i, i + 1));
+      for (const c of slow) c.socket.write("GET / HTTP/1.1\r\n".slice(i, i + 1));
       await sleep(1000);
     }
-    for (const c of slow) c.s.destroy();
+    for (const c of slow) c.socket.destroy();
     return `each whole message closed its connection; the announced ones ${announced.every(Boolean) ? "closed at once" : "held open (until the idle timeout)"}; 50 slow requests held 3 s`;
   });
 
   await klass(r, legit, rows, `500 upgrades at once from one source (per-source limit ${MAX_PER_SOURCE})`, "refused.source", async () => {
     const socks = await Promise.all(Array.from({ length: 500 }, () => rawConn(r.port, "127.0.0.4", path)));
     const open = socks.filter((c) => c.status === 101).length, refused = socks.filter((c) => c.status === 503).length;
-    for (const c of socks) c.s.destroy();
+    for (const c of socks) c.socket.destroy();
     if (open + refused !== socks.length) throw new Error(`${socks.length - open - refused} upgrades answered neither 101 nor 503`);
     if (open > MAX_PER_SOURCE) throw new Error(`${open} upgrades from one source held open`);
     return `${open} held, the rest refused`;
@@ -256,7 +219,7 @@ async function classes(r: Relay, legit: Legit, runtime: RuntimeName): Promise<Ro
     const sources = Array.from({ length: 300 }, (_, i) => `127.0.${10 + Math.floor(i / 250)}.${1 + (i % 250)}`);
     const socks = await Promise.all(sources.flatMap((s) => [rawConn(r.port, s, path), rawConn(r.port, s, path)]));
     const open = socks.filter((c) => c.status === 101).length, refused = socks.filter((c) => c.status === 503).length;
-    for (const c of socks) c.s.destroy();
+    for (const c of socks) c.socket.destroy();
     if (open + refused !== socks.length) throw new Error(`${socks.length - open - refused} upgrades answered neither 101 nor 503`);
     if (open > MAX_CLIENTS) throw new Error(`${open} clients held open`);
     return `${open} held, the rest refused`;
@@ -265,20 +228,20 @@ async function classes(r: Relay, legit: Legit, runtime: RuntimeName): Promise<Ro
   await klass(r, legit, rows, `a session sending 20,000 datagrams as fast as it can (rate ${RATE}/s)`, "drops.rate", async () => {
     const c = await rawConn(r.port, "127.0.0.5", path);
     const f = frame(2, randomBytes(148));
-    for (let i = 0; i < 20_000; i++) c.s.write(f);
+    for (let i = 0; i < 20_000; i++) c.socket.write(f);
     await sleep(1500);
-    c.s.destroy();
+    c.socket.destroy();
     return "one session";
   });
 
   await klass(r, legit, rows, "a session that sends 1400-byte datagrams and never reads the echoes", "drops.backpressure", async () => {
     const c = await rawConn(r.port, "127.0.0.6", path);
-    c.s.pause();
+    c.socket.pause();
     const f = frame(2, randomBytes(1400));
     // More than the loopback socket buffers on both sides hold (about 10 MB).
-    for (let i = 0; i < 12_000; i++) { c.s.write(f); if (i % 100 === 99) await sleep(60); }
+    for (let i = 0; i < 12_000; i++) { c.socket.write(f); if (i % 100 === 99) await sleep(60); }
     await sleep(1000);
-    c.s.destroy();
+    c.socket.destroy();
     return "one session, 12,000 datagrams (16.8 MB)";
   });
 
@@ -293,8 +256,8 @@ function table(runtime: string, rows: Row[]): string {
 
 for (const runtime of (process.env.HOSTILE_RUNTIMES ?? "node,deno,bun").split(",") as RuntimeName[]) {
   test(`${runtime}: the relay under every class of hostile input at its WebSocket, legitimate datagrams flowing`, async () => {
-    if (!existsSync(PROC)) return unavailable(`${PROC} is not built`);
-    if (runtime !== "node" && !existsSync(bin(runtime))) return unavailable(`no ${bin(runtime)}`);
+    if (!existsSync(PROC)) return notRun(`${PROC} is not built`);
+    if (runtime !== "node" && !existsSync(bin(runtime))) return notRun(`no ${bin(runtime)}`);
     const echo = await echoServer(4);
     const r = await startRelay(runtime, echo);
     try {

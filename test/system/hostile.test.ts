@@ -16,7 +16,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { keyFromBase64, keyHex } from "../../src/config.ts";
 import { notRun, run, sleep, unavailable, type RuntimeName } from "../helpers/netns.ts";
 import { udpDatagrams, type Captured } from "./hostile/pcap.ts";
-import { A4, ATTACKER, B4, GO_PORT, INNER_A, INNER_B, INNER_M, OUR_PORT, SOURCES, peerStatus, pingStream, rig, rssMiB, stats, uapi, type Rig } from "./hostile/rig.ts";
+import { A4, ATTACKER, B4, GO_PORT, INNER_A, INNER_B, INNER_M, OUR_PORT, SOURCES, peerStatus, pingStream, rig, stats, uapi, type Rig } from "./hostile/rig.ts";
+import { rssMiB } from "../helpers/proc.ts";
 
 /** How much our resident memory may grow during one class (MiB): the tables are bounded, so this is the GC's slack. */
 const MEMORY_BOUND_MIB = 96;

@@ -12,7 +12,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { B4, B6, Link, bytes, equalBytes, readAll, writeAll } from "../../helpers/netstack.ts";
+import { B4, B6, Link, bytes, equalBytes, readAll, seededRandom, writeAll } from "../../helpers/netstack.ts";
 import type { TcpConn } from "../../../src/netstack/index.ts";
 import { params } from "../../helpers/prop.ts";
 
@@ -27,12 +27,10 @@ const fate: fc.Arbitrary<Fate> = fc.oneof(
 
 /** Random bytes for the stack; with `wrap`, every 32-bit draw lands in the last 64 KiB below 2^32. */
 function randomFor(seed: number, wrap: boolean): (b: Uint8Array) => void {
-  let s = seed >>> 0 || 1;
+  const fill = seededRandom(seed);
   return (b) => {
-    for (let i = 0; i < b.length; i++) {
-      s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-      b[i] = wrap && i % 4 < 2 ? 0xff : s & 0xff;
-    }
+    fill(b);
+    if (wrap) for (let i = 0; i < b.length; i++) if (i % 4 < 2) b[i] = 0xff;
   };
 }
 

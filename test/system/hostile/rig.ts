@@ -6,7 +6,6 @@
 // and records the stream's delivery, our process's memory and which of its
 // counters moved.
 import { createInterface } from "node:readline";
-import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { Layout, Proc, ROOT, RUN_DIR, keypair, must, poll, sleep, wgQuickConf, type RuntimeName } from "../../helpers/netns.ts";
@@ -81,12 +80,6 @@ export async function peerStatus(name: string, pubHex: string): Promise<Record<s
     else if (mine) out[k] = v;
   }
   return out;
-}
-
-/** Resident memory of a process, MiB. */
-export function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Math.round(Number(m[1]) / 1024) : NaN;
 }
 
 /** A ping stream, 100 a second, from `ns` to `addr`; stop() gives its delivery. */
