@@ -11,8 +11,16 @@
 // the top 32 bits of the first word. Each node stores its mask too, so a
 // lookup step is a xor, an and and a compare, with no shifts to build.
 //
-// Nodes come from a pool in linear memory (aip_init): first a bump pointer,
-// then a free list threaded through freed nodes. No allocation at run time.
+// Nodes come from chunks of linear memory taken from the heap as the table
+// grows (up to the bound given to aip_init), handed out by a bump pointer,
+// and a free list threaded through freed nodes. Lookups allocate nothing.
+//
+// Each peer's prefix nodes are also on a doubly linked list of their own, in
+// the order they were given to it (as wireguard-go and the kernel keep
+// them), so listing, counting or removing one peer's prefixes costs what that
+// peer holds, not a walk of the whole trie.
+
+import { heap_take, table_at, table_directory, table_grow } from "./heap";
 
 // Node layout (NODE bytes):
 @inline const K0: usize = 0;     // u64 key bits 0..63 (v4: top 32 bits; u32 at +4 on little-endian)
@@ -23,17 +31,33 @@
 @inline const UP: usize = 40;    // u32 parent (0 = this is the root)
 @inline const PEER: usize = 44;  // i32 peer id, -1 for a pure branch node
 @inline const BITS: usize = 48;  // u32 prefix length (cidr)
-@inline const NODE: u32 = 56;    // 52..55 padding keeps nodes 8-byte aligned
+@inline const NEXT: usize = 52;  // u32 next node of the same peer (0 = last)
+@inline const PREV: usize = 56;  // u32 previous node of the same peer (0 = first)
+@inline const FAMILY: usize = 60; // u8 4 or 6 (for listing); 61..63 padding keeps nodes 8-byte aligned
+@inline const NODE: u32 = 64;
+
+// Per-peer list record (LIST bytes): first node, last node, count.
+@inline const HEAD: usize = 0;
+@inline const TAIL: usize = 4;
+@inline const COUNT: usize = 8;
+@inline const LIST: u32 = 16;
+const LIST_CHUNK_BITS: u32 = 10;
 
 // The two roots, as memory so a root can be replaced through its address
 // like any child slot: v4 at +0, v6 at +4.
 const ROOTS: usize = memory.data(8);
 
-let poolBase: usize = 0;
-let poolCap: u32 = 0;
-let poolBump: u32 = 0;   // nodes ever handed out from the top of the pool
-let freeHead: usize = 0; // free list through CHILD
+let chunkBase: usize = 0; // the chunk being handed out
+let chunkCap: u32 = 0;
+let chunkBump: u32 = 0;   // nodes handed out from it
+let nodesTaken: u32 = 0;  // nodes in all chunks
+let maxNodes: u32 = 0;
+let freeHead: usize = 0;  // free list through CHILD
 let freeCount: u32 = 0;
+let listDir: usize = 0;
+let listCap: u32 = 0;
+let maxLists: u32 = 0;
+let cursor: usize = 0;    // where aip_list stopped
 
 // Scratch "return registers" for the key being worked on.
 let key0: u64 = 0;
@@ -45,27 +69,52 @@ export function aip_node_bytes(): u32 {
 }
 
 /**
- * Hands `capacity` nodes at `pool` to the tries and empties both tries.
- * @param pool capacity * aip_node_bytes() bytes, 8-byte aligned
- * @param capacity node count
+ * Empties both tries and sets the bounds; call once, after heap_start.
+ * @param nodeBound most nodes the tries may take from the heap
+ * @param peerBound most peers (ids 0..peerBound-1)
+ * @returns false when memory cannot grow for the per-peer directory
  */
-export function aip_init(pool: usize, capacity: u32): void {
-  poolBase = pool;
-  poolCap = capacity;
-  poolBump = 0;
+export function aip_init(nodeBound: u32, peerBound: u32): bool {
+  chunkBase = 0;
+  chunkCap = chunkBump = nodesTaken = 0;
+  maxNodes = nodeBound;
   freeHead = 0;
   freeCount = 0;
+  listCap = 0;
+  maxLists = peerBound;
+  cursor = 0;
   store<u32>(ROOTS, 0);
   store<u32>(ROOTS, 0, 4);
+  listDir = table_directory(peerBound, LIST_CHUNK_BITS);
+  return listDir != 0;
 }
 
 // ---- pool ----
 
-@inline function available(): u32 {
-  return freeCount + (poolCap - poolBump);
+/**
+ * Makes sure `k` nodes can be taken, starting a new chunk (a quarter of the
+ * nodes so far, 1024 to 65536 of them) when the free list and the current
+ * chunk run short. May grow memory.
+ */
+function reserve(k: u32): bool {
+  if (freeCount + (chunkCap - chunkBump) >= k) return true;
+  let size = nodesTaken >> 2;
+  if (size < 1024) size = 1024;
+  if (size > 65536) size = 65536;
+  if (size > maxNodes - nodesTaken) size = maxNodes - nodesTaken;
+  if (size == 0 || size + freeCount + (chunkCap - chunkBump) < k) return false;
+  const chunk = heap_take(<usize>size * NODE);
+  if (chunk == 0) return false;
+  // What is left of the old chunk joins the free list.
+  for (; chunkBump < chunkCap; ++chunkBump) release(chunkBase + <usize>chunkBump * NODE);
+  chunkBase = chunk;
+  chunkCap = size;
+  chunkBump = 0;
+  nodesTaken += size;
+  return true;
 }
 
-/** Takes a node from the pool; the caller has checked available(). */
+/** Takes a node; the caller has reserved it. */
 @inline function alloc(): usize {
   let n = freeHead;
   if (n != 0) {
@@ -73,8 +122,8 @@ export function aip_init(pool: usize, capacity: u32): void {
     --freeCount;
     return n;
   }
-  n = poolBase + <usize>poolBump * NODE;
-  ++poolBump;
+  n = chunkBase + <usize>chunkBump * NODE;
+  ++chunkBump;
   return n;
 }
 
@@ -83,6 +132,54 @@ export function aip_init(pool: usize, capacity: u32): void {
   store<u32>(n, -1, PEER);
   freeHead = n;
   ++freeCount;
+}
+
+// ---- per-peer lists ----
+
+@inline function list(peer: u32): usize {
+  return table_at(listDir, peer, LIST_CHUNK_BITS, LIST);
+}
+
+/** Makes sure peer has a list record. May grow memory. */
+function lists_reserve(peer: u32): bool {
+  if (peer < listCap) return true;
+  if (peer >= maxLists) return false;
+  // Records of a new chunk are zero: empty lists.
+  listCap = min(table_grow(listDir, listCap, peer + 1, maxLists, LIST_CHUNK_BITS, LIST), maxLists);
+  return peer < listCap;
+}
+
+/** Appends n, whose PEER field is `peer` (>= 0, with a list record), to that peer's list. */
+function link(n: usize, peer: i32): void {
+  const l = list(<u32>peer);
+  const tail = <usize>load<u32>(l, TAIL);
+  store<u32>(n, 0, NEXT);
+  store<u32>(n, tail, PREV);
+  if (tail != 0) store<u32>(tail, n, NEXT);
+  else store<u32>(l, n, HEAD);
+  store<u32>(l, n, TAIL);
+  store<u32>(l, load<u32>(l, COUNT) + 1, COUNT);
+}
+
+/** Takes n off its peer's list (its PEER field still names the peer). */
+function unlink(n: usize): void {
+  const peer = load<i32>(n, PEER);
+  if (peer < 0) return;
+  const l = list(<u32>peer);
+  const next = <usize>load<u32>(n, NEXT), prev = <usize>load<u32>(n, PREV);
+  if (prev != 0) store<u32>(prev, next, NEXT);
+  else store<u32>(l, next, HEAD);
+  if (next != 0) store<u32>(next, prev, PREV);
+  else store<u32>(l, prev, TAIL);
+  store<u32>(l, load<u32>(l, COUNT) - 1, COUNT);
+  if (cursor == n) cursor = next;
+}
+
+/** Gives node n to `peer` (-1: none), moving it between lists; a re-given prefix goes to the end, as in wireguard-go. */
+function assign(n: usize, peer: i32): void {
+  unlink(n);
+  store<i32>(n, peer, PEER);
+  if (peer >= 0) link(n, peer);
 }
 
 // ---- keys ----
@@ -129,13 +226,13 @@ export function aip_init(pool: usize, capacity: u32): void {
 }
 
 /** The slot (a parent's child field or a root) that points at n. */
-@inline function slotOf(n: usize, root: usize): usize {
+@inline function slotOf(n: usize): usize {
   let up = <usize>load<u32>(n, UP);
-  if (up == 0) return root;
+  if (up == 0) return load<u32>(ROOTS) == <u32>n ? ROOTS : ROOTS + 4;
   return <usize>load<u32>(up, CHILD) == n ? up + CHILD : up + CHILD + 4;
 }
 
-@inline function setNode(n: usize, k0: u64, k1: u64, c: u32, peer: i32, up: usize): void {
+@inline function setNode(n: usize, v6: bool, k0: u64, k1: u64, c: u32, peer: i32, up: usize): void {
   let m0 = mask0(c), m1 = mask1(c);
   store<u64>(n, k0 & m0, K0);
   store<u64>(n, k1 & m1, K1);
@@ -143,8 +240,10 @@ export function aip_init(pool: usize, capacity: u32): void {
   store<u64>(n, m1, M1);
   store<u64>(n, 0, CHILD); // both children
   store<u32>(n, up, UP);
-  store<i32>(n, peer, PEER);
+  store<i32>(n, -1, PEER);
   store<u32>(n, c, BITS);
+  store<u8>(n, v6 ? 6 : 4, FAMILY);
+  if (peer >= 0) assign(n, peer);
 }
 
 /**
@@ -169,46 +268,19 @@ function findExact(root: usize, c: u32): usize {
  * @returns the parent when n was a dropped leaf (which may now need the same
  *   treatment), else 0
  */
-function pruneOne(n: usize, root: usize): usize {
+function pruneOne(n: usize): usize {
   if (load<i32>(n, PEER) >= 0) return 0;
   let c0 = <usize>load<u32>(n, CHILD), c1 = <usize>load<u32>(n, CHILD + 4);
   if (c0 != 0 && c1 != 0) return 0;
   let up = <usize>load<u32>(n, UP);
   let child = c0 | c1;
-  store<u32>(slotOf(n, root), child);
+  store<u32>(slotOf(n), child);
   release(n);
   if (child != 0) {
     store<u32>(child, up, UP);
     return 0;
   }
   return up;
-}
-
-/** First node in post-order (children before parent) of the subtree at n. */
-@inline function firstPost(n: usize): usize {
-  while (true) {
-    let c = <usize>load<u32>(n, CHILD);
-    if (c == 0) c = load<u32>(n, CHILD + 4);
-    if (c == 0) return n;
-    n = c;
-  }
-  return n;
-}
-
-/** Next node in pre-order (parent, child 0 subtree, child 1 subtree) after n, or 0. */
-@inline function nextPre(n: usize): usize {
-  let c = <usize>load<u32>(n, CHILD);
-  if (c != 0) return c;
-  c = load<u32>(n, CHILD + 4);
-  if (c != 0) return c;
-  while (true) {
-    let up = <usize>load<u32>(n, UP);
-    if (up == 0) return 0;
-    let c1 = <usize>load<u32>(up, CHILD + 4);
-    if (c1 != 0 && c1 != n) return c1;
-    n = up;
-  }
-  return 0;
 }
 
 // ---- public API ----
@@ -224,7 +296,7 @@ function pruneOne(n: usize, root: usize): usize {
  *   the node pool is exhausted
  */
 export function aip_insert(v6: bool, addr: usize, cidr: u32, peer: u32): bool {
-  if (cidr > (v6 ? <u32>128 : 32) || peer > 0x7FFF_FFFF) return false;
+  if (cidr > (v6 ? <u32>128 : 32) || peer > 0x7FFF_FFFF || !lists_reserve(peer)) return false;
   readKey(v6, addr);
   let k0 = key0 & mask0(cidr), k1 = key1 & mask1(cidr);
 
@@ -236,7 +308,7 @@ export function aip_insert(v6: bool, addr: usize, cidr: u32, peer: u32): bool {
     let b = load<u32>(n, BITS);
     if (b > cidr || !contains(n, k0, k1)) break;
     if (b == cidr) {
-      store<i32>(n, <i32>peer, PEER);
+      assign(n, <i32>peer);
       return true;
     }
     parent = n;
@@ -246,9 +318,9 @@ export function aip_insert(v6: bool, addr: usize, cidr: u32, peer: u32): bool {
 
   // Empty slot: hang the new node there.
   if (n == 0) {
-    if (available() < 1) return false;
+    if (!reserve(1)) return false;
     let x = alloc();
-    setNode(x, k0, k1, cidr, <i32>peer, parent);
+    setNode(x, v6, k0, k1, cidr, <i32>peer, parent);
     store<u32>(slot, x);
     return true;
   }
@@ -258,9 +330,9 @@ export function aip_insert(v6: bool, addr: usize, cidr: u32, peer: u32): bool {
   let common = min(min(cidr, load<u32>(n, BITS)), commonBits(k0, k1, n0, n1));
   if (common == cidr) {
     // The new prefix contains n: it goes between parent and n.
-    if (available() < 1) return false;
+    if (!reserve(1)) return false;
     let x = alloc();
-    setNode(x, k0, k1, cidr, <i32>peer, parent);
+    setNode(x, v6, k0, k1, cidr, <i32>peer, parent);
     store<u32>(x + CHILD + (<usize>bitAt(n0, n1, cidr) << 2), n);
     store<u32>(n, x, UP);
     store<u32>(slot, x);
@@ -268,11 +340,11 @@ export function aip_insert(v6: bool, addr: usize, cidr: u32, peer: u32): bool {
   }
 
   // They diverge at bit `common`: a branch node there holds both.
-  if (available() < 2) return false;
+  if (!reserve(2)) return false;
   let fork = alloc();
   let x = alloc();
-  setNode(fork, k0, k1, common, -1, parent);
-  setNode(x, k0, k1, cidr, <i32>peer, fork);
+  setNode(fork, v6, k0, k1, common, -1, parent);
+  setNode(x, v6, k0, k1, cidr, <i32>peer, fork);
   let side = <usize>bitAt(k0, k1, common) << 2;
   store<u32>(fork + CHILD + side, x);
   store<u32>(fork + CHILD + (side ^ 4), n);
@@ -294,35 +366,27 @@ export function aip_remove(v6: bool, addr: usize, cidr: u32, peer: u32): bool {
   let root = rootSlot(v6);
   let n = findExact(root, cidr);
   if (n == 0 || load<i32>(n, PEER) != <i32>peer) return false;
-  store<i32>(n, -1, PEER);
-  while (n != 0) n = pruneOne(n, root);
+  assign(n, -1);
+  while (n != 0) n = pruneOne(n);
   return true;
-}
-
-function removePeerFrom(root: usize, peer: i32): void {
-  let n = <usize>load<u32>(root);
-  if (n == 0) return;
-  // Post-order, so a node is looked at after its subtrees were pruned; the
-  // next node is found before n may be freed.
-  n = firstPost(n);
-  while (n != 0) {
-    let up = <usize>load<u32>(n, UP);
-    let next: usize = up;
-    if (up != 0) {
-      let c1 = <usize>load<u32>(up, CHILD + 4);
-      if (c1 != 0 && c1 != n) next = firstPost(c1);
-    }
-    if (load<i32>(n, PEER) == peer) store<i32>(n, -1, PEER);
-    pruneOne(n, root);
-    n = next;
-  }
 }
 
 /** Removes all of a peer's prefixes, in both families, and frees the nodes that became useless. */
 export function aip_remove_peer(peer: u32): void {
-  if (peer > 0x7FFF_FFFF) return;
-  removePeerFrom(rootSlot(false), <i32>peer);
-  removePeerFrom(rootSlot(true), <i32>peer);
+  if (peer >= listCap) return;
+  const l = list(peer);
+  let n = <usize>load<u32>(l, HEAD);
+  while (n != 0) {
+    // The next node holds a prefix of this peer, so pruning never frees it.
+    const next = <usize>load<u32>(n, NEXT);
+    store<i32>(n, -1, PEER);
+    if (cursor == n) cursor = 0;
+    let m = n;
+    while (m != 0) m = pruneOne(m);
+    n = next;
+  }
+  store<u64>(l, 0);
+  store<u32>(l, 0, COUNT);
 }
 
 /**
@@ -367,42 +431,35 @@ export function aip_lookup6(addr: usize): i32 {
 }
 
 /**
- * Lists a peer's prefixes: v4 before v6, each family by address, then by length.
+ * Lists a peer's prefixes in the order they were given to it, `max` at a
+ * time: `first` starts at the beginning, otherwise the listing goes on from
+ * where the last call stopped (prefixes removed meanwhile are skipped).
  * Entry (20 bytes): u8 family (4 or 6), u8 cidr, 2 zero bytes, 16 address
  * bytes in network order (v4 uses the first 4, the rest zero).
  * @param out room for max * 20 bytes
- * @returns entries written
+ * @returns entries written; 0 when the listing is done
  */
-export function aip_list(peer: u32, out: usize, max: u32): u32 {
-  if (peer > 0x7FFF_FFFF) return 0;
+export function aip_list(peer: u32, out: usize, max: u32, first: bool): u32 {
+  if (peer >= listCap) return 0;
+  let n = first ? <usize>load<u32>(list(peer), HEAD) : cursor;
   let written: u32 = 0;
-  for (let f = 0; f < 2; ++f) {
-    let n = <usize>load<u32>(ROOTS + (<usize>f << 2));
-    // Pre-order with child 0 first visits prefixes in address order, shorter first.
-    while (n != 0 && written < max) {
-      if (load<i32>(n, PEER) == <i32>peer) {
-        store<u32>(out, (f ? 6 : 4) | (load<u32>(n, BITS) << 8));
-        store<u64>(out, bswap<u64>(load<u64>(n, K0)), 4);
-        store<u64>(out, bswap<u64>(load<u64>(n, K1)), 12);
-        out += 20;
-        ++written;
-      }
-      n = nextPre(n);
-    }
+  while (n != 0 && written < max) {
+    store<u32>(out, <u32>load<u8>(n, FAMILY) | (load<u32>(n, BITS) << 8));
+    store<u64>(out, bswap<u64>(load<u64>(n, K0)), 4);
+    store<u64>(out, bswap<u64>(load<u64>(n, K1)), 12);
+    out += 20;
+    ++written;
+    n = <usize>load<u32>(n, NEXT);
   }
+  cursor = n;
   return written;
 }
 
 /** How many prefixes, in both families, `peer` holds. */
 export function aip_count(peer: u32): u32 {
-  if (peer > 0x7FFF_FFFF) return 0;
-  let count: u32 = 0;
-  for (let f = 0; f < 2; ++f) {
-    let n = <usize>load<u32>(ROOTS + (<usize>f << 2));
-    while (n != 0) {
-      if (load<i32>(n, PEER) == <i32>peer) ++count;
-      n = nextPre(n);
-    }
-  }
-  return count;
+  return peer < listCap ? load<u32>(list(peer), COUNT) : 0;
 }
+
+/** Nodes taken from the heap so far, and nodes in use (for memory figures). */
+export function aip_nodes_taken(): u32 { return nodesTaken; }
+export function aip_nodes_used(): u32 { return nodesTaken - freeCount - (chunkCap - chunkBump); }

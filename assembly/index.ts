@@ -1,26 +1,30 @@
 // The WebAssembly side of the engine: per-packet work only.
 //
-// Memory is laid out once by `init` and never grows after it, so the views
-// JS holds stay valid and the hot path allocates nothing:
+// `init` lays out the fixed part of memory once; the tables above it grow a
+// chunk at a time (assembly/heap.ts) as peers, keypairs and prefixes are
+// added, up to bounds given at init. Only control-plane calls grow them
+// (slots_grow, peers_grow, aip_insert): the hot path allocates nothing.
 //
 //   scratch   SCRATCH_BYTES   arguments for control-plane calls (keys, nonces)
-//   slots     maxSlots x SLOT_BYTES      one keypair each: keys, counter, replay window
-//   index     indexCap x 8    receiver index -> slot, open addressing
-//   peers     maxPeers x 4    peer id -> the slot it sends with (-1: none)
 //   desc      batch x 16      one descriptor per packet of a batch
 //   arena     batch x stride  the packets themselves, encrypted/decrypted in place
-//   trie      aipNodes x aip_node_bytes()   AllowedIPs
+//   heap:     slots (SLOT_BYTES each: keys, counter, replay window), peer
+//             records (the slot each sends with), the receiver index table
+//             (index -> slot, open addressing, rehashed larger as slots grow),
+//             AllowedIPs nodes and per-peer prefix lists
 //
 // JS crosses in once per batch: encap_batch for packets from the tunnel,
 // decap_batch for datagrams from the network.
 
 import { seal_transport, open_transport } from "./aead";
 import { REPLAY_BYTES, replay_check, replay_update, replay_reset } from "./replay";
-import { aip_init, aip_lookup4, aip_lookup6, aip_node_bytes } from "./allowedips";
+import { aip_init, aip_lookup4, aip_lookup6 } from "./allowedips";
+import { heap_start, heap_take, table_at, table_directory, table_grow } from "./heap";
 
 export * from "./aead";
 export * from "./replay";
 export * from "./allowedips";
+export { heap_start, heap_top } from "./heap";
 
 // Every exported constant below is an exported global of engine.wasm, and
 // src/wasm.ts checks each one it mirrors when it instantiates the module:
@@ -83,50 +87,84 @@ export const DECAP_MALFORMED: i32 = 8; // authentic, but not a valid IP packet
 export const SCRATCH_BYTES: usize = 4096;
 const SLOT_BYTES: usize = (SLOT_REPLAY + REPLAY_BYTES + 63) & ~63;
 
+// Slots come in chunks of 256, peer records (an i32 slot each) in chunks of 1024.
+const SLOT_CHUNK_BITS: u32 = 8;
+const PEER_CHUNK_BITS: u32 = 10;
+
 let scratch: usize = 0;
-let slots: usize = 0;
+let slotDir: usize = 0;
+let slotCap: u32 = 0;
 let maxSlots: u32 = 0;
 let index: usize = 0;
 let indexMask: u32 = 0;
-let peers: usize = 0;
+let peerDir: usize = 0;
+let peerCap: u32 = 0;
 let maxPeers: u32 = 0;
 let desc: usize = 0;
 let arena: usize = 0;
 let batch: u32 = 0;
 let stride: usize = 0;
-let trie: usize = 0;
 
-/** Lays out memory; call once. Returns the total bytes used. */
-export function init(peerCap: u32, slotCap: u32, batchCap: u32, cellBytes: u32, aipNodes: u32): usize {
-  maxPeers = peerCap;
-  maxSlots = slotCap;
+/**
+ * Lays out memory; call once. The bounds are upper limits: tables start
+ * empty and grow with slots_grow, peers_grow and aip_insert.
+ * @param peerBound most peers (ids 0..peerBound-1)
+ * @param slotBound most keypair slots
+ * @param aipBound most AllowedIPs trie nodes (a table of n prefixes needs at most 2n - 1)
+ * @returns the bytes in use, or 0 when memory cannot grow that far
+ */
+export function init(peerBound: u32, slotBound: u32, batchCap: u32, cellBytes: u32, aipBound: u32): usize {
+  maxPeers = peerBound;
+  maxSlots = slotBound;
   batch = batchCap;
   stride = (<usize>cellBytes + 63) & ~63;
-  let cap: u32 = 16;
-  while (cap < slotCap * 2) cap <<= 1;
-  indexMask = cap - 1;
 
   let p: usize = (__heap_base + 63) & ~63;
   scratch = p; p += SCRATCH_BYTES;
-  slots = p; p += <usize>slotCap * SLOT_BYTES;
-  index = p; p += <usize>cap * 8;
-  peers = p; p += (<usize>peerCap * 4 + 63) & ~63;
   desc = p; p += (<usize>batchCap * DESC_BYTES + 63) & ~63;
   arena = p; p += <usize>batchCap * stride;
-  trie = p; p += <usize>aipNodes * aip_node_bytes();
-
-  const need = <i32>((p + 0xffff) >>> 16) - memory.size();
-  if (need > 0 && memory.grow(need) < 0) return 0;
-  // The trie is left alone: its nodes are written as they are allocated, and
-  // pages no node has used yet then cost no resident memory.
-  memory.fill(scratch, 0, trie - scratch);
-  for (let i: u32 = 0; i < peerCap; i++) store<i32>(peers + (<usize>i << 2), -1);
-  aip_init(trie, aipNodes);
+  heap_start(p);
+  if (heap_take(0) == 0) return 0;
+  memory.fill(scratch, 0, p - scratch);
+  slotDir = table_directory(slotBound, SLOT_CHUNK_BITS);
+  peerDir = table_directory(peerBound, PEER_CHUNK_BITS);
+  if (slotDir == 0 || peerDir == 0 || !index_resize(16)) return 0;
+  if (!aip_init(aipBound, peerBound)) return 0;
   return p;
 }
 
 export function scratch_ptr(): usize { return scratch; }
-export function slot_ptr(slot: u32): usize { return slots + <usize>slot * SLOT_BYTES; }
+@inline export function slot_ptr(slot: u32): usize { return table_at(slotDir, slot, SLOT_CHUNK_BITS, <u32>SLOT_BYTES); }
+@inline function peer_rec(peer: u32): usize { return table_at(peerDir, peer, PEER_CHUNK_BITS, 4); }
+
+/**
+ * Makes room for at least `want` keypair slots (ids 0..want-1), up to the
+ * bound; may grow memory. The receiver index table grows with them.
+ * @returns the slots there are room for now (less than `want` at the bound or out of memory)
+ */
+export function slots_grow(want: u32): u32 {
+  if (want <= slotCap) return slotCap;
+  let cap = table_grow(slotDir, slotCap, want, maxSlots, SLOT_CHUNK_BITS, <u32>SLOT_BYTES);
+  if (cap > maxSlots) cap = maxSlots;
+  let icap: u32 = indexMask + 1;
+  while (icap < cap * 2) icap <<= 1;
+  if (icap > indexMask + 1 && !index_resize(icap)) return slotCap;
+  slotCap = cap;
+  return slotCap;
+}
+
+/**
+ * Makes room for at least `want` peers (ids 0..want-1), up to the bound; may grow memory.
+ * @returns the peers there are room for now
+ */
+export function peers_grow(want: u32): u32 {
+  if (want <= peerCap) return peerCap;
+  let cap = table_grow(peerDir, peerCap, want, maxPeers, PEER_CHUNK_BITS, 4);
+  for (let i = peerCap; i < cap; i++) store<i32>(peer_rec(i), -1);
+  if (cap > maxPeers) cap = maxPeers;
+  peerCap = cap;
+  return peerCap;
+}
 export function desc_ptr(): usize { return desc; }
 export function arena_ptr(): usize { return arena; }
 export function arena_stride(): usize { return stride; }
@@ -135,6 +173,7 @@ export function arena_stride(): usize { return stride; }
 
 /** Makes a slot live. Keys and indices are written by JS at slot_ptr first (the send key at 0, recv key at 32). */
 export function slot_open(slot: u32, peer: u32, localIndex: u32, remoteIndex: u32, initiator: bool, created: f64): bool {
+  if (slot >= slotCap) return false;
   const s = slot_ptr(slot);
   store<u64>(s + SLOT_SEND_COUNTER, 0);
   store<u32>(s + SLOT_REMOTE_INDEX, remoteIndex);
@@ -151,7 +190,7 @@ export function slot_close(slot: u32): void {
   const s = slot_ptr(slot);
   if (load<u32>(s + SLOT_FLAGS) & FLAG_LIVE) index_remove(load<u32>(s + SLOT_LOCAL_INDEX), slot);
   const peer = load<u32>(s + SLOT_PEER);
-  if (peer < maxPeers && load<i32>(peers + (<usize>peer << 2)) == <i32>slot) store<i32>(peers + (<usize>peer << 2), -1);
+  if (peer < peerCap && load<i32>(peer_rec(peer)) == <i32>slot) store<i32>(peer_rec(peer), -1);
   memory.fill(s, 0, SLOT_BYTES);
 }
 
@@ -173,14 +212,38 @@ function next_counter(s: usize): u64 {
 
 /** Which slot a peer sends with (-1: none). */
 export function peer_set_slot(peer: u32, slot: i32): void {
-  if (peer < maxPeers) store<i32>(peers + (<usize>peer << 2), slot);
+  if (peer < peerCap) store<i32>(peer_rec(peer), slot);
 }
 export function peer_slot(peer: u32): i32 {
-  return peer < maxPeers ? load<i32>(peers + (<usize>peer << 2)) : -1;
+  return peer < peerCap ? load<i32>(peer_rec(peer)) : -1;
 }
 
 // ---- Receiver index table: open addressing, linear probing ---------------
 // Entries are (index u32, slot+1 u32); slot+1 == 0 marks an empty entry.
+
+/**
+ * Moves the table to a new one of `cap` entries (a power of two), rehashing
+ * the live entries. The old table's memory is not reused (memory only grows);
+ * doubling keeps what is left behind below the size of the table in use.
+ */
+function index_resize(cap: u32): bool {
+  const next = heap_take(<usize>cap << 3);
+  if (next == 0) return false;
+  memory.fill(next, 0, <usize>cap << 3);
+  const old = index, oldCap: u32 = old == 0 ? 0 : indexMask + 1;
+  index = next;
+  indexMask = cap - 1;
+  for (let i: u32 = 0; i < oldCap; i++) {
+    const e = old + (<usize>i << 3);
+    const v = load<u32>(e, 4);
+    if (v == 0) continue;
+    let j = mix(load<u32>(e)) & indexMask;
+    while (load<u32>(index + (<usize>j << 3), 4) != 0) j = (j + 1) & indexMask;
+    store<u64>(index + (<usize>j << 3), load<u64>(e));
+  }
+  if (old != 0) memory.fill(old, 0, <usize>oldCap << 3);
+  return true;
+}
 
 @inline function mix(x: u32): u32 {
   // Indices are random already; the multiply only spreads low-entropy test values.

@@ -55,9 +55,13 @@ export interface EngineOptions {
   mtu?: number;
   /** Packets per batch (default 128). */
   batch?: number;
+  /**
+   * Most peers (default 2^20, the kernel module's MAX_PEERS_PER_DEVICE).
+   * A bound, not a size: the tables grow as peers are added.
+   */
   maxPeers?: number;
-  /** Prefix capacity of AllowedIPs, in trie nodes (default 65536). */
-  allowedIpsNodes?: number;
+  /** Most AllowedIPs prefixes, over all peers (default 2^22); also a bound, not a size. */
+  maxAllowedIps?: number;
   /** Handshake messages in one fromNetwork call from which the engine is under load (default 16). */
   underLoadBacklog?: number;
   /** Handshake messages per second from which the engine is under load (default 400). */
@@ -146,8 +150,6 @@ export class Engine {
   readonly batch: number;
   /** The largest datagram fromNetwork accepts. */
   readonly maxDatagram: number;
-  /** Linear memory: adapters write packets and datagrams into it, and read results. */
-  readonly memory: Uint8Array;
   /** Lengths of the packets/datagrams the adapter wrote before fromTunnel/fromNetwork. */
   readonly packetLengths: Int32Array;
   readonly datagramLengths: Int32Array;
@@ -177,6 +179,11 @@ export class Engine {
    */
   private readonly pending = new Map<number, Peer>();
   private readonly freeSlots: number[] = [];
+  /** Slots 0..slotCount-1 exist in WASM memory; more are made when freeSlots runs out. */
+  private slotCount = 0;
+  private readonly maxSlots: number;
+  /** Peer ids given back by removed peers, reused before new ones. */
+  private readonly freeIds: number[] = [];
   private readonly maxPeers: number;
   private underLoadUntil = -Infinity;
   private loadWindowStart = -Infinity;
@@ -199,7 +206,10 @@ export class Engine {
     this.mtu = opts.mtu ?? DEFAULT_MTU;
     if (!Number.isInteger(this.mtu) || this.mtu < 576 || this.mtu > 65535 - 80) throw new RangeError(`invalid MTU ${opts.mtu}`);
     this.batch = opts.batch ?? 128;
-    this.maxPeers = opts.maxPeers ?? 1024;
+    this.maxPeers = opts.maxPeers ?? 1 << 20;
+    const maxAllowedIps = opts.maxAllowedIps ?? 1 << 22;
+    if (!Number.isInteger(this.maxPeers) || this.maxPeers < 1 || this.maxPeers > 1 << 24) throw new RangeError(`invalid maxPeers ${opts.maxPeers}`);
+    if (!Number.isInteger(maxAllowedIps) || maxAllowedIps < 1 || maxAllowedIps > 1 << 25) throw new RangeError(`invalid maxAllowedIps ${opts.maxAllowedIps}`);
     this.dh = opts.x25519;
     this.epoch = opts.epoch;
     this.underLoadBacklog = opts.underLoadBacklog ?? 16;
@@ -207,18 +217,30 @@ export class Engine {
     this.underLoadBudget = opts.underLoadBudget ?? 1000;
     if (!(this.underLoadBudget > 0)) throw new RangeError(`invalid underLoadBudget ${opts.underLoadBudget}`);
     // Three keypairs per peer plus the ones being rotated out.
-    const maxSlots = this.maxPeers * 3 + 16;
+    this.maxSlots = this.maxPeers * 3 + 16;
     // A cell holds the largest datagram: MTU + header + padding + tag, and any
     // peer's datagram up to 16 bytes of padding beyond our own MTU.
     this.maxDatagram = this.mtu + HEADROOM + 16 + 16;
     this.w = instantiate(opts.wasm, {
-      maxPeers: this.maxPeers, maxSlots, batch: this.batch, cell: this.maxDatagram, aipNodes: opts.allowedIpsNodes ?? 65536,
+      maxPeers: this.maxPeers, maxSlots: this.maxSlots, batch: this.batch, cell: this.maxDatagram, aipNodes: 2 * maxAllowedIps,
     });
-    for (let i = maxSlots - 1; i >= 0; i--) this.freeSlots.push(i);
-    this.memory = this.w.mem;
     this.packetLengths = new Int32Array(this.batch);
     this.datagramLengths = new Int32Array(this.batch);
     this.datagramFrom = new Array(this.batch).fill(null);
+  }
+
+  /**
+   * Linear memory: adapters write packets and datagrams into it, and read
+   * results. A new view after a configuration change that grew memory: read
+   * it again for each batch, never keep it across calls.
+   */
+  get memory(): Uint8Array {
+    return this.w.mem;
+  }
+
+  /** Bytes of WASM memory the engine uses (the fixed part and its tables as they have grown). */
+  get wasmBytes(): number {
+    return this.w.bytesInUse;
   }
 
   /** Where the adapter writes IP packet i (at most `mtu` bytes) before fromTunnel. */
@@ -556,6 +578,7 @@ export class Engine {
   }
 
   private openKeypair(peer: Peer, keys: { sendKey: Uint8Array; recvKey: Uint8Array; isInitiator: boolean; localIndex: number; remoteIndex: number }, now: number): Keypair | null {
+    if (this.freeSlots.length === 0) this.moreSlots();
     const slot = this.freeSlots.pop();
     if (slot === undefined) { wipe(keys.sendKey); wipe(keys.recvKey); this.drops.handshake++; return null; }
     const ok = this.w.openSlot(slot, peer.id, keys.sendKey, keys.recvKey, keys.localIndex, keys.remoteIndex, keys.isInitiator, now);
@@ -564,6 +587,13 @@ export class Engine {
     if (!ok) { this.w.x.slot_close(slot); this.freeSlots.push(slot); this.drops.handshake++; return null; }
     this.handshakes.completed++;
     return new Keypair(slot, keys.localIndex, keys.remoteIndex, now, keys.isInitiator);
+  }
+
+  /** Makes new slots (a chunk of them) when every one is in use, up to maxSlots. */
+  private moreSlots(): void {
+    const was = this.slotCount;
+    this.slotCount = this.w.growSlots(Math.min(this.maxSlots, was + 256));
+    for (let i = this.slotCount - 1; i >= was; i--) this.freeSlots.push(i);
   }
 
   /** Zeroes a keypair's keys and frees its slot. */
@@ -780,9 +810,9 @@ export class Engine {
     if (peer === null) {
       if (pc.updateOnly) return;
       if (this.local && equal(pc.publicKey, this.local.publicKey)) return;
-      let id = this.peers.indexOf(null);
-      if (id < 0) id = this.peers.length;
-      if (id >= this.maxPeers) throw new RangeError(`too many peers (at most ${this.maxPeers})`);
+      const id = this.freeIds.length > 0 ? this.freeIds[this.freeIds.length - 1] : this.peers.length;
+      if (id >= this.maxPeers || this.w.growPeers(id + 1) <= id) throw new RangeError(`too many peers (at most ${this.maxPeers})`);
+      if (id !== this.peers.length) this.freeIds.pop();
       const key = pc.publicKey.slice();
       const hs = this.local ? new PeerHandshake(this.local, key, null, this.dh) : null;
       peer = new Peer(id, key, hs, new CookieGenerator(key, this.w));
@@ -815,6 +845,7 @@ export class Engine {
     this.w.x.aip_remove_peer(peer.id);
     this.byKey.delete(keyHex(peer.publicKey));
     this.peers[peer.id] = null;
+    this.freeIds.push(peer.id);
     this.endpoints = null;
     peer.staged = [];
   }

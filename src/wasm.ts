@@ -1,6 +1,11 @@
 // The engine's view of its WebAssembly half: instantiation, the memory
 // layout, and the control-plane calls (keys, AllowedIPs, handshake AEAD)
 // that pass their arguments through the scratch area.
+//
+// The tables in WASM memory grow as peers, keypairs and prefixes are added
+// (assembly/heap.ts), which detaches the ArrayBuffer behind `mem` and `desc`:
+// every call here that may grow memory takes fresh views before it returns,
+// and callers read `mem`/`desc` again after any control-plane call.
 import type { Aead } from "./crypto.ts";
 import type { Prefix } from "./ip.ts";
 import { REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME, REKEY_AFTER_MESSAGES, REKEY_AFTER_TIME } from "./constants.ts";
@@ -9,7 +14,10 @@ import { MESSAGE_TRANSPORT, MESSAGE_TRANSPORT_HEADER_SIZE, MESSAGE_TRANSPORT_MIN
 /** The exports of build/out/engine.wasm (assembly/index.ts). */
 export interface Exports {
   memory: WebAssembly.Memory;
-  init(peers: number, slots: number, batch: number, cell: number, aipNodes: number): number;
+  init(peerBound: number, slotBound: number, batch: number, cell: number, aipBound: number): number;
+  slots_grow(want: number): number;
+  peers_grow(want: number): number;
+  heap_top(): number;
   scratch_ptr(): number;
   slot_ptr(slot: number): number;
   desc_ptr(): number;
@@ -35,8 +43,10 @@ export interface Exports {
   aip_remove_peer(peer: number): void;
   aip_lookup4(addr: number): number;
   aip_lookup6(addr: number): number;
-  aip_list(peer: number, out: number, max: number): number;
+  aip_list(peer: number, out: number, max: number, first: boolean): number;
   aip_count(peer: number): number;
+  aip_nodes_taken(): number;
+  aip_nodes_used(): number;
   set_simd(on: boolean): void;
 }
 
@@ -80,12 +90,16 @@ export function checkAbi(exports: Record<string, unknown>): void {
   }
 }
 
+/** The fixed part of memory and the bounds the tables may grow to. */
 export interface Layout {
+  /** Most peers (ids 0..maxPeers-1). */
   maxPeers: number;
+  /** Most keypair slots. */
   maxSlots: number;
   batch: number;
   /** Bytes per arena cell: the largest datagram accepted. */
   cell: number;
+  /** Most AllowedIPs trie nodes (n prefixes need at most 2n - 1). */
   aipNodes: number;
 }
 
@@ -100,12 +114,14 @@ export function instantiate(module: WebAssembly.Module, layout: Layout): Wasm {
 
 export class Wasm implements Aead {
   readonly x: Exports;
-  /** All of linear memory; stable, since memory never grows after init. */
-  readonly mem: Uint8Array;
-  readonly desc: Int32Array;
+  /** All of linear memory: replaced when memory grows (see refresh). */
+  mem: Uint8Array;
+  /** The descriptors: replaced with mem. */
+  desc: Int32Array;
   readonly arena: number;
   readonly stride: number;
   private readonly scratch: number;
+  private readonly descLen: number;
 
   constructor(x: Exports, layout: Layout) {
     this.x = x;
@@ -114,11 +130,39 @@ export class Wasm implements Aead {
     if (x.init(layout.maxPeers, layout.maxSlots, layout.batch * 3, layout.cell, layout.aipNodes) === 0) {
       throw new RangeError("engine.wasm: not enough memory for the requested layout");
     }
+    this.descLen = layout.batch * 3 * 4;
     this.mem = new Uint8Array(x.memory.buffer);
-    this.desc = new Int32Array(x.memory.buffer, x.desc_ptr(), layout.batch * 3 * 4);
+    this.desc = new Int32Array(x.memory.buffer, x.desc_ptr(), this.descLen);
     this.arena = x.arena_ptr();
     this.stride = x.arena_stride();
     this.scratch = x.scratch_ptr();
+  }
+
+  /** Takes new views of memory if a call grew it. */
+  refresh(): void {
+    const buf = this.x.memory.buffer;
+    if (this.mem.buffer === buf) return;
+    this.mem = new Uint8Array(buf);
+    this.desc = new Int32Array(buf, this.x.desc_ptr(), this.descLen);
+  }
+
+  /** Room for keypair slots 0..want-1; returns how many there are room for (less at the bound). */
+  growSlots(want: number): number {
+    const n = this.x.slots_grow(want);
+    this.refresh();
+    return n;
+  }
+
+  /** Room for peer ids 0..want-1; returns how many there are room for (less at the bound). */
+  growPeers(want: number): number {
+    const n = this.x.peers_grow(want);
+    this.refresh();
+    return n;
+  }
+
+  /** Bytes of linear memory in use (the fixed part and every table's chunks). */
+  get bytesInUse(): number {
+    return this.x.heap_top();
   }
 
   /** Byte offset of arena cell i. */
@@ -149,8 +193,11 @@ export class Wasm implements Aead {
     this.mem.set(p.bytes, this.scratch);
     return this.scratch;
   }
+  /** May grow memory (new views are taken). */
   insertPrefix(p: Prefix, peer: number): boolean {
-    return this.x.aip_insert(p.bytes.length === 16, this.putAddr(p), p.cidr, peer);
+    const ok = this.x.aip_insert(p.bytes.length === 16, this.putAddr(p), p.cidr, peer);
+    this.refresh();
+    return ok;
   }
   removePrefix(p: Prefix, peer: number): boolean {
     return this.x.aip_remove(p.bytes.length === 16, this.putAddr(p), p.cidr, peer);
@@ -159,24 +206,28 @@ export class Wasm implements Aead {
     this.mem.set(addr, this.scratch);
     return addr.length === 4 ? this.x.aip_lookup4(this.scratch) : this.x.aip_lookup6(this.scratch);
   }
+  /** A peer's prefixes, in the order they were given to it. */
   listPrefixes(peer: number): Prefix[] {
     const out: Prefix[] = [];
-    const max = Math.floor(SCRATCH_BYTES / 20);
-    const total = this.x.aip_count(peer);
-    if (total > max) {
-      // Rare: more prefixes than fit in scratch; borrow the engine's own arena region.
-      return this.listInto(peer, this.cell(0), total, out);
-    }
-    return this.listInto(peer, this.scratch, max, out);
-  }
-  private listInto(peer: number, at: number, max: number, out: Prefix[]): Prefix[] {
-    const n = this.x.aip_list(peer, at, max);
-    for (let i = 0; i < n; i++) {
-      const e = at + i * 20;
-      const len = this.mem[e] === 4 ? 4 : 16;
-      out.push({ bytes: this.mem.slice(e + 4, e + 4 + len), cidr: this.mem[e + 1] });
-    }
+    this.eachPrefix(peer, (bytes, cidr) => { out.push({ bytes: bytes.slice(), cidr }); });
     return out;
+  }
+
+  /**
+   * Calls `fn` with each of a peer's prefixes, in order; `bytes` is a view
+   * into scratch, valid only during the call. `fn` must not change AllowedIPs.
+   */
+  eachPrefix(peer: number, fn: (bytes: Uint8Array, cidr: number) => void): void {
+    const max = Math.floor(SCRATCH_BYTES / 20), at = this.scratch;
+    for (let first = true; ; first = false) {
+      const n = this.x.aip_list(peer, at, max, first);
+      if (n === 0) return;
+      const m = this.mem;
+      for (let i = 0; i < n; i++) {
+        const e = at + i * 20;
+        fn(m.subarray(e + 4, e + 4 + (m[e] === 4 ? 4 : 16)), m[e + 1]);
+      }
+    }
   }
 
   // ---- Aead for handshake and cookie messages (small, through scratch) ----

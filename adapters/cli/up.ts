@@ -116,9 +116,7 @@ export async function up(rt: Host, target: string, opts: { netstack?: boolean } 
   try {
     await hooks(conf.interface.preUp);
     const mtu = conf.interface.mtu ?? 1420;
-    // Room for about 2^19 AllowedIPs prefixes (a prefix takes at most two trie
-    // nodes of 56 bytes): WASM pages are only resident once a node is used.
-    const engine = new Engine({ wasm: await rt.wasm(), x25519: rt.x25519, epoch: rt.epoch, mtu, allowedIpsNodes: 1 << 20 });
+    const engine = new Engine({ wasm: await rt.wasm(), x25519: rt.x25519, epoch: rt.epoch, mtu });
     const tun = await tuns.openTun(name, mtu);
     cleanups.push(() => tun.close());
     const bind = await rt.openBind(conf.interface.listenPort ?? 0, engine.maxDatagram);

@@ -27,7 +27,9 @@ const POOL = (OUT + LIST_MAX * 20 + 63) & ~63;
 const mem = () => new Uint8Array(wasm.memory.buffer);
 
 /** Peer ids: a few small ones and the largest allowed (2^31 - 1). */
-const PEERS = [0, 1, 2, 3, 0x7fff_ffff];
+/** Peer ids are below the bound given to aip_init; the last one makes the per-peer table grow several chunks. */
+const PEER_BOUND = 4096;
+const PEERS = [0, 1, 2, 3, PEER_BOUND - 1];
 
 // ---- addresses as big integers ----
 
@@ -52,7 +54,7 @@ const show = (v6: boolean, value: bigint, cidr?: number) =>
 
 /** A peer's listing as sorted strings, checking each entry's layout on the way. */
 function wList(peer: number): string[] {
-  const n = wasm.aip_list(peer, OUT, LIST_MAX);
+  const n = wasm.aip_list(peer, OUT, LIST_MAX, 1);
   const m = mem(), out: string[] = [];
   for (let i = 0; i < n; i++) {
     const e = OUT + 20 * i, fam = m[e], cidr = m[e + 1];
@@ -227,7 +229,8 @@ test("property: the trie agrees with a linear-scan list through inserts, moves a
       let most = 1;
       for (const c of commands) { apply(c, dry, seeds, false, ""); most = Math.max(most, dry.entries.size); }
       poolFor = 2 * most - 1;
-      wasm.aip_init(POOL, poolFor);
+      wasm.heap_start(POOL);
+      assert.ok(wasm.aip_init(poolFor, PEER_BOUND));
 
       const m = new Model(), touched = new Map<string, Prefix>();
       commands.forEach((c, i) => {

@@ -10,6 +10,7 @@ const wasm = instantiate<AllowedIpsExports>();
 const NODE = wasm.aip_node_bytes();
 const MAX_NODES = 40_000;
 const LIST_MAX = 8192;
+const PEERS = 256;
 
 const BASE = heapStart(wasm, 64 + LIST_MAX * 20 + 64 + MAX_NODES * NODE);
 const ADDR = BASE; // 64 bytes for addresses handed to the trie
@@ -71,8 +72,8 @@ function parsePrefix(p: string): { a: Addr; cidr: number } {
 // ---- calls ----
 
 const init = (capacity: number) => {
-  assert.ok(capacity <= MAX_NODES);
-  wasm.aip_init(POOL, capacity);
+  wasm.heap_start(POOL);
+  assert.ok(wasm.aip_init(capacity, PEERS));
 };
 function insertRaw(a: Addr, cidr: number, peer: number): boolean {
   put(a);
@@ -91,7 +92,7 @@ const remove = (p: string, peer: number) => { const { a, cidr } = parsePrefix(p)
 const lookup = (s: string) => lookupRaw(parseAddr(s));
 
 function listRaw(peer: number, max = LIST_MAX): { v6: boolean; cidr: number; value: bigint }[] {
-  const n = wasm.aip_list(peer, OUT, max);
+  const n = wasm.aip_list(peer, OUT, max, 1);
   const m = mem();
   const out = [];
   for (let i = 0; i < n; i++) {
@@ -109,6 +110,10 @@ function listRaw(peer: number, max = LIST_MAX): { v6: boolean; cidr: number; val
 }
 const list = (peer: number, max?: number) =>
   listRaw(peer, max).map((e) => `${formatAddr({ v6: e.v6, value: e.value })}/${e.cidr}`);
+/** A peer's prefixes by family, address, then length (the naive list's order). */
+const sortedList = (peer: number) => listRaw(peer)
+  .sort((a, b) => (a.v6 !== b.v6 ? (a.v6 ? 1 : -1) : a.value !== b.value ? (a.value < b.value ? -1 : 1) : a.cidr - b.cidr))
+  .map((e) => `${formatAddr({ v6: e.v6, value: e.value })}/${e.cidr}`);
 
 // ---- fixed cases ----
 
@@ -295,16 +300,24 @@ test("aip_list: entries, order and max", () => {
   assert.ok(insert("0.0.0.0/0", A));
   assert.ok(insert("10.0.0.0/9", B));
   assert.is(wasm.aip_count(A), 8);
-  assert.equal(list(A), [
-    "0.0.0.0/0", "10.0.0.0/8", "10.0.0.0/16", "10.1.0.16/29", "192.0.2.64/27",
-    "2001:800::/21", "2001:db8:60:6b00::c05f:543/128", "2001:db8:6d8a:6bf8:dab1:e000::/83",
-  ]);
+  // In the order they were given (as wireguard-go and the kernel list them), host bits masked.
+  const all = [
+    "192.0.2.64/27", "2001:db8:60:6b00::c05f:543/128", "10.1.0.16/29", "2001:db8:6d8a:6bf8:dab1:e000::/83",
+    "2001:800::/21", "10.0.0.0/8", "10.0.0.0/16", "0.0.0.0/0",
+  ];
+  assert.equal(list(A), all);
   assert.equal(list(B), ["10.0.0.0/9"]);
-  assert.equal(list(A, 3), ["0.0.0.0/0", "10.0.0.0/8", "10.0.0.0/16"]);
+  assert.equal(list(A, 3), all.slice(0, 3));
+  // Re-giving a prefix moves it to the end; so does taking it from another peer.
+  assert.ok(insert("10.1.0.16/29", A));
+  assert.ok(insert("10.0.0.0/9", A));
+  assert.equal(list(A), [...all.slice(0, 2), ...all.slice(3), "10.1.0.16/29", "10.0.0.0/9"]);
+  assert.equal(list(B), []);
+  assert.ok(insert("10.0.0.0/9", B));
   assert.equal(list(A, 0), []);
   assert.equal(list(C), []);
   // The raw bytes of one entry.
-  wasm.aip_list(B, OUT, 1);
+  wasm.aip_list(B, OUT, 1, 1);
   assert.equal([...mem().subarray(OUT, OUT + 20)], [4, 9, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
 });
 
@@ -486,7 +499,7 @@ test("randomized: thousands of prefixes against the naive list", () => {
     for (let p = 0; p < PEERS; p++) {
       const want = naive.list(p);
       assert.is(wasm.aip_count(p), want.length, `count of peer ${p}`);
-      assert.equal(list(p), want, `list of peer ${p}`);
+      assert.equal(sortedList(p), want, `list of peer ${p}`);
     }
   };
 
@@ -531,6 +544,59 @@ test("randomized: thousands of prefixes against the naive list", () => {
   assert.is(naive.byKey.size, 0);
   const n = Math.floor((MAX_NODES + 1) / 2);
   for (let i = 0; i < n; i++) assert.ok(insertRaw({ v6: true, value: BigInt(i) << 64n }, 128, 1), `refill ${i}`);
+});
+
+
+test("aip_list pages through a peer's prefixes, skipping ones removed meanwhile", () => {
+  init(4096);
+  const hosts = Array.from({ length: 1000 }, (_, i) => `10.${i >> 8}.${i & 255}.1/32`);
+  for (const h of hosts) assert.ok(insert(h, A));
+  for (let i = 0; i < 50; i++) assert.ok(insert(`192.168.${i}.0/24`, B)); // interleaved in the trie, not in A's list
+  const page = (first: boolean) => {
+    const n = wasm.aip_list(A, OUT, 64, first ? 1 : 0);
+    const m = mem();
+    return Array.from({ length: n }, (_, i) => `${m[OUT + 20 * i + 4]}.${m[OUT + 20 * i + 5]}.${m[OUT + 20 * i + 6]}.${m[OUT + 20 * i + 7]}/${m[OUT + 20 * i + 1]}`);
+  };
+  const got = page(true);
+  // Between pages: the next one due is removed, and one already listed too.
+  assert.ok(remove(hosts[64], A));
+  assert.ok(remove(hosts[3], A));
+  for (let p = page(false); p.length > 0; p = page(false)) got.push(...p);
+  assert.equal(got, hosts.filter((_, i) => i !== 64));
+  // Removing a whole peer while a listing of it is under way ends that listing.
+  page(true);
+  wasm.aip_remove_peer(A);
+  assert.equal(page(false), []);
+  assert.is(wasm.aip_count(A), 0);
+  assert.is(wasm.aip_count(B), 50);
+});
+
+test("the node pool grows a chunk at a time, up to its bound and not past it", () => {
+  const bound = 300_000;
+  init(bound);
+  const grownFrom = wasm.memory.buffer.byteLength;
+  // 150,000 host routes (2n - 1 nodes) in one peer, spread over the address space.
+  const n = bound / 2;
+  const addr = (i: number) => { const v = (Math.imul(i, 2654435761) >>> 0); return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`; };
+  for (let i = 0; i < n; i++) assert.ok(insert(`${addr(i)}/32`, 1 + (i % 7)), `prefix ${i}`);
+  assert.ok(wasm.memory.buffer.byteLength > grownFrom + n * NODE, "memory grew for the nodes");
+  assert.ok(wasm.aip_nodes_taken() <= bound, `taken ${wasm.aip_nodes_taken()}`);
+  assert.ok(wasm.aip_nodes_used() >= n && wasm.aip_nodes_used() < 2 * n, `used ${wasm.aip_nodes_used()}`);
+  for (let i = 0; i < n; i += 997) assert.is(lookup(addr(i)), 1 + (i % 7), addr(i));
+  let total = 0;
+  for (let p = 1; p <= 7; p++) total += wasm.aip_count(p);
+  assert.is(total, n);
+  // Fill to the bound: an insert that needs a node past it is refused, and nothing changed.
+  let i = n;
+  while (insert(`${addr(i)}/32`, 9)) i++;
+  assert.ok(wasm.aip_nodes_used() > bound - 2, `stopped at ${wasm.aip_nodes_used()} of ${bound}`);
+  assert.is(lookup(addr(i)), -1);
+  // Peers past the bound given at init are refused.
+  assert.not.ok(insertRaw(parseAddr("10.0.0.0"), 8, PEERS));
+  // Removing peers frees their nodes for others.
+  for (let p = 1; p <= 7; p++) wasm.aip_remove_peer(p);
+  assert.ok(wasm.aip_nodes_used() < bound - n, `used after removal ${wasm.aip_nodes_used()}`);
+  for (let j = 0; j < 1000; j++) assert.ok(insert(`172.${16 + (j >> 8)}.${j & 255}.0/24`, 10));
 });
 
 test.run();

@@ -43,6 +43,8 @@ function wasmAead(size: number): { seal: number; open: number } {
   const w = instantiate(wasmModule, { maxPeers: 4, maxSlots: 8, batch: BATCH * 3, cell: 8192 + 64, aipNodes: 64 });
   const key = crypto.getRandomValues(new Uint8Array(32));
   const zero = new Uint8Array(32);
+  w.growSlots(2);
+  w.growPeers(1);
   w.openSlot(0, 0, key, zero, 1, 2, true, 0);
   w.openSlot(1, 0, zero, key, 2, 1, false, 0);
   w.insertPrefix(parsePrefix("10.0.0.0/8"), 0);

@@ -5,14 +5,19 @@ import { wasmBytes } from "#engine-wasm";
 /** The AllowedIPs trie's exports (assembly/allowedips.ts). */
 export interface AllowedIpsExports {
   aip_node_bytes(): number;
-  aip_init(pool: number, capacity: number): void;
+  /** Starts the heap the tries take their chunks from (assembly/heap.ts). */
+  heap_start(at: number): void;
+  heap_top(): number;
+  aip_init(nodeBound: number, peerBound: number): number;
   aip_insert(v6: number, addr: number, cidr: number, peer: number): number;
   aip_remove(v6: number, addr: number, cidr: number, peer: number): number;
   aip_remove_peer(peer: number): void;
   aip_lookup4(addr: number): number;
   aip_lookup6(addr: number): number;
-  aip_list(peer: number, out: number, max: number): number;
+  aip_list(peer: number, out: number, max: number, first: number): number;
   aip_count(peer: number): number;
+  aip_nodes_taken(): number;
+  aip_nodes_used(): number;
 }
 
 /** The replay window's exports (assembly/replay.ts). */

@@ -1,7 +1,8 @@
 // Two engines in one process over an in-memory network, under a virtual clock.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { pair, ipv4, ipv6, eq, u32le, u64le, nobleX25519, nodeX25519, type Net, type Node } from "../helpers/net.ts";
+import { pair, ipv4, ipv6, eq, u32le, u64le, nobleX25519, nodeX25519, wasmModule, Net, type Node } from "../helpers/net.ts";
+import { Engine } from "../../src/engine.ts";
 import {
   REJECT_AFTER_MESSAGES, REKEY_AFTER_MESSAGES, REKEY_AFTER_TIME, REKEY_ON_RECEIVE_AGE, REKEY_TIMEOUT, REKEY_TIMEOUT_JITTER,
 } from "../../src/constants.ts";
@@ -491,6 +492,53 @@ test("a change that would exceed the peer limit is refused whole", () => {
   assert.is(a.engine.status().peers.length, 1, "nothing applied");
   a.engine.set({ peers: [{ publicKey: k(7) }] }, 0);
   assert.is(a.engine.status().peers.length, 2);
+});
+
+test("tables grow as they fill: 300 live sessions, 3000 peers, 200,000 prefixes; the bounds refuse cleanly", () => {
+  const net = new Net();
+  const hub = net.add("hub", { privateKey: nodeX25519.generate().privateKey });
+  const bytesAtStart = hub.engine.wasmBytes;
+  const addr = (i: number) => `10.${1 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+  // 300 real peers, each a small engine of its own: more keypair slots than
+  // the first chunk (256) and a receiver index table rehashed while live.
+  const spokes = Array.from({ length: 300 }, (_, i) => {
+    const s = net.add(`s${i}`, { privateKey: nodeX25519.generate().privateKey, batch: 4 });
+    net.take(s, s.engine.set({ peers: [{ publicKey: hub.publicKey, endpoint: hub.ep, allowedIps: ["10.0.0.1/32"] }] }, net.now));
+    net.take(hub, hub.engine.set({ peers: [{ publicKey: s.publicKey, endpoint: s.ep, allowedIps: [`${addr(i)}/32`] }] }, net.now));
+    return s;
+  });
+  for (let i = 0; i < spokes.length; i++) hub.send(ipv4("10.0.0.1", addr(i), 84, i));
+  net.flush();
+  spokes.forEach((s, i) => assert.is(s.tunnel.length, 1, `spoke ${i} got its packet`));
+  // Every session still found by its receiver index after the rehashes.
+  for (let i = 0; i < spokes.length; i++) spokes[i].send(ipv4(addr(i), "10.0.0.1", 84, i));
+  net.flush();
+  assert.is(hub.tunnel.length, spokes.length);
+  assert.is(hub.engine.drops.unknownIndex + hub.engine.drops.auth, 0);
+
+  // Many more peers, with prefixes, in one set: memory grows and the data path sees it.
+  const key = (i: number) => { const k = new Uint8Array(32); k[0] = 1; k[1] = i & 255; k[2] = i >> 8; return k; };
+  const peers = Array.from({ length: 2700 }, (_, i) => ({
+    publicKey: key(i), allowedIps: Array.from({ length: 74 }, (_, j) => `172.${16 + (i >> 8)}.${i & 255}.${j}/32`),
+  }));
+  net.take(hub, hub.engine.set({ peers }, net.now));
+  const st = hub.engine.status();
+  assert.is(st.peers.length, 3000);
+  assert.is(st.peers.reduce((n, p) => n + p.allowedIps.length, 0), 300 + 2700 * 74);
+  assert.ok(hub.engine.wasmBytes > bytesAtStart + 200_000 * 64, `memory grew: ${bytesAtStart} -> ${hub.engine.wasmBytes}`);
+  spokes[299].send(ipv4(addr(299), "10.0.0.1", 84, 7));
+  hub.send(ipv4("10.0.0.1", addr(299), 84, 8));
+  net.flush();
+  assert.is(hub.tunnel.length, spokes.length + 1);
+  assert.is(spokes[299].tunnel.length, 2);
+
+  // Bounds: peers and prefixes past them are refused with a RangeError, the rest kept.
+  const small = net.add("small", { privateKey: nodeX25519.generate().privateKey, maxPeers: 3, maxAllowedIps: 4 });
+  assert.throws(() => small.engine.set({ peers: [1, 2, 3, 4].map((i) => ({ publicKey: key(i) })) }, 0), /too many peers: 4 \(at most 3\)/);
+  assert.throws(() => small.engine.set({ peers: [{ publicKey: key(1), allowedIps: Array.from({ length: 9 }, (_, j) => `10.9.${j}.0/24`) }] }, 0), /AllowedIPs table full/);
+  assert.ok(small.engine.status().peers[0].allowedIps.length >= 4);
+  assert.throws(() => new Engine({ wasm: wasmModule, x25519: nodeX25519, epoch: 0, maxPeers: 0 }), /invalid maxPeers/);
+  assert.throws(() => new Engine({ wasm: wasmModule, x25519: nodeX25519, epoch: 0, maxAllowedIps: 1.5 }), /invalid maxAllowedIps/);
 });
 
 test("our own datagram to a peer's endpoint, read back from the tunnel, is a routing loop: dropped and counted, not sent again", () => {

@@ -119,12 +119,11 @@ test("get=1 prints what wireguard-go prints, in its order", () => {
     "tx_bytes=0",
     "rx_bytes=0",
     "persistent_keepalive_interval=25",
-    // wireguard-go lists a peer's prefixes in insertion order; the engine's
-    // status gives IPv4 first, then IPv6 in trie order.
+    // In the order they were given, as wireguard-go lists them.
     "allowed_ip=10.0.0.0/24",
-    "allowed_ip=::102:304/128",
-    "allowed_ip=::ffff:1.2.3.4/128",
     "allowed_ip=fd00::/64",
+    "allowed_ip=::ffff:1.2.3.4/128",
+    "allowed_ip=::102:304/128",
     `public_key=${C}`,
     `preshared_key=${hex(PSK)}`,
     "protocol_version=1",
