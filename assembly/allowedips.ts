@@ -57,7 +57,7 @@ let freeCount: u32 = 0;
 let listDir: usize = 0;
 let listCap: u32 = 0;
 let maxLists: u32 = 0;
-let cursor: usize = 0;    // where aip_list stopped
+let cursor: usize = 0;    // where the last aip_list stopped
 
 // Scratch "return registers" for the key being worked on.
 let key0: u64 = 0;
@@ -172,7 +172,6 @@ function unlink(n: usize): void {
   if (next != 0) store<u32>(next, prev, PREV);
   else store<u32>(l, prev, TAIL);
   store<u32>(l, load<u32>(l, COUNT) - 1, COUNT);
-  if (cursor == n) cursor = next;
 }
 
 /** Gives node n to `peer` (-1: none), moving it between lists; a re-given prefix goes to the end, as in wireguard-go. */
@@ -380,7 +379,6 @@ export function aip_remove_peer(peer: u32): void {
     // The next node holds a prefix of this peer, so pruning never frees it.
     const next = <usize>load<u32>(n, NEXT);
     store<i32>(n, -1, PEER);
-    if (cursor == n) cursor = 0;
     let m = n;
     while (m != 0) m = pruneOne(m);
     n = next;
@@ -432,16 +430,20 @@ export function aip_lookup6(addr: usize): i32 {
 
 /**
  * Lists a peer's prefixes in the order they were given to it, `max` at a
- * time: `first` starts at the beginning, otherwise the listing goes on from
- * where the last call stopped (prefixes removed meanwhile are skipped).
- * Entry (20 bytes): u8 family (4 or 6), u8 cidr, 2 zero bytes, 16 address
- * bytes in network order (v4 uses the first 4, the rest zero).
+ * time. Entry (20 bytes): u8 family (4 or 6), u8 cidr, 2 zero bytes, 16
+ * address bytes in network order (v4 uses the first 4, the rest zero).
+ * @param from 0 to start at the beginning, else what aip_list_next returned
+ *   after the previous page. If that node no longer holds a prefix of this
+ *   peer (removed meanwhile), the listing ends there.
  * @param out room for max * 20 bytes
  * @returns entries written; 0 when the listing is done
  */
-export function aip_list(peer: u32, out: usize, max: u32, first: bool): u32 {
+export function aip_list(peer: u32, out: usize, max: u32, from: usize): u32 {
+  cursor = 0;
   if (peer >= listCap) return 0;
-  let n = first ? <usize>load<u32>(list(peer), HEAD) : cursor;
+  let n = from == 0 ? <usize>load<u32>(list(peer), HEAD) : from;
+  // A cursor is any node address of the pool: check it is still this peer's.
+  if (n != 0 && from != 0 && load<i32>(n, PEER) != <i32>peer) return 0;
   let written: u32 = 0;
   while (n != 0 && written < max) {
     store<u32>(out, <u32>load<u8>(n, FAMILY) | (load<u32>(n, BITS) << 8));
@@ -454,6 +456,9 @@ export function aip_list(peer: u32, out: usize, max: u32, first: bool): u32 {
   cursor = n;
   return written;
 }
+
+/** Where the last aip_list stopped: pass it as `from` for the next page (0: the listing is done). */
+export function aip_list_next(): usize { return cursor; }
 
 /** How many prefixes, in both families, `peer` holds. */
 export function aip_count(peer: u32): u32 {

@@ -761,26 +761,42 @@ export class Engine {
    */
   set(config: DeviceConfig, now: number): Output {
     if (this.closed) throw new TypeError("the engine is closed");
-    validate(config);
+    // Each prefix is parsed once: here, to refuse a bad one before any change, and kept for setPeer.
+    const prefixes = this.check(config);
     now = this.clock(now);
-    // Refuse a change that cannot fit before applying any of it.
-    const existing = config.replacePeers ? new Set<string>() : new Set(this.byKey.keys());
-    let count = existing.size;
-    for (const p of config.peers ?? []) {
-      const hex = keyHex(p.publicKey);
-      if (p.remove) { if (existing.delete(hex)) count--; continue; }
-      if (!existing.has(hex) && !p.updateOnly) { existing.add(hex); count++; }
-    }
-    if (count > this.maxPeers) throw new RangeError(`too many peers: ${count} (at most ${this.maxPeers})`);
     const out = this.out;
     out.reset();
     if (config.privateKey !== undefined) this.setPrivateKey(config.privateKey);
     if (config.listenPort !== undefined) this.listenPort = config.listenPort;
     if (config.fwmark !== undefined) this.fwmark = config.fwmark;
     if (config.replacePeers) for (const p of [...this.byKey.values()]) this.removePeer(p);
-    for (const pc of config.peers ?? []) this.setPeer(pc, now);
+    (config.peers ?? []).forEach((pc, i) => this.setPeer(pc, prefixes[i], now));
     out.wake = this.nextWake();
     return out;
+  }
+
+  /**
+   * Throws the RangeError set() would throw before applying anything: a bad
+   * field, or more peers than maxPeers once the change is made. For a caller
+   * that applies one change as several set() calls.
+   * @param opts.allowedIps false: the caller has checked the AllowedIPs text
+   *   itself (the UAPI parser does), so it is not parsed here
+   * @returns each peer's AllowedIPs, parsed (empty lists with allowedIps false)
+   */
+  check(config: DeviceConfig, opts: { allowedIps?: boolean } = {}): Prefix[][] {
+    const parsed = validate(config, opts.allowedIps !== false);
+    // Only the peers the change names can change the count: O(change), not O(peers).
+    let count = config.replacePeers ? 0 : this.byKey.size;
+    const present = new Map<string, boolean>();
+    for (const p of config.peers ?? []) {
+      const hex = keyHex(p.publicKey);
+      const was = present.get(hex) ?? (!config.replacePeers && this.byKey.has(hex));
+      const is = p.remove ? false : was || !p.updateOnly;
+      count += +is - +was;
+      present.set(hex, is);
+    }
+    if (count > this.maxPeers) throw new RangeError(`too many peers: ${count} (at most ${this.maxPeers})`);
+    return parsed;
   }
 
   private setPrivateKey(key: Uint8Array | null): void {
@@ -803,7 +819,7 @@ export class Engine {
     }
   }
 
-  private setPeer(pc: PeerConfig, now: number): void {
+  private setPeer(pc: PeerConfig, prefixes: Prefix[], now: number): void {
     const hex = keyHex(pc.publicKey);
     let peer = this.byKey.get(hex) ?? null;
     if (pc.remove) { if (peer) this.removePeer(peer); return; }
@@ -826,9 +842,9 @@ export class Engine {
     }
     if (pc.endpoint !== undefined) this.setEndpoint(peer, pc.endpoint);
     if (pc.replaceAllowedIps) this.w.x.aip_remove_peer(peer.id);
-    for (const a of pc.allowedIps ?? []) {
-      const p = maskPrefix(typeof a === "string" ? parsePrefix(a) : a);
-      if (!this.w.insertPrefix(p, peer.id)) throw new RangeError(`AllowedIPs table full adding ${formatPrefix(p)}`);
+    // The trie masks host bits itself.
+    for (const p of prefixes) {
+      if (!this.w.insertPrefix(p, peer.id)) throw new RangeError(`AllowedIPs table full adding ${formatPrefix(maskPrefix(p))}`);
     }
     if (pc.persistentKeepalive !== undefined) {
       const was = peer.persistentKeepalive;
@@ -871,26 +887,57 @@ export class Engine {
   /** The device and its peers, as the UAPI's get=1 reports them. */
   status(): DeviceStatus {
     const peers: PeerStatus[] = [];
-    for (const peer of this.peers) {
-      if (!peer) continue;
-      peers.push({
-        publicKey: peer.publicKey.slice(),
-        presharedKey: peer.presharedKey ? peer.presharedKey.slice() : null,
-        endpoint: peer.endpoint,
-        lastHandshakeTime: peer.lastHandshakeWall,
-        rxBytes: peer.rxBytes,
-        txBytes: peer.txBytes,
-        persistentKeepalive: peer.persistentKeepalive,
-        allowedIps: this.w.listPrefixes(peer.id).map(formatPrefix),
-      });
+    for (let id = 0; id < this.peers.length; id++) {
+      const p = this.peerStatus(id);
+      if (p) peers.push(p);
     }
+    return { ...this.deviceStatus(), peers };
+  }
+
+  /** status() without its peers. */
+  deviceStatus(): Omit<DeviceStatus, "peers"> {
     return {
       privateKey: this.local ? this.local.privateKey.slice() : null,
       publicKey: this.local ? this.local.publicKey.slice() : null,
       listenPort: this.listenPort,
       fwmark: this.fwmark,
-      peers,
     };
+  }
+
+  /** Peer ids are below this (some may be free). */
+  get peerIdBound(): number {
+    return this.peers.length;
+  }
+
+  /**
+   * One peer's entry of status(), by id; null for a free id. With
+   * `allowedIps: false` its allowedIps are left empty, for a caller that
+   * pages through them (pageAllowedIps) instead.
+   */
+  peerStatus(id: number, opts: { allowedIps?: boolean } = {}): PeerStatus | null {
+    const peer = this.peers[id];
+    if (!peer) return null;
+    return {
+      publicKey: peer.publicKey.slice(),
+      presharedKey: peer.presharedKey ? peer.presharedKey.slice() : null,
+      endpoint: peer.endpoint,
+      lastHandshakeTime: peer.lastHandshakeWall,
+      rxBytes: peer.rxBytes,
+      txBytes: peer.txBytes,
+      persistentKeepalive: peer.persistentKeepalive,
+      allowedIps: opts.allowedIps === false ? [] : this.w.listPrefixes(peer.id).map(formatPrefix),
+    };
+  }
+
+  /**
+   * Up to `max` of peer `id`'s AllowedIPs, in the order given, from the start
+   * (`from` 0) or the cursor the last page returned. `bytes` (the masked
+   * address) is valid only during the call.
+   * @returns the cursor for the next page, 0 when done (also for a free id)
+   */
+  pageAllowedIps(id: number, from: number, max: number, fn: (bytes: Uint8Array, cidr: number) => void): number {
+    if (!this.peers[id]) return 0;
+    return this.w.pagePrefixes(id, from, max, fn);
   }
 
   /** For tests and benchmarks: the WASM half. */
@@ -945,7 +992,8 @@ function endpointBytes(ep: Endpoint): Uint8Array | null {
   return b;
 }
 
-function validate(c: DeviceConfig): void {
+/** Checks every field; returns each peer's AllowedIPs parsed (when `prefixes`), else empty lists. */
+function validate(c: DeviceConfig, prefixes: boolean): Prefix[][] {
   const key = (k: unknown, what: string) => {
     if (!(k instanceof Uint8Array) || k.length !== 32) throw new RangeError(`${what} must be 32 bytes`);
   };
@@ -960,8 +1008,8 @@ function validate(c: DeviceConfig): void {
       (!Number.isInteger(p.persistentKeepalive) || p.persistentKeepalive < 0 || p.persistentKeepalive > 65535)) {
       throw new RangeError(`invalid persistent keepalive interval ${p.persistentKeepalive}`);
     }
-    for (const a of p.allowedIps ?? []) if (typeof a === "string") parsePrefix(a);
   }
+  return (c.peers ?? []).map((p) => prefixes ? (p.allowedIps ?? []).map((a) => typeof a === "string" ? parsePrefix(a) : a) : []);
 }
 
 export type { Prefix };

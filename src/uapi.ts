@@ -10,9 +10,14 @@
 // Key names are lowercase; keys themselves (private_key, public_key,
 // preshared_key) are 64 hex digits.
 // Unlike wireguard-go, which applies a set request line by line and stops at
-// the first bad line, a request here is validated whole and then applied in
-// one Engine.set call, so a request with an error changes nothing.
-import { keyFromHex, keyHex, type DeviceConfig, type DeviceStatus, type PeerConfig } from "./config.ts";
+// the first bad line, a request here is validated whole before any of it is
+// applied, so a request with an error changes nothing.
+//
+// Large requests never hold the packet loop: a set is applied, and a get
+// answered, a slice at a time (UapiSession.busy / work), and the adapter lets
+// packets through between slices. A slice is a few thousand prefixes or
+// lines, or a few dozen new peers (each costs a DH): a few milliseconds.
+import { keyFromHex, keyHex, type DeviceConfig, type DeviceStatus, type PeerConfig, type PeerStatus } from "./config.ts";
 import { formatAddress, parseAddress, parsePrefix, type Prefix } from "./ip.ts";
 import type { Engine, Output } from "./engine.ts";
 import type { Endpoint } from "./peer.ts";
@@ -96,24 +101,123 @@ function secNsec(ms: number): [number, number] {
  * keepalive and one allowed_ip line per prefix.
  */
 export function formatUapiGet(status: DeviceStatus): string {
-  let s = "";
-  if (status.privateKey && status.privateKey.some((b) => b !== 0)) s += `private_key=${keyHex(status.privateKey)}\n`;
-  if (status.listenPort !== 0) s += `listen_port=${status.listenPort}\n`;
-  if (status.fwmark !== 0) s += `fwmark=${status.fwmark}\n`;
+  let s = deviceLines(status);
   for (const p of status.peers) {
-    s += `public_key=${keyHex(p.publicKey)}\n`;
-    s += `preshared_key=${p.presharedKey ? keyHex(p.presharedKey) : "0".repeat(64)}\n`;
-    s += "protocol_version=1\n";
-    if (p.endpoint) s += `endpoint=${formatEndpoint(p.endpoint)}\n`;
-    const [sec, nsec] = secNsec(p.lastHandshakeTime);
-    s += `last_handshake_time_sec=${sec}\n`;
-    s += `last_handshake_time_nsec=${nsec}\n`;
-    s += `tx_bytes=${p.txBytes}\n`;
-    s += `rx_bytes=${p.rxBytes}\n`;
-    s += `persistent_keepalive_interval=${p.persistentKeepalive}\n`;
+    s += peerLines(p);
     for (const a of p.allowedIps) s += `allowed_ip=${goPrefix(a)}\n`;
   }
   return s;
+}
+
+function deviceLines(d: Omit<DeviceStatus, "peers">): string {
+  let s = "";
+  if (d.privateKey && d.privateKey.some((b) => b !== 0)) s += `private_key=${keyHex(d.privateKey)}\n`;
+  if (d.listenPort !== 0) s += `listen_port=${d.listenPort}\n`;
+  if (d.fwmark !== 0) s += `fwmark=${d.fwmark}\n`;
+  return s;
+}
+
+/** A peer's lines of a get=1 answer up to (not including) its allowed_ip lines. */
+function peerLines(p: PeerStatus): string {
+  const [sec, nsec] = secNsec(p.lastHandshakeTime);
+  return `public_key=${keyHex(p.publicKey)}\n` +
+    `preshared_key=${p.presharedKey ? keyHex(p.presharedKey) : "0".repeat(64)}\n` +
+    "protocol_version=1\n" +
+    (p.endpoint ? `endpoint=${formatEndpoint(p.endpoint)}\n` : "") +
+    `last_handshake_time_sec=${sec}\nlast_handshake_time_nsec=${nsec}\n` +
+    `tx_bytes=${p.txBytes}\nrx_bytes=${p.rxBytes}\n` +
+    `persistent_keepalive_interval=${p.persistentKeepalive}\n`;
+}
+
+/** Lines of a get=1 answer per slice. */
+export const GET_SLICE_LINES = 4096;
+
+/**
+ * A get=1 answer a slice at a time, read from the engine as it goes (as
+ * formatUapiGet(engine.status()) would print it, without holding every
+ * peer and prefix at once). A peer removed meanwhile is left out; one whose
+ * prefixes change meanwhile shows the change, or, if the prefix being listed
+ * next was removed, ends its list there.
+ */
+export class UapiGetWriter {
+  private id = -1;
+  /** Listing the prefixes of peer `id`, from `cursor` (0 with `first`: from the start). */
+  private listing = false;
+  private first = false;
+  private cursor = 0;
+
+  constructor(private readonly engine: Engine) {}
+
+  /** Whether the whole answer has been written. */
+  done = false;
+
+  /** About `lines` more lines of the answer (setting `done` with the last). */
+  next(lines = GET_SLICE_LINES): string {
+    const e = this.engine;
+    let s = "";
+    if (this.id < 0) { s = deviceLines(e.deviceStatus()); this.id = 0; }
+    let left = lines;
+    while (left > 0 && this.id < e.peerIdBound) {
+      if (!this.listing) {
+        const p = e.peerStatus(this.id, { allowedIps: false });
+        if (p === null) { this.id++; continue; }
+        s += peerLines(p);
+        left -= 10;
+        this.listing = true;
+        this.first = true;
+        continue;
+      }
+      let n = 0;
+      this.cursor = e.pageAllowedIps(this.id, this.first ? 0 : this.cursor, left, (bytes, cidr) => {
+        s += `allowed_ip=${goAddress(bytes)}/${cidr}\n`;
+        n++;
+      });
+      this.first = false;
+      left -= Math.max(1, n);
+      if (this.cursor === 0) { this.listing = false; this.id++; }
+    }
+    this.done = this.id >= e.peerIdBound;
+    return s;
+  }
+}
+
+/** Work units of a set slice: a prefix is one, a peer section PEER_UNITS (a new peer costs a DH). */
+export const SET_SLICE_UNITS = 4096;
+const PEER_UNITS = 64;
+
+/**
+ * Splits a change into changes small enough to apply between packet
+ * batches, which applied in order do what the whole does: the device's own
+ * fields (and replace_peers) with the first peers, then the other peers, a
+ * long AllowedIPs list continued in parts of its own. A small change stays
+ * one slice.
+ */
+export function sliceSet(config: DeviceConfig, units = SET_SLICE_UNITS): DeviceConfig[] {
+  const { peers = [], ...device } = config;
+  const slices: DeviceConfig[] = [];
+  let cur: PeerConfig[] = [], used = 0;
+  const cut = () => {
+    slices.push(slices.length === 0 ? (cur.length > 0 ? { ...device, peers: cur } : device) : { peers: cur });
+    cur = [];
+    used = 0;
+  };
+  const add = (p: PeerConfig, cost: number) => {
+    if (used + cost > units && cur.length > 0) cut();
+    cur.push(p);
+    used += cost;
+  };
+  for (const p of peers) {
+    const ips = p.allowedIps ?? [];
+    const room = Math.max(1, units - PEER_UNITS);
+    if (ips.length <= room) { add(p, PEER_UNITS + ips.length); continue; }
+    add({ ...p, allowedIps: ips.slice(0, room) }, PEER_UNITS + room);
+    for (let i = room; i < ips.length; i += units) {
+      // The rest only adds prefixes: nothing else of the section again.
+      add({ publicKey: p.publicKey, ...(p.updateOnly ? { updateOnly: true } : {}), allowedIps: ips.slice(i, i + units) }, Math.min(units, ips.length - i));
+    }
+  }
+  if (cur.length > 0 || slices.length === 0) cut();
+  return slices;
 }
 
 /** An unsigned decimal as Go's strconv.ParseUint(value, 10, bits) accepts it. */
@@ -326,10 +430,18 @@ export function formatUapiStats(engine: Engine, now: number): string {
 
 const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
+/** What a session is in the middle of: applying a set's slices, or writing a get's. */
+type Job =
+  | { kind: "set"; slices: DeviceConfig[]; next: number; listenPort: number | undefined }
+  | { kind: "get"; writer: UapiGetWriter };
+
 /**
  * One UAPI connection. Feed it the text read from the socket, in chunks of
  * any size; write back what `feed` returns. Several requests may follow each
  * other on one connection, and a request may be split across chunks.
+ * A large request is carried out a slice at a time: while `busy`, call
+ * `work` (after letting other events run) and write what it returns;
+ * text fed meanwhile waits its turn.
  * After a line that is no request (anything but get=1, set=1 or this
  * project's stats=1 where a request must begin), a line longer than
  * MAX_LINE or a set request of more than maxRequestBytes, the session is
@@ -338,13 +450,17 @@ const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
  * close the socket.
  * @example
  * const s = new UapiSession({ onListenPort: (p) => rebind(p) });
- * socket.on("data", (d) => socket.write(s.feed(decoder.decode(d, { stream: true }), engine, now())));
+ * socket.on("data", async (d) => {
+ *   socket.write(s.feed(decoder.decode(d, { stream: true }), engine, now()));
+ *   while (s.busy) { await new Promise((r) => setTimeout(r, 0)); socket.write(s.work(engine, now())); }
+ * });
  */
 export class UapiSession {
   onListenPort?: (port: number) => void;
   onOutput?: (out: Output) => void;
   /** True once the connection should be closed. */
   closed = false;
+  /** Text not yet taken: a partial last line, or whole requests waiting behind a busy one. */
   private pending = "";
   private mode = Mode.Idle;
   private parser: UapiSetParser | null = null;
@@ -352,6 +468,7 @@ export class UapiSession {
   private setError = 0;
   private bytes = 0;
   private readonly maxRequestBytes: number;
+  private job: Job | null = null;
 
   constructor(opts: UapiSessionOptions = {}) {
     this.onListenPort = opts.onListenPort;
@@ -359,8 +476,14 @@ export class UapiSession {
     this.maxRequestBytes = opts.maxRequestBytes ?? MAX_REQUEST_BYTES;
   }
 
+  /** Whether a request is under way: call work() until it is false. */
+  get busy(): boolean {
+    return this.job !== null && !this.closed;
+  }
+
   /**
-   * Takes the next chunk of the connection's text.
+   * Takes the next chunk of the connection's text and does what it can of
+   * it now: everything, unless a request is large (then `busy`).
    * @param chunk text as read (UTF-8 decoded); need not end on a line break
    * @param engine the engine the requests read and change
    * @param now the engine's monotonic clock (ms), for Engine.set
@@ -369,19 +492,83 @@ export class UapiSession {
    */
   feed(chunk: string, engine: Engine, now: number, resolve: ResolveEndpoint = plainEndpoint): string {
     if (this.closed) return "";
-    const text = this.pending + chunk;
-    let out = "", at = 0;
+    this.pending += chunk;
+    // Text waiting behind a busy request is bounded like a request.
+    if (this.job !== null && this.pending.length > this.maxRequestBytes) return this.close();
+    return this.job !== null ? "" : this.run(engine, now, resolve);
+  }
+
+  /** Does the next slice of the request under way (and what follows it, if that is quick); returns the text to write back. */
+  work(engine: Engine, now: number, resolve: ResolveEndpoint = plainEndpoint): string {
+    if (this.closed) return "";
+    return this.run(engine, now, resolve);
+  }
+
+  private close(): string {
+    this.closed = true;
+    this.pending = "";
+    this.parser = null;
+    this.job = null;
+    return "";
+  }
+
+  private run(engine: Engine, now: number, resolve: ResolveEndpoint): string {
+    let out = "";
+    if (this.job !== null) {
+      out += this.step(this.job, engine, now);
+      if (this.job !== null) return out;
+    }
+    const text = this.pending;
+    let at = 0;
     for (;;) {
       const nl = text.indexOf("\n", at);
       if (nl < 0) break;
       const line = text.slice(at, nl);
       at = nl + 1;
       out += this.line(line, engine, now, resolve);
-      if (this.closed) { this.pending = ""; this.parser = null; return out; }
+      if (this.closed) { this.close(); return out; }
+      // A request just began its work: its first slice now, the rest waits.
+      if (this.job !== null) {
+        out += this.step(this.job, engine, now);
+        if (this.job !== null) { this.pending = text.slice(at); return out; }
+      }
     }
     this.pending = text.slice(at);
-    if (this.pending.length > MAX_LINE) { this.closed = true; this.pending = ""; this.parser = null; }
+    if (this.pending.length > MAX_LINE) this.close();
     return out;
+  }
+
+  /** One slice of a job; clears `job` and adds the answer's end when done. */
+  private step(job: Job, engine: Engine, now: number): string {
+    if (job.kind === "get") {
+      const s = job.writer.next();
+      if (!job.writer.done) return s;
+      this.job = null;
+      return s + "errno=0\n\n";
+    }
+    let out: Output;
+    try {
+      out = engine.set(job.slices[job.next++], now);
+    } catch (e) {
+      // The request was checked whole before its first slice; what is left is
+      // "AllowedIPs table full" (or out of memory) part-way through, the
+      // slices before staying applied. wireguard-go answers a failed peer
+      // creation with EINVAL too.
+      if (!(e instanceof RangeError)) throw e;
+      this.job = null;
+      return `errno=-${EINVAL}\n\n`;
+    }
+    this.onOutput?.(out);
+    if (job.next < job.slices.length) return "";
+    this.job = null;
+    if (job.listenPort !== undefined && this.onListenPort) {
+      try {
+        this.onListenPort(job.listenPort);
+      } catch {
+        return `errno=-${EADDRINUSE}\n\n`;
+      }
+    }
+    return "errno=0\n\n";
   }
 
   private line(line: string, engine: Engine, now: number, resolve: ResolveEndpoint): string {
@@ -397,7 +584,8 @@ export class UapiSession {
         this.mode = Mode.Idle;
         // get=1 must be followed by the empty line and nothing else.
         if (line !== "") { this.closed = true; return `errno=-${EINVAL}\n\n`; }
-        return formatUapiGet(engine.status()) + "errno=0\n\n";
+        this.job = { kind: "get", writer: new UapiGetWriter(engine) };
+        return "";
       case Mode.Stats:
         this.mode = Mode.Idle;
         if (line !== "") { this.closed = true; return `errno=-${EINVAL}\n\n`; }
@@ -422,32 +610,18 @@ export class UapiSession {
         {
           const parser = this.parser;
           this.parser = null;
-          return `errno=${-(parser === null ? this.setError : this.apply(parser.result(), engine, now))}\n\n`;
+          if (parser === null) return `errno=-${this.setError}\n\n`;
+          const req = parser.result();
+          try {
+            engine.check(req.config, { allowedIps: false }); // parseAllowedIp checked each already
+          } catch (e) {
+            // More peers than the engine's bound: refused whole.
+            if (e instanceof RangeError) return `errno=-${EINVAL}\n\n`;
+            throw e;
+          }
+          this.job = { kind: "set", slices: sliceSet(req.config), next: 0, listenPort: req.listenPort };
+          return "";
         }
     }
-  }
-
-  /** Applies a whole, parsed set request; returns the positive errno, 0 on success. */
-  private apply(req: UapiSet, engine: Engine, now: number): number {
-    let out: Output;
-    try {
-      out = engine.set(req.config, now);
-    } catch (e) {
-      // Engine.set checks its input before it changes anything, and the
-      // request was checked here already; what is left is "too many peers"
-      // or "AllowedIPs table full", thrown part-way through (the peers before
-      // stay applied). wireguard-go answers a failed peer creation with EINVAL.
-      if (e instanceof RangeError) return EINVAL;
-      throw e;
-    }
-    this.onOutput?.(out);
-    if (req.listenPort !== undefined && this.onListenPort) {
-      try {
-        this.onListenPort(req.listenPort);
-      } catch {
-        return EADDRINUSE;
-      }
-    }
-    return 0;
   }
 }

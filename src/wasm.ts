@@ -43,7 +43,8 @@ export interface Exports {
   aip_remove_peer(peer: number): void;
   aip_lookup4(addr: number): number;
   aip_lookup6(addr: number): number;
-  aip_list(peer: number, out: number, max: number, first: boolean): number;
+  aip_list(peer: number, out: number, max: number, from: number): number;
+  aip_list_next(): number;
   aip_count(peer: number): number;
   aip_nodes_taken(): number;
   aip_nodes_used(): number;
@@ -213,20 +214,33 @@ export class Wasm implements Aead {
     return out;
   }
 
-  /**
-   * Calls `fn` with each of a peer's prefixes, in order; `bytes` is a view
-   * into scratch, valid only during the call. `fn` must not change AllowedIPs.
-   */
+  /** Calls `fn` with each of a peer's prefixes, in order (see pagePrefixes). */
   eachPrefix(peer: number, fn: (bytes: Uint8Array, cidr: number) => void): void {
-    const max = Math.floor(SCRATCH_BYTES / 20), at = this.scratch;
-    for (let first = true; ; first = false) {
-      const n = this.x.aip_list(peer, at, max, first);
-      if (n === 0) return;
+    let from = 0;
+    do from = this.pagePrefixes(peer, from, Infinity, fn); while (from !== 0);
+  }
+
+  /**
+   * Calls `fn` with up to `max` of a peer's prefixes (in the order given to
+   * it), starting at the beginning (`from` 0) or where the last page
+   * stopped; `bytes` is a view into scratch, valid only during the call, and
+   * `fn` must not change AllowedIPs. Changes between pages are seen, but if
+   * the prefix the cursor points at is removed, the listing ends there.
+   * @returns the cursor for the next page, 0 when the listing is done
+   */
+  pagePrefixes(peer: number, from: number, max: number, fn: (bytes: Uint8Array, cidr: number) => void): number {
+    const at = this.scratch;
+    let left = max;
+    for (;;) {
+      const n = this.x.aip_list(peer, at, Math.min(left, Math.floor(SCRATCH_BYTES / 20)), from);
+      from = n === 0 ? 0 : this.x.aip_list_next();
       const m = this.mem;
       for (let i = 0; i < n; i++) {
         const e = at + i * 20;
         fn(m.subarray(e + 4, e + 4 + (m[e] === 4 ? 4 : 16)), m[e + 1]);
       }
+      left -= n;
+      if (from === 0 || left <= 0) return from;
     }
   }
 

@@ -6,6 +6,11 @@ import { UapiSession } from "../../src/uapi.ts";
 import type { Bind } from "./bind.ts";
 import type { Clock, Files, Network, Processes, UnixSockets } from "./host.ts";
 
+/** Resolves after the event loop has had a turn (I/O callbacks included). */
+const nextTurn: () => Promise<void> = typeof setImmediate === "function"
+  ? () => new Promise((r) => setImmediate(r))
+  : () => new Promise((r) => setTimeout(r, 0));
+
 /** What serving the UAPI uses of its host. */
 export type UapiServerHost = Files & UnixSockets & Network & Pick<Processes, "pid"> & { readonly clock: Clock };
 
@@ -38,10 +43,25 @@ export async function serveUapi(rt: UapiServerHost, runDir: string, name: string
       onListenPort: (port) => { void rebind(port); },
       onOutput: (out) => device.apply(out),
     });
-    conn.start((chunk) => {
-      const reply = session.feed(chunk, engine, rt.clock.now(), (address, port) => ({ address, port }));
+    const resolve = (address: string, port: number) => ({ address, port });
+    let pumping = false;
+    const answer = (reply: string) => {
       if (reply) conn.write(reply);
       if (session.closed) conn.close();
+    };
+    // A large request goes a slice per turn of the event loop, so packets
+    // (and timers) keep their usual latency meanwhile.
+    const pump = async () => {
+      pumping = true;
+      while (session.busy) {
+        await nextTurn();
+        answer(session.work(engine, rt.clock.now(), resolve));
+      }
+      pumping = false;
+    };
+    conn.start((chunk) => {
+      answer(session.feed(chunk, engine, rt.clock.now(), resolve));
+      if (session.busy && !pumping) void pump();
     }, () => {});
   });
   try {

@@ -54,7 +54,7 @@ const show = (v6: boolean, value: bigint, cidr?: number) =>
 
 /** A peer's listing as sorted strings, checking each entry's layout on the way. */
 function wList(peer: number): string[] {
-  const n = wasm.aip_list(peer, OUT, LIST_MAX, 1);
+  const n = wasm.aip_list(peer, OUT, LIST_MAX, 0);
   const m = mem(), out: string[] = [];
   for (let i = 0; i < n; i++) {
     const e = OUT + 20 * i, fam = m[e], cidr = m[e + 1];

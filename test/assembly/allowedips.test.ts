@@ -92,7 +92,7 @@ const remove = (p: string, peer: number) => { const { a, cidr } = parsePrefix(p)
 const lookup = (s: string) => lookupRaw(parseAddr(s));
 
 function listRaw(peer: number, max = LIST_MAX): { v6: boolean; cidr: number; value: bigint }[] {
-  const n = wasm.aip_list(peer, OUT, max, 1);
+  const n = wasm.aip_list(peer, OUT, max, 0);
   const m = mem();
   const out = [];
   for (let i = 0; i < n; i++) {
@@ -317,7 +317,7 @@ test("aip_list: entries, order and max", () => {
   assert.equal(list(A, 0), []);
   assert.equal(list(C), []);
   // The raw bytes of one entry.
-  wasm.aip_list(B, OUT, 1, 1);
+  wasm.aip_list(B, OUT, 1, 0);
   assert.equal([...mem().subarray(OUT, OUT + 20)], [4, 9, 0, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
 });
 
@@ -547,28 +547,35 @@ test("randomized: thousands of prefixes against the naive list", () => {
 });
 
 
-test("aip_list pages through a peer's prefixes, skipping ones removed meanwhile", () => {
+test("aip_list pages through a peer's prefixes from a cursor; a stale cursor ends the listing", () => {
   init(4096);
   const hosts = Array.from({ length: 1000 }, (_, i) => `10.${i >> 8}.${i & 255}.1/32`);
   for (const h of hosts) assert.ok(insert(h, A));
   for (let i = 0; i < 50; i++) assert.ok(insert(`192.168.${i}.0/24`, B)); // interleaved in the trie, not in A's list
+  let from = 0;
   const page = (first: boolean) => {
-    const n = wasm.aip_list(A, OUT, 64, first ? 1 : 0);
+    const n = wasm.aip_list(A, OUT, 64, first ? 0 : from);
+    from = wasm.aip_list_next();
     const m = mem();
     return Array.from({ length: n }, (_, i) => `${m[OUT + 20 * i + 4]}.${m[OUT + 20 * i + 5]}.${m[OUT + 20 * i + 6]}.${m[OUT + 20 * i + 7]}/${m[OUT + 20 * i + 1]}`);
   };
   const got = page(true);
-  // Between pages: the next one due is removed, and one already listed too.
-  assert.ok(remove(hosts[64], A));
+  // Between pages, one already listed goes, and others are added: the listing goes on.
   assert.ok(remove(hosts[3], A));
-  for (let p = page(false); p.length > 0; p = page(false)) got.push(...p);
-  assert.equal(got, hosts.filter((_, i) => i !== 64));
-  // Removing a whole peer while a listing of it is under way ends that listing.
+  assert.ok(insert("10.200.0.1/32", A));
+  while (from !== 0) got.push(...page(false));
+  assert.equal(got, [...hosts, "10.200.0.1/32"]); // hosts[3] was listed before it went
+  // The node the cursor points at goes: the listing ends there, reading nothing of another peer's.
+  assert.equal(page(true).at(-1), hosts[64]); // hosts[3] is gone: the cursor is at hosts[65]
+  assert.ok(remove(hosts[65], A));
+  assert.ok(insert(hosts[65], B)); // likely the very node, reused
+  assert.equal(page(false), []);
+  // Removing a whole peer while a listing of it is under way ends that listing too.
   page(true);
   wasm.aip_remove_peer(A);
   assert.equal(page(false), []);
   assert.is(wasm.aip_count(A), 0);
-  assert.is(wasm.aip_count(B), 50);
+  assert.is(wasm.aip_count(B), 51);
 });
 
 test("the node pool grows a chunk at a time, up to its bound and not past it", () => {

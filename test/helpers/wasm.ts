@@ -14,7 +14,8 @@ export interface AllowedIpsExports {
   aip_remove_peer(peer: number): void;
   aip_lookup4(addr: number): number;
   aip_lookup6(addr: number): number;
-  aip_list(peer: number, out: number, max: number, first: number): number;
+  aip_list(peer: number, out: number, max: number, from: number): number;
+  aip_list_next(): number;
   aip_count(peer: number): number;
   aip_nodes_taken(): number;
   aip_nodes_used(): number;

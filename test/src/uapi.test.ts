@@ -7,7 +7,9 @@ import * as assert from "uvu/assert";
 import { Engine } from "../../src/engine.ts";
 import { nobleX25519 } from "../../src/x25519.ts";
 import { wasmBytes } from "#engine-wasm";
-import { UapiSession, UapiError, formatUapiGet, parseUapiSet, EINVAL, EPROTO, MAX_REQUEST_BYTES } from "../../src/uapi.ts";
+import {
+  UapiSession, UapiError, formatUapiGet, parseUapiSet, sliceSet, EINVAL, EPROTO, GET_SLICE_LINES, MAX_REQUEST_BYTES, SET_SLICE_UNITS,
+} from "../../src/uapi.ts";
 import { keyFromBase64, keyHex, type DeviceStatus } from "../../src/config.ts";
 import { parseWgQuick, toDeviceConfig } from "../../src/wgquick.ts";
 import { pair, ipv4 } from "../helpers/net.ts";
@@ -482,6 +484,85 @@ test("formatUapiGet works on a status alone", () => {
   const g = parseGet(formatUapiGet(status) + "errno=0\n\n").peers[0];
   assert.is(g.last_handshake_time_sec, "1700000000");
   assert.ok(Number(g.last_handshake_time_nsec) >= 999_999_000 && Number(g.last_handshake_time_nsec) <= 999_999_999, g.last_handshake_time_nsec);
+});
+
+/** A set request of `peers` peers with `each` host prefixes apiece (keys are any 32 bytes). */
+function bigSet(peers: number, each: number, first = 0): string {
+  let s = "set=1\n";
+  for (let i = first; i < first + peers; i++) {
+    s += `public_key=${(i + 1).toString(16).padStart(8, "0").repeat(8)}\nreplace_allowed_ips=true\n`;
+    for (let j = 0; j < each; j++) s += `allowed_ip=11.${i & 255}.${(j >> 8) & 255}.${j & 255}/32\n`;
+  }
+  return s + "\n";
+}
+
+test("sliceSet: slices within the budget that, applied in order, do what the whole does", () => {
+  const config = parseUapiSet(bigSet(40, 3000).split("\n").slice(1, -2)).config;
+  config.privateKey = keyFromBase64(PRIV_A);
+  const slices = sliceSet(config);
+  assert.ok(slices.length > 20, `${slices.length} slices`);
+  for (const s of slices) {
+    const units = (s.peers ?? []).reduce((n, p) => n + 64 + (p.allowedIps?.length ?? 0), 0);
+    assert.ok(units <= SET_SLICE_UNITS + 64, `slice of ${units} units`);
+  }
+  assert.ok(slices[0].privateKey, "the device's fields come first");
+  assert.ok(slices.slice(1).every((s) => s.privateKey === undefined && !s.peers!.some((p) => p.replaceAllowedIps && p.allowedIps!.length === 0)));
+  const whole = engine(), sliced = engine();
+  whole.set(config, 0);
+  for (const s of slices) sliced.set(s, 0);
+  assert.equal(sliced.status(), whole.status());
+  assert.is(sliced.status().peers[39].allowedIps.length, 3000);
+  // A small change stays whole.
+  assert.is(sliceSet({ listenPort: 1 }).length, 1);
+  assert.is(sliceSet(parseUapiSet([`public_key=${B}`, "allowed_ip=10.0.0.0/8"]).config).length, 1);
+});
+
+test("a large set or get goes a slice per work() call; requests behind it wait their turn", () => {
+  const e = engine(), s = new UapiSession();
+  // 200 peers x 500 prefixes: 100,000 prefixes.
+  assert.is(s.feed(bigSet(200, 500), e, 0), "");
+  assert.ok(s.busy);
+  // Pipelined behind it: a get, and another small set.
+  assert.is(s.feed(`get=1\n\nset=1\npublic_key=${B}\nallowed_ip=192.168.0.0/16\n\n`, e, 0), "");
+  let setSteps = 0, out = "";
+  while (s.busy && !out.includes("errno")) { out += s.work(e, 0); setSteps++; }
+  assert.ok(setSteps >= 100000 / SET_SLICE_UNITS, `set in ${setSteps} slices`);
+  assert.ok(out.startsWith("errno=0\n\n"), out.slice(0, 40));
+  assert.is(e.status().peers.length, 200);
+  // The get that waited: in slices too, the same text formatUapiGet gives, and then the set behind it.
+  let getSteps = 0;
+  const before = formatUapiGet(e.status());
+  while (s.busy) { out += s.work(e, 0); getSteps++; }
+  assert.ok(getSteps >= Math.floor(100000 / GET_SLICE_LINES), `get in ${getSteps} slices`);
+  assert.is(out, `errno=0\n\n${before}errno=0\n\nerrno=0\n\n`);
+  assert.equal(e.status().peers.at(-1)!.allowedIps, ["192.168.0.0/16"]);
+});
+
+test("between slices the data path runs, and a get sees changes made meanwhile", () => {
+  const { net, a, b } = pair();
+  const s = new UapiSession();
+  assert.is(s.feed(bigSet(100, 1000), a.engine, net.now), "");
+  let delivered = 0;
+  while (s.busy) {
+    s.work(a.engine, net.now);
+    a.send(ipv4("10.0.0.1", "10.0.0.2", 84, delivered));
+    net.flush();
+    delivered++;
+  }
+  assert.is(b.tunnel.length, delivered, "every packet sent between slices arrived");
+  assert.ok(delivered > 10);
+  // A get in progress while a peer goes: that peer is left out, the rest is whole.
+  const g = new UapiSession();
+  let text = g.feed("get=1\n\n", a.engine, net.now);
+  assert.ok(g.busy);
+  a.engine.set({ peers: [{ publicKey: keyFromBase64(PUB_B), remove: true }] }, net.now);
+  const gone = a.engine.set(parseUapiSet([`public_key=${"00000064".repeat(8)}`, "remove=true"]).config, net.now);
+  assert.ok(gone);
+  while (g.busy) text += g.work(a.engine, net.now);
+  const parsed = parseGet(text);
+  assert.is(parsed.errno, "0");
+  assert.is(parsed.peers.length, 100, "101 peers less the one removed ahead of the listing");
+  assert.ok(parsed.peers.every((p) => p.public_key !== "00000064".repeat(8)));
 });
 
 test.run();
