@@ -17,7 +17,7 @@ import { ConfigError, parseWgQuick, toDeviceConfig, type ExtraSection, type WgQu
 import { UserError } from "../ports/errors.ts";
 import { readConfig } from "./config-file.ts";
 import type { HostServer, Host } from "../ports/host.ts";
-import { openTunnel, type Tunnel } from "../tunnel/tunnel.ts";
+import { openTunnel, type Limits, type Tunnel } from "../tunnel/tunnel.ts";
 import { serveHost, tcpClientTunnel, tcpServerTunnel } from "../proxy/forward.ts";
 import { serveHttpProxy } from "../proxy/http-proxy.ts";
 import { Slots } from "../proxy/connections.ts";
@@ -95,7 +95,7 @@ function addr(h: [string, number]): string {
  * @returns the exit code
  * @throws NetstackError (or ConfigError text in it) as one line for the user
  */
-export async function upNetstack(rt: Host, name: string, path: string, runDir: string): Promise<number> {
+export async function upNetstack(rt: Host, name: string, path: string, runDir: string, limits: Limits = {}): Promise<number> {
   let stop: (why: string) => void = () => {};
   const stopped = new Promise<string>((resolve) => { stop = resolve; });
   rt.onSignal((signal) => stop(signal));
@@ -151,7 +151,7 @@ export async function upNetstack(rt: Host, name: string, path: string, runDir: s
     try {
       tunnel = await openTunnel(rt, {
         ...device, addresses: conf.interface.addresses.map((a) => a.address), dns: conf.interface.dns, mtu: conf.interface.mtu,
-      });
+      }, { limits });
     } catch (e) {
       throw new NetstackError((e as Error).message);
     }

@@ -9,6 +9,7 @@ import { Device } from "../ports/device.ts";
 import { serveUapi } from "../ports/uapi-server.ts";
 import { readConfig, writeConfig } from "./config-file.ts";
 import { upNetstack } from "./up-netstack.ts";
+import type { Limits } from "../tunnel/tunnel.ts";
 import { formatShowConf } from "../../src/show.ts";
 import { NoTunError, UserError } from "../ports/errors.ts";
 import type { Host } from "../ports/host.ts";
@@ -34,11 +35,11 @@ export function resolveTarget(target: string): { name: string; path: string } {
   return { name, path };
 }
 
-export async function up(rt: Host, target: string, opts: { netstack?: boolean } = {}): Promise<number> {
+export async function up(rt: Host, target: string, opts: { netstack?: boolean; limits?: Limits } = {}): Promise<number> {
   if (opts.netstack) {
     // The userspace TCP/IP stack as the tunnel's inside: no TUN, no root (adapters/common/proxy/up.ts).
     const t = resolveTarget(target);
-    return upNetstack(rt, t.name, t.path, RUN_DIR);
+    return upNetstack(rt, t.name, t.path, RUN_DIR, opts.limits);
   }
   const { name, path } = resolveTarget(target);
   const log = (cmd: string) => rt.stderr(`[#] ${cmd}\n`);
@@ -116,7 +117,7 @@ export async function up(rt: Host, target: string, opts: { netstack?: boolean } 
   try {
     await hooks(conf.interface.preUp);
     const mtu = conf.interface.mtu ?? 1420;
-    const engine = new Engine({ wasm: await rt.wasm(), x25519: rt.x25519, epoch: rt.epoch, mtu });
+    const engine = new Engine({ wasm: await rt.wasm(), x25519: rt.x25519, epoch: rt.epoch, mtu, ...opts.limits });
     const tun = await tuns.openTun(name, mtu);
     cleanups.push(() => tun.close());
     const bind = await rt.openBind(conf.interface.listenPort ?? 0, engine.maxDatagram);

@@ -64,7 +64,12 @@ export interface TunnelConfig extends DeviceConfig {
 export interface TunnelOptions {
   /** Options for the stack beyond addresses, MTU and DNS (TCP buffers, connection cap). */
   stack?: Omit<StackOptions, "addresses" | "mtu" | "dns">;
+  /** The engine's bounds (EngineOptions maxPeers, maxAllowedIps): tables grow up to them. */
+  limits?: Limits;
 }
+
+/** Upper bounds on what a configuration (or the UAPI) may add. */
+export interface Limits { maxPeers?: number; maxAllowedIps?: number }
 
 /** status(): the UAPI's view, plus the stack's. */
 export interface TunnelStatus extends DeviceStatus {
@@ -106,7 +111,7 @@ export async function openTunnel(deps: TunnelDeps, config: string | TunnelConfig
   const addresses = conf.addresses.map((a) => a.replace(/\/\d+$/, ""));
   if (addresses.length === 0) throw new RangeError("a tunnel needs at least one Address");
   const wasm = typeof deps.wasm === "function" ? await deps.wasm() : deps.wasm;
-  const engine = new Engine({ wasm, x25519: deps.x25519, epoch: deps.epoch, mtu: conf.mtu ?? deps.defaultMtu });
+  const engine = new Engine({ wasm, x25519: deps.x25519, epoch: deps.epoch, mtu: conf.mtu ?? deps.defaultMtu, ...opts.limits });
   const stack = new Stack({ ...opts.stack, addresses, mtu: engine.mtu, dns: conf.dns ?? [] });
   const bind = await deps.openBind(conf.listenPort ?? 0, engine.maxDatagram);
   const device = new Device(engine, new StackTun(stack, deps.clock), bind, deps.clock);

@@ -541,10 +541,14 @@ test("down: gives up after 10 seconds when the process does not stop", async () 
 
 test("up: argument errors, and up's own errors as one line", async () => {
   const rt = new FakeHost();
-  const UP_USAGE = "Usage: wg up [--netstack] { <interface> | <config file> }\n";
+  const UP_USAGE = "Usage: wg up [--netstack] [--max-peers=<n>] [--max-allowed-ips=<n>] { <interface> | <config file> }\n";
   assert.equal(await wg(rt, ["up"]), { code: 1, out: "", err: UP_USAGE });
   assert.equal(await wg(rt, ["up", "a", "b"]), { code: 1, out: "", err: UP_USAGE });
   assert.equal(await wg(rt, ["up", "--bogus", "wg0"]), { code: 1, out: "", err: `Invalid argument: --bogus\n${UP_USAGE}` });
+  for (const bad of ["0", "-1", "1.5", "x", "", "99999999999"]) {
+    assert.equal(await wg(rt, ["up", `--max-peers=${bad}`, "wg0"]), { code: 1, out: "", err: `Invalid max-peers: '${bad}' (a whole number from 1 to 16777216)\n${UP_USAGE}` });
+  }
+  assert.equal(await wg(rt, ["up", "--max-allowed-ips=0", "wg0"]), { code: 1, out: "", err: `Invalid max-allowed-ips: '0' (a whole number from 1 to 33554432)\n${UP_USAGE}` });
   const r = await wg(rt, ["up", "/nonexistent/wg0.conf"]);
   assert.is(r.code, 1);
   assert.is(r.out, "");
