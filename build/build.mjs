@@ -29,7 +29,7 @@ async function wasm() {
     "--runtime", "stub",          // no GC: memory is laid out once at init
     "--enable", "simd",
     "--uncheckedBehavior", "always",
-    "--initialMemory", "2",
+    "--initialMemory", "1",
   ];
   execFileSync(process.execPath, [asc, ...common, "-o", file, "-t", join(out, "engine.wat")], { stdio: "inherit", cwd: root });
   const bytes = readFileSync(file);

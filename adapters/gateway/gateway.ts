@@ -260,7 +260,7 @@ class Session {
     // A small engine: one WebSocket carries one client, and edge isolates are tight on memory.
     this.engine = new Engine({
       wasm: opts.wasm, x25519, epoch: Date.now() - this.clock.now(), mtu: parsed.mtu,
-      batch: 32, maxPeers: Math.max(1, peers.length), maxAllowedIps: Math.max(1, prefixes),
+      batch: 16, maxPeers: Math.max(1, peers.length), maxAllowedIps: Math.max(1, prefixes),
     });
     this.stack = new Stack({
       addresses: parsed.addresses, mtu: this.engine.mtu, maxConnections: opts.maxConnections ?? MAX_CONNECTIONS, tcp: opts.tcp,

@@ -4,6 +4,7 @@
 //         libsodium.js and @noble/ciphers, at 64, 1420 and 8192 bytes.
 //   handshake: full initiation, response and first data message between two engines.
 //   tunnel, netstack, browser: throughput against their baselines (see each file).
+//   gateway: the memory of one edge gateway session, and sessions per 128 MiB.
 //   scale: 10k peers and 1M prefixes through the stock wg setconf, beside wireguard-go.
 import { createCipheriv, createDecipheriv } from "node:crypto";
 import sodium from "libsodium-wrappers";
@@ -16,9 +17,10 @@ import { benchNetstack } from "./netstack.ts";
 import { benchBrowser } from "./browser.ts";
 import { benchTunnel } from "./tunnel.ts";
 import { benchScale } from "./scale.ts";
+import { benchGatewayMemory } from "./gateway.ts";
 
 const json = process.argv.includes("--json");
-// --only=aead,handshake,tunnel,netstack,browser,scale runs just those sections.
+// --only=aead,handshake,tunnel,netstack,browser,gateway,scale runs just those sections.
 const only = process.argv.find((a) => a.startsWith("--only="))?.slice(7).split(",");
 const run = (section: string) => !only || only.includes(section);
 const SIZES = [64, 1420, 8192];
@@ -161,4 +163,5 @@ if (run("handshake")) {
 if (run("tunnel")) await benchTunnel(emit);
 if (run("netstack")) await benchNetstack(emit);
 if (run("browser")) await benchBrowser(emit);
+if (run("gateway")) await benchGatewayMemory(emit);
 if (run("scale")) await benchScale(emit);
