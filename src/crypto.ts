@@ -17,6 +17,24 @@ export interface Aead {
   xopen(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, sealed: Uint8Array, out: Uint8Array): boolean;
 }
 
+/**
+ * The whitepaper's HASH, MAC and KDF (5.4, "Symbols and Functions") over
+ * BLAKE2s, writing into caller buffers so a handshake allocates nothing.
+ * Each call is one Noise step (the engine's is one crossing into its WASM).
+ * Outputs may be the same arrays as inputs: every input is read first.
+ */
+export interface NoiseHash {
+  /** out[0..32] := HASH(a || b), BLAKE2s-256. */
+  hash(a: Uint8Array, b: Uint8Array, out: Uint8Array): void;
+  /** out[0..16] := MAC(key, msg): keyed BLAKE2s-128 (RFC 7693 keyed mode, not HMAC), key 1..32 bytes. */
+  mac(key: Uint8Array, msg: Uint8Array, out: Uint8Array): void;
+  /**
+   * KDF_n(key, input) over HMAC-BLAKE2s, n being 1, 2 or 3 as t2 and t3 are
+   * given: t1 := tau1, t2 := tau2, t3 := tau3 (32 bytes each). key at most 64 bytes.
+   */
+  kdf(key: Uint8Array, input: Uint8Array, t1: Uint8Array, t2?: Uint8Array, t3?: Uint8Array): void;
+}
+
 // ---- Noise helpers over BLAKE2s (whitepaper 5.4, "Symbols and Functions") ----
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -82,6 +100,31 @@ export function kdf3(key: Uint8Array, input: Uint8Array): [Uint8Array, Uint8Arra
   wipe(t0);
   return [t1, t2, t3];
 }
+
+/**
+ * NoiseHash on @noble/hashes: pure JavaScript, runs everywhere. The portable
+ * fallback to the engine's WASM (src/wasm.ts), and the reference its tests
+ * compare against.
+ */
+export const nobleNoiseHash: NoiseHash = {
+  hash(a, b, out) {
+    const h = hash(a, b);
+    out.set(h);
+    wipe(h);
+  },
+  mac(key, msg, out) {
+    const m = mac(key, msg);
+    out.set(m);
+    wipe(m);
+  },
+  kdf(key, input, t1, t2, t3) {
+    const t = t3 ? kdf3(key, input) : t2 ? kdf2(key, input) : [kdf1(key, input)];
+    t1.set(t[0]);
+    if (t2) t2.set(t[1]);
+    if (t3) t3.set(t[2]);
+    for (const x of t) wipe(x);
+  },
+};
 
 /** Constant-time (for equal lengths) comparison. Different lengths are unequal; the length is not secret. */
 export function equal(a: Uint8Array, b: Uint8Array): boolean {

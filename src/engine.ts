@@ -30,7 +30,7 @@ import * as timers from "./timers.ts";
 import type { X25519 } from "./crypto.ts";
 import { wipe, equal } from "./crypto.ts";
 import {
-  LocalStatic, PeerHandshake, beginSession, consumeInitiation, consumeResponse, createInitiation, createResponse,
+  LocalStatic, Noise, PeerHandshake, beginSession, consumeInitiation, consumeResponse, createInitiation, createResponse,
 } from "./handshake.ts";
 import { CookieChecker, CookieGenerator } from "./cookie.ts";
 import { RateLimiter } from "./ratelimiter.ts";
@@ -163,6 +163,8 @@ export class Engine {
 
   private readonly w: Wasm;
   private readonly dh: X25519;
+  /** The handshake's primitives and buffers: X25519, and the AEAD and BLAKE2s of the WASM. */
+  private readonly noise: Noise;
   private readonly epoch: number;
   private readonly out = new Output();
   private local: LocalStatic | null = null;
@@ -214,6 +216,7 @@ export class Engine {
     this.w = instantiate(opts.wasm, {
       maxPeers: this.maxPeers, maxSlots, batch: this.batch, cell: this.maxDatagram, aipNodes: opts.allowedIpsNodes ?? 65536,
     });
+    this.noise = new Noise(this.dh, this.w, this.w);
     for (let i = maxSlots - 1; i >= 0; i--) this.freeSlots.push(i);
     this.memory = this.w.mem;
     this.packetLengths = new Int32Array(this.batch);
@@ -458,7 +461,7 @@ export class Engine {
   }
 
   private consumeInitiation(local: LocalStatic, msg: Uint8Array, from: Endpoint, now: number): void {
-    const hs = consumeInitiation(local, msg, this.dh, this.w, (key) => this.byKey.get(keyHex(key))?.handshake ?? undefined, now);
+    const hs = consumeInitiation(local, msg, this.noise, (key) => this.byKey.get(keyHex(key))?.handshake ?? undefined, now);
     if (hs === null) { this.drops.handshake++; return; }
     const peer = this.byKey.get(keyHex(hs.remoteStatic))!;
     this.setEndpoint(peer, from);
@@ -469,9 +472,9 @@ export class Engine {
     this.forgetPending(peer);
     const index = this.newIndex();
     const resp = new Uint8Array(MESSAGE_RESPONSE_SIZE);
-    if (!createResponse(hs, this.dh, this.w, index, resp)) { this.drops.handshake++; return; }
+    if (!createResponse(hs, this.noise, index, resp)) { this.drops.handshake++; return; }
     peer.cookie.addMacs(resp, now);
-    const keys = beginSession(hs);
+    const keys = beginSession(hs, this.noise);
     if (keys === null) { this.drops.handshake++; return; }
     const kp = this.openKeypair(peer, keys, now);
     if (kp === null) return;
@@ -490,14 +493,14 @@ export class Engine {
   }
 
   private consumeResponse(local: LocalStatic, msg: Uint8Array, from: Endpoint, now: number): void {
-    const hs = consumeResponse(local, msg, this.dh, this.w, (index) => this.pending.get(index)?.handshake ?? undefined);
+    const hs = consumeResponse(local, msg, this.noise, (index) => this.pending.get(index)?.handshake ?? undefined);
     if (hs === null) { this.drops.handshake++; return; }
     const peer = this.pending.get(hs.localIndex)!;
     this.pending.delete(hs.localIndex);
     this.setEndpoint(peer, from);
     timers.anyAuthenticatedPacketTraversal(peer, now);
     timers.anyAuthenticatedPacketReceived(peer);
-    const keys = beginSession(hs);
+    const keys = beginSession(hs, this.noise);
     if (keys === null) { this.drops.handshake++; return; }
     const kp = this.openKeypair(peer, keys, now);
     if (kp === null) return;
@@ -530,7 +533,7 @@ export class Engine {
     this.forgetPending(peer);
     const index = this.newIndex();
     const msg = new Uint8Array(MESSAGE_INITIATION_SIZE);
-    if (!createInitiation(hs, this.dh, this.w, index, tai64n(this.epoch + now), msg)) { this.drops.handshake++; return; }
+    if (!createInitiation(hs, this.noise, index, tai64n(this.epoch + now), msg)) { this.drops.handshake++; return; }
     peer.cookie.addMacs(msg, now);
     this.pending.set(index, peer);
     this.out.send(msg, 0, msg.length, peer.endpoint);
@@ -757,7 +760,7 @@ export class Engine {
     if (key !== null && this.local !== null && equal(key, this.local.privateKey)) return;
     if (this.local) { wipe(this.local.privateKey); wipe(this.local.responderHash); }
     this.local = key === null || key.every((b) => b === 0) ? null : new LocalStatic(key, this.dh);
-    this.checker = this.local ? new CookieChecker(this.local.publicKey, this.w) : null;
+    this.checker = this.local ? new CookieChecker(this.local.publicKey, this.w, this.w) : null;
     for (const peer of [...this.byKey.values()]) {
       // A peer with our own public key is meaningless (wireguard-go removes it).
       if (this.local && equal(peer.publicKey, this.local.publicKey)) { this.removePeer(peer); continue; }
@@ -785,7 +788,7 @@ export class Engine {
       if (id >= this.maxPeers) throw new RangeError(`too many peers (at most ${this.maxPeers})`);
       const key = pc.publicKey.slice();
       const hs = this.local ? new PeerHandshake(this.local, key, null, this.dh) : null;
-      peer = new Peer(id, key, hs, new CookieGenerator(key, this.w));
+      peer = new Peer(id, key, hs, new CookieGenerator(key, this.w, this.w));
       this.peers[id] = peer;
       this.byKey.set(hex, peer);
     }
