@@ -27,7 +27,7 @@ import {
 } from "./constants.ts";
 import { Keypair, Peer, Timer, type Endpoint } from "./peer.ts";
 import * as timers from "./timers.ts";
-import type { X25519 } from "./crypto.ts";
+import { randomU32, type X25519 } from "./crypto.ts";
 import { wipe, equal } from "./crypto.ts";
 import {
   LocalStatic, Noise, PeerHandshake, beginSession, consumeInitiation, consumeResponse, createInitiation, createResponse,
@@ -191,7 +191,6 @@ export class Engine {
   private budgetMs = -Infinity;
   /** The peers' current endpoints as "address port", rebuilt when one has moved. */
   private endpoints: Set<string> | null = null;
-  private readonly rnd = new Uint32Array(1);
   private closed = false;
   /** The caller's last `now`, and how far behind it has stepped in all (see clock()). */
   private lastNow = -Infinity;
@@ -552,8 +551,7 @@ export class Engine {
   /** A random receiver index, unique among live sessions and handshakes in flight. */
   private newIndex(): number {
     for (;;) {
-      crypto.getRandomValues(this.rnd);
-      const i = this.rnd[0];
+      const i = randomU32();
       if (!this.pending.has(i) && this.w.x.index_lookup(i) < 0) return i;
     }
   }
