@@ -1,7 +1,8 @@
 // Interfaces through which the protocol code reaches its primitives, so each
-// runtime can hand in its fastest implementation (see adapters/).
-// Also the Noise helpers (HASH, MAC, HMAC, KDF) over BLAKE2s, which are the
-// same everywhere and come from @noble/hashes.
+// runtime can hand in its fastest implementation (see adapters/; the engine
+// hashes in its WASM, src/wasm.ts). Also the Noise helpers (HASH, MAC, HMAC,
+// KDF) over BLAKE2s on @noble/hashes: the portable NoiseHash, and what code
+// outside the handshake's hot path (constants, tests, tools) uses.
 import { blake2s } from "@noble/hashes/blake2.js";
 import { hmac as nobleHmac } from "@noble/hashes/hmac.js";
 

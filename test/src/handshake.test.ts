@@ -1,8 +1,9 @@
 // The Noise_IKpsk2 handshake (src/handshake.ts), with an Aead built here on
-// @noble/ciphers:
+// @noble/ciphers and the engine's WASM BLAKE2s:
 // - byte-exact agreement with an independent transcription of whitepaper
 //   5.4.2-5.4.5 written in this file straight on @noble primitives (fixed
-//   keys and ephemerals), with and without a preshared key;
+//   keys and ephemerals), with and without a preshared key, hashing with the
+//   WASM and with the noble fallback; and a WASM side against a noble side;
 // - full handshakes both ways, with and without PSK, keys crosswise equal and
 //   usable; nodeX25519 and nobleX25519 peers interoperate;
 // - rejections, each leaving every peer's state as it was: replay (same and
