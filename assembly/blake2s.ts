@@ -303,9 +303,10 @@ function wipe(): void {
 
 /**
  * BLAKE2s (RFC 7693): out[0..outLen] = BLAKE2s-outLen(key[0..keyLen], p[0..len]).
- * outLen 1..32, keyLen 0 (unkeyed) ..32; out may overlap the inputs.
+ * outLen 1..32, keyLen 0 (unkeyed) ..32, else nothing is written; out may overlap the inputs.
  */
 export function blake2s(out: usize, outLen: usize, key: usize, keyLen: usize, p: usize, len: usize): void {
+  if (outLen < 1 || outLen > 32 || keyLen > 32) return;
   start(outLen, key, keyLen);
   update(p, len);
   finish(out, outLen);
@@ -321,9 +322,17 @@ export function noise_hash(out: usize, a: usize, aLen: usize, b: usize, bLen: us
   wipe();
 }
 
-/** Sets IPAD_H and OPAD_H for an HMAC key of keyLen (at most 64) bytes. */
+/** Sets IPAD_H and OPAD_H for an HMAC key of keyLen bytes. */
 function hmac_key(key: usize, keyLen: usize): void {
-  // RFC 2104: K zero-padded to the 64-byte block, XORed with 0x36 (inner) and 0x5c (outer).
+  // RFC 2104: a key longer than the block is hashed first.
+  if (keyLen > 64) {
+    start(32, 0, 0);
+    update(key, keyLen);
+    finish(INNER, 32);
+    key = INNER;
+    keyLen = 32;
+  }
+  // K zero-padded to the 64-byte block, XORed with 0x36 (inner) and 0x5c (outer).
   memory.copy(BUF, key, keyLen);
   memory.fill(BUF + keyLen, 0, 64 - keyLen);
   for (let i: usize = 0; i < 64; i += 4) store<u32>(BUF + i, load<u32>(BUF + i) ^ 0x36363636);
@@ -353,7 +362,7 @@ function hmac_with(out: usize, p: usize, len: usize): void {
   finish(out, 32);
 }
 
-/** HMAC-BLAKE2s (RFC 2104, 64-byte blocks): out[0..32] = HMAC(key[0..keyLen], p[0..len]), keyLen at most 64. */
+/** HMAC-BLAKE2s (RFC 2104, 64-byte blocks): out[0..32] = HMAC(key[0..keyLen], p[0..len]). */
 export function hmac_blake2s(out: usize, key: usize, keyLen: usize, p: usize, len: usize): void {
   hmac_key(key, keyLen);
   hmac_with(out, p, len);
@@ -361,7 +370,7 @@ export function hmac_blake2s(out: usize, key: usize, keyLen: usize, p: usize, le
 }
 
 /**
- * The whitepaper's KDF_n(key, input), n = 1..3, keyLen at most 64:
+ * The whitepaper's KDF_n(key, input), n = 1..3 (else nothing is written):
  *   tau0 := HMAC(key, input); tau1 := HMAC(tau0, 0x1); tau_i := HMAC(tau0, tau_{i-1} || i)
  * writes tau1..tau_n to out[0..32n]. The pad states of tau0 are computed once
  * for its n HMACs. out may overlap key or input (both are read before out is written).
