@@ -10,7 +10,7 @@
 //   reply  = XAEAD(HASH(LABEL_COOKIE || S_pub_responder), random 24-byte nonce, cookie, mac1 of the message answered)
 // The sender decrypts it only with the mac1 it really sent as AAD, and
 // forgets the cookie 120 s later.
-import { type Aead, LABEL_COOKIE, LABEL_MAC1, checkKey, equal, hash, mac, wipe } from "./crypto.ts";
+import { type Aead, type NoiseHash, LABEL_COOKIE, LABEL_MAC1, checkKey, equal, wipe } from "./crypto.ts";
 import {
   COOKIE_NONCE_SIZE, COOKIE_REPLY_COOKIE, COOKIE_REPLY_NONCE, COOKIE_REPLY_RECEIVER, COOKIE_SIZE, INITIATION_MAC1,
   MAC_SIZE, MESSAGE_COOKIE_REPLY, MESSAGE_COOKIE_REPLY_SIZE, MESSAGE_INITIATION_SIZE, MESSAGE_RESPONSE_SIZE,
@@ -35,30 +35,37 @@ function checkSource(source: Uint8Array): void {
 /** The receiving side: checks mac1/mac2 of incoming handshake messages and makes cookie replies. One per local static key. */
 export class CookieChecker {
   private readonly aead: Aead;
+  private readonly h: NoiseHash;
   /** HASH(LABEL_MAC1 || S_pub_local) */
-  private readonly mac1Key: Uint8Array;
+  private readonly mac1Key = new Uint8Array(32);
   /** HASH(LABEL_COOKIE || S_pub_local) */
-  private readonly cookieKey: Uint8Array;
+  private readonly cookieKey = new Uint8Array(32);
   private readonly secret = new Uint8Array(32);
   private secretSetMs = -Infinity;
+  /** The MAC being checked, and the cookie mac2 is checked with: written afresh for each message, wiped after. */
+  private readonly expected = new Uint8Array(MAC_SIZE);
+  private readonly cookie = new Uint8Array(COOKIE_SIZE);
 
   /**
    * @param localPublic - our static public key.
    * @param aead - for XChaCha20-Poly1305.
+   * @param h - for the MACs.
    * @throws TypeError / RangeError if localPublic is not 32 bytes.
    */
-  constructor(localPublic: Uint8Array, aead: Aead) {
+  constructor(localPublic: Uint8Array, aead: Aead, h: NoiseHash) {
     checkKey(localPublic, "localPublic");
     this.aead = aead;
-    this.mac1Key = hash(LABEL_MAC1, localPublic);
-    this.cookieKey = hash(LABEL_COOKIE, localPublic);
+    this.h = h;
+    h.hash(LABEL_MAC1, localPublic, this.mac1Key);
+    h.hash(LABEL_COOKIE, localPublic, this.cookieKey);
   }
 
   /** Whether mac1 of a whole initiation (148 bytes) or response (92) is right. Constant time in the message content; false for other lengths. */
   checkMac1(msg: Uint8Array): boolean {
     const o = mac1Offset(msg);
     if (o < 0) return false;
-    return equal(mac(this.mac1Key, msg.subarray(0, o)), msg.subarray(o, o + MAC_SIZE));
+    this.h.mac(this.mac1Key, msg.subarray(0, o), this.expected);
+    return equal(this.expected, msg.subarray(o, o + MAC_SIZE));
   }
 
   /**
@@ -72,10 +79,10 @@ export class CookieChecker {
     const o = mac1Offset(msg);
     if (o < 0) return false;
     if (!(nowMs - this.secretSetMs < COOKIE_REFRESH_TIME_MS)) return false;
-    const cookie = mac(this.secret, source);
-    const expected = mac(cookie, msg.subarray(0, o + MAC_SIZE));
-    wipe(cookie);
-    return equal(expected, msg.subarray(o + MAC_SIZE, o + 2 * MAC_SIZE));
+    this.h.mac(this.secret, source, this.cookie);
+    this.h.mac(this.cookie, msg.subarray(0, o + MAC_SIZE), this.expected);
+    wipe(this.cookie);
+    return equal(this.expected, msg.subarray(o + MAC_SIZE, o + 2 * MAC_SIZE));
   }
 
   /**
@@ -98,7 +105,8 @@ export class CookieChecker {
       this.secretSetMs = nowMs;
     }
     // tau := MAC(Rm, A_m')
-    const cookie = mac(this.secret, source);
+    const cookie = this.cookie;
+    this.h.mac(this.secret, source, cookie);
     // msg.type := 3; msg.reserved := 0^3; msg.receiver := I_m
     writeU32(out, 0, MESSAGE_COOKIE_REPLY);
     writeU32(out, COOKIE_REPLY_RECEIVER, receiverIndex);
@@ -115,10 +123,11 @@ export class CookieChecker {
 /** The sending side, one per peer: adds mac1/mac2 to our handshake messages and takes the peer's cookie replies. */
 export class CookieGenerator {
   private readonly aead: Aead;
+  private readonly h: NoiseHash;
   /** HASH(LABEL_MAC1 || S_pub_remote) */
-  private readonly mac1Key: Uint8Array;
+  private readonly mac1Key = new Uint8Array(32);
   /** HASH(LABEL_COOKIE || S_pub_remote) */
-  private readonly cookieKey: Uint8Array;
+  private readonly cookieKey = new Uint8Array(32);
   private readonly lastMac1 = new Uint8Array(MAC_SIZE);
   private hasLastMac1 = false;
   private readonly cookie = new Uint8Array(COOKIE_SIZE);
@@ -127,13 +136,15 @@ export class CookieGenerator {
   /**
    * @param remotePublic - the peer's static public key.
    * @param aead - for XChaCha20-Poly1305.
+   * @param h - for the MACs.
    * @throws TypeError / RangeError if remotePublic is not 32 bytes.
    */
-  constructor(remotePublic: Uint8Array, aead: Aead) {
+  constructor(remotePublic: Uint8Array, aead: Aead, h: NoiseHash) {
     checkKey(remotePublic, "remotePublic");
     this.aead = aead;
-    this.mac1Key = hash(LABEL_MAC1, remotePublic);
-    this.cookieKey = hash(LABEL_COOKIE, remotePublic);
+    this.h = h;
+    h.hash(LABEL_MAC1, remotePublic, this.mac1Key);
+    h.hash(LABEL_COOKIE, remotePublic, this.cookieKey);
   }
 
   /**
@@ -146,14 +157,14 @@ export class CookieGenerator {
     const o = mac1Offset(msg);
     if (o < 0) throw new RangeError("addMacs: msg must be a whole initiation or response");
     // msg.mac1 := MAC(HASH(LABEL_MAC1 || S_pub_m'), msg_alpha)
-    const mac1 = mac(this.mac1Key, msg.subarray(0, o));
-    msg.set(mac1, o);
+    const mac1 = msg.subarray(o, o + MAC_SIZE);
+    this.h.mac(this.mac1Key, msg.subarray(0, o), mac1);
     this.lastMac1.set(mac1);
     this.hasLastMac1 = true;
     // if Lm = e or Lm older than 120 s: msg.mac2 := 0^16, else msg.mac2 := MAC(Lm, msg_beta)
     const mac2 = msg.subarray(o + MAC_SIZE, o + 2 * MAC_SIZE);
     if (nowMs - this.cookieSetMs < COOKIE_REFRESH_TIME_MS) {
-      mac2.set(mac(this.cookie, msg.subarray(0, o + MAC_SIZE)));
+      this.h.mac(this.cookie, msg.subarray(0, o + MAC_SIZE), mac2);
     } else {
       mac2.fill(0);
       wipe(this.cookie);

@@ -1,7 +1,8 @@
 // Interfaces through which the protocol code reaches its primitives, so each
-// runtime can hand in its fastest implementation (see adapters/).
-// Also the Noise helpers (HASH, MAC, HMAC, KDF) over BLAKE2s, which are the
-// same everywhere and come from @noble/hashes.
+// runtime can hand in its fastest implementation (see adapters/; the engine
+// hashes in its WASM, src/wasm.ts). Also the Noise helpers (HASH, MAC, HMAC,
+// KDF) over BLAKE2s on @noble/hashes: the portable NoiseHash, and what code
+// outside the handshake's hot path (constants, tests, tools) uses.
 import { blake2s } from "@noble/hashes/blake2.js";
 import { hmac as nobleHmac } from "@noble/hashes/hmac.js";
 
@@ -15,6 +16,24 @@ export interface Aead {
   xseal(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, plaintext: Uint8Array, out: Uint8Array): void;
   /** XChaCha20-Poly1305 open, `nonce` is 24 bytes. */
   xopen(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, sealed: Uint8Array, out: Uint8Array): boolean;
+}
+
+/**
+ * The whitepaper's HASH, MAC and KDF (5.4, "Symbols and Functions") over
+ * BLAKE2s, writing into caller buffers so a handshake allocates nothing.
+ * Each call is one Noise step (the engine's is one crossing into its WASM).
+ * Outputs may be the same arrays as inputs: every input is read first.
+ */
+export interface NoiseHash {
+  /** out[0..32] := HASH(a || b), BLAKE2s-256. */
+  hash(a: Uint8Array, b: Uint8Array, out: Uint8Array): void;
+  /** out[0..16] := MAC(key, msg): keyed BLAKE2s-128 (RFC 7693 keyed mode, not HMAC), key 1..32 bytes. */
+  mac(key: Uint8Array, msg: Uint8Array, out: Uint8Array): void;
+  /**
+   * KDF_n(key, input) over HMAC-BLAKE2s, n being 1, 2 or 3 as t2 and t3 are
+   * given: t1 := tau1, t2 := tau2, t3 := tau3 (32 bytes each). key at most 64 bytes.
+   */
+  kdf(key: Uint8Array, input: Uint8Array, t1: Uint8Array, t2?: Uint8Array, t3?: Uint8Array): void;
 }
 
 // ---- Noise helpers over BLAKE2s (whitepaper 5.4, "Symbols and Functions") ----
@@ -81,6 +100,45 @@ export function kdf3(key: Uint8Array, input: Uint8Array): [Uint8Array, Uint8Arra
   const t3 = hmac(t0, t2, THREE);
   wipe(t0);
   return [t1, t2, t3];
+}
+
+/**
+ * NoiseHash on @noble/hashes: pure JavaScript, runs everywhere. The portable
+ * fallback to the engine's WASM (src/wasm.ts), and the reference its tests
+ * compare against.
+ */
+export const nobleNoiseHash: NoiseHash = {
+  hash(a, b, out) {
+    const h = hash(a, b);
+    out.set(h);
+    wipe(h);
+  },
+  mac(key, msg, out) {
+    const m = mac(key, msg);
+    out.set(m);
+    wipe(m);
+  },
+  kdf(key, input, t1, t2, t3) {
+    const t = t3 ? kdf3(key, input) : t2 ? kdf2(key, input) : [kdf1(key, input)];
+    t1.set(t[0]);
+    if (t2) t2.set(t[1]);
+    if (t3) t3.set(t[2]);
+    for (const x of t) wipe(x);
+  },
+};
+
+// crypto.getRandomValues costs a few microseconds a call whatever the size
+// (about 4 us on Node 20): values that are unpredictable but not secret
+// (receiver indices, timer jitter) come from a pool filled 1 KiB at a time.
+const pool = new Uint32Array(256);
+let poolAt = pool.length;
+
+/** A random 32-bit value for what must be unpredictable but is not a secret (never a key). */
+export function randomU32(): number {
+  if (poolAt === pool.length) { crypto.getRandomValues(pool); poolAt = 0; }
+  const v = pool[poolAt];
+  pool[poolAt++] = 0;
+  return v;
 }
 
 /** Constant-time (for equal lengths) comparison. Different lengths are unequal; the length is not secret. */

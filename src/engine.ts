@@ -27,10 +27,10 @@ import {
 } from "./constants.ts";
 import { Keypair, Peer, Timer, type Endpoint } from "./peer.ts";
 import * as timers from "./timers.ts";
-import type { X25519 } from "./crypto.ts";
+import { randomU32, type X25519 } from "./crypto.ts";
 import { wipe, equal } from "./crypto.ts";
 import {
-  LocalStatic, PeerHandshake, beginSession, consumeInitiation, consumeResponse, createInitiation, createResponse,
+  LocalStatic, Noise, PeerHandshake, beginSession, consumeInitiation, consumeResponse, createInitiation, createResponse,
 } from "./handshake.ts";
 import { CookieChecker, CookieGenerator } from "./cookie.ts";
 import { RateLimiter } from "./ratelimiter.ts";
@@ -165,6 +165,8 @@ export class Engine {
 
   private readonly w: Wasm;
   private readonly dh: X25519;
+  /** The handshake's primitives and buffers: X25519, and the AEAD and BLAKE2s of the WASM. */
+  private readonly noise: Noise;
   private readonly epoch: number;
   private readonly out = new Output();
   private local: LocalStatic | null = null;
@@ -182,8 +184,12 @@ export class Engine {
   /** Slots 0..slotCount-1 exist in WASM memory; more are made when freeSlots runs out. */
   private slotCount = 0;
   private readonly maxSlots: number;
-  /** Peer ids given back by removed peers, reused before new ones. */
+  /**
+   * Peer ids given back by removed peers, reused lowest first before new
+   * ones (status lists peers by id); sorted highest first when freeSorted.
+   */
   private readonly freeIds: number[] = [];
+  private freeSorted = true;
   private readonly maxPeers: number;
   private underLoadUntil = -Infinity;
   private loadWindowStart = -Infinity;
@@ -196,7 +202,6 @@ export class Engine {
   private budgetMs = -Infinity;
   /** The peers' current endpoints as "address port", rebuilt when one has moved. */
   private endpoints: Set<string> | null = null;
-  private readonly rnd = new Uint32Array(1);
   private closed = false;
   /** The caller's last `now`, and how far behind it has stepped in all (see clock()). */
   private lastNow = -Infinity;
@@ -224,6 +229,7 @@ export class Engine {
     this.w = instantiate(opts.wasm, {
       maxPeers: this.maxPeers, maxSlots: this.maxSlots, batch: this.batch, cell: this.maxDatagram, aipNodes: 2 * maxAllowedIps,
     });
+    this.noise = new Noise(this.dh, this.w, this.w);
     this.packetLengths = new Int32Array(this.batch);
     this.datagramLengths = new Int32Array(this.batch);
     this.datagramFrom = new Array(this.batch).fill(null);
@@ -480,7 +486,7 @@ export class Engine {
   }
 
   private consumeInitiation(local: LocalStatic, msg: Uint8Array, from: Endpoint, now: number): void {
-    const hs = consumeInitiation(local, msg, this.dh, this.w, (key) => this.byKey.get(keyHex(key))?.handshake ?? undefined, now);
+    const hs = consumeInitiation(local, msg, this.noise, (key) => this.byKey.get(keyHex(key))?.handshake ?? undefined, now);
     if (hs === null) { this.drops.handshake++; return; }
     const peer = this.byKey.get(keyHex(hs.remoteStatic))!;
     this.setEndpoint(peer, from);
@@ -491,9 +497,9 @@ export class Engine {
     this.forgetPending(peer);
     const index = this.newIndex();
     const resp = new Uint8Array(MESSAGE_RESPONSE_SIZE);
-    if (!createResponse(hs, this.dh, this.w, index, resp)) { this.drops.handshake++; return; }
+    if (!createResponse(hs, this.noise, index, resp)) { this.drops.handshake++; return; }
     peer.cookie.addMacs(resp, now);
-    const keys = beginSession(hs);
+    const keys = beginSession(hs, this.noise);
     if (keys === null) { this.drops.handshake++; return; }
     const kp = this.openKeypair(peer, keys, now);
     if (kp === null) return;
@@ -512,14 +518,14 @@ export class Engine {
   }
 
   private consumeResponse(local: LocalStatic, msg: Uint8Array, from: Endpoint, now: number): void {
-    const hs = consumeResponse(local, msg, this.dh, this.w, (index) => this.pending.get(index)?.handshake ?? undefined);
+    const hs = consumeResponse(local, msg, this.noise, (index) => this.pending.get(index)?.handshake ?? undefined);
     if (hs === null) { this.drops.handshake++; return; }
     const peer = this.pending.get(hs.localIndex)!;
     this.pending.delete(hs.localIndex);
     this.setEndpoint(peer, from);
     timers.anyAuthenticatedPacketTraversal(peer, now);
     timers.anyAuthenticatedPacketReceived(peer);
-    const keys = beginSession(hs);
+    const keys = beginSession(hs, this.noise);
     if (keys === null) { this.drops.handshake++; return; }
     const kp = this.openKeypair(peer, keys, now);
     if (kp === null) return;
@@ -552,7 +558,7 @@ export class Engine {
     this.forgetPending(peer);
     const index = this.newIndex();
     const msg = new Uint8Array(MESSAGE_INITIATION_SIZE);
-    if (!createInitiation(hs, this.dh, this.w, index, tai64n(this.epoch + now), msg)) { this.drops.handshake++; return; }
+    if (!createInitiation(hs, this.noise, index, tai64n(this.epoch + now), msg)) { this.drops.handshake++; return; }
     peer.cookie.addMacs(msg, now);
     this.pending.set(index, peer);
     this.out.send(msg, 0, msg.length, peer.endpoint);
@@ -571,8 +577,7 @@ export class Engine {
   /** A random receiver index, unique among live sessions and handshakes in flight. */
   private newIndex(): number {
     for (;;) {
-      crypto.getRandomValues(this.rnd);
-      const i = this.rnd[0];
+      const i = randomU32();
       if (!this.pending.has(i) && this.w.x.index_lookup(i) < 0) return i;
     }
   }
@@ -803,7 +808,7 @@ export class Engine {
     if (key !== null && this.local !== null && equal(key, this.local.privateKey)) return;
     if (this.local) { wipe(this.local.privateKey); wipe(this.local.responderHash); }
     this.local = key === null || key.every((b) => b === 0) ? null : new LocalStatic(key, this.dh);
-    this.checker = this.local ? new CookieChecker(this.local.publicKey, this.w) : null;
+    this.checker = this.local ? new CookieChecker(this.local.publicKey, this.w, this.w) : null;
     for (const peer of [...this.byKey.values()]) {
       // A peer with our own public key is meaningless (wireguard-go removes it).
       if (this.local && equal(peer.publicKey, this.local.publicKey)) { this.removePeer(peer); continue; }
@@ -826,12 +831,13 @@ export class Engine {
     if (peer === null) {
       if (pc.updateOnly) return;
       if (this.local && equal(pc.publicKey, this.local.publicKey)) return;
+      if (!this.freeSorted) { this.freeIds.sort((x, y) => y - x); this.freeSorted = true; }
       const id = this.freeIds.length > 0 ? this.freeIds[this.freeIds.length - 1] : this.peers.length;
       if (id >= this.maxPeers || this.w.growPeers(id + 1) <= id) throw new RangeError(`too many peers (at most ${this.maxPeers})`);
       if (id !== this.peers.length) this.freeIds.pop();
       const key = pc.publicKey.slice();
       const hs = this.local ? new PeerHandshake(this.local, key, null, this.dh) : null;
-      peer = new Peer(id, key, hs, new CookieGenerator(key, this.w));
+      peer = new Peer(id, key, hs, new CookieGenerator(key, this.w, this.w));
       this.peers[id] = peer;
       this.byKey.set(hex, peer);
     }
@@ -862,6 +868,7 @@ export class Engine {
     this.byKey.delete(keyHex(peer.publicKey));
     this.peers[peer.id] = null;
     this.freeIds.push(peer.id);
+    this.freeSorted = false;
     this.endpoints = null;
     peer.staged = [];
   }

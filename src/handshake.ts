@@ -1,17 +1,18 @@
 // The WireGuard handshake: Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s, as the
 // whitepaper (section 5.4) writes it out message by message. Pure functions
-// over one PeerHandshake per peer; the primitives (X25519, the AEAD) come in
-// as parameters and mac1/mac2 are cookie.ts's job.
+// over one PeerHandshake per peer; the primitives (X25519, the AEAD, BLAKE2s)
+// come in as one Noise per engine, and mac1/mac2 are cookie.ts's job.
 //
-// Each consume* function works on copies and writes the peer's state only
-// once the message has fully authenticated, so a bad message changes
-// nothing. Every intermediate secret (DH results, KDF outputs, temporary
-// keys) is wiped as soon as it has been used.
+// A message is computed in the Noise's own buffers (H, C, k, tau), not in
+// new arrays, and each consume* function writes the peer's state only once
+// the message has fully authenticated, so a bad message changes nothing.
+// Every intermediate secret (DH results, KDF outputs, temporary keys) is
+// wiped as soon as it has been used, and the buffers before returning.
 //
 // The whitepaper's lines are quoted above the code that implements them,
 // with i = initiator, r = responder.
 import {
-  type Aead, type X25519, INITIAL_CHAIN_KEY, INITIAL_HASH, checkKey, equal, hash, kdf1, kdf2, kdf3, wipe,
+  type Aead, type NoiseHash, type X25519, INITIAL_CHAIN_KEY, INITIAL_HASH, checkKey, equal, hash, wipe,
 } from "./crypto.ts";
 import { compareTai64n } from "./tai64n.ts";
 import {
@@ -29,6 +30,40 @@ export const INITIATION_MIN_INTERVAL_MS = 20;
 /** AEAD nonce for handshake messages: each key is used once, so counter 0. */
 const ZERO_NONCE = new Uint8Array(12);
 const EMPTY = new Uint8Array(0);
+
+/**
+ * What a handshake computes with, and the buffers it computes in. One per
+ * engine, shared by its peers: the functions below run synchronously and
+ * hold nothing in it between calls (every buffer is zero on return).
+ */
+export class Noise {
+  /** H and C of the message in progress; the peer's copies are written only once it is good. */
+  readonly h = new Uint8Array(32);
+  readonly c = new Uint8Array(32);
+  /** An AEAD key (k) and the PSK's tau. */
+  readonly k = new Uint8Array(32);
+  readonly tau = new Uint8Array(32);
+  /** What an initiation decrypts to before it is known to be good. */
+  readonly remoteStatic = new Uint8Array(32);
+  readonly timestamp = new Uint8Array(TIMESTAMP_SIZE);
+
+  /**
+   * @param dh - X25519: the runtime's fastest synchronous one.
+   * @param aead - ChaCha20-Poly1305 for the encrypted fields.
+   * @param hash - HASH, MAC and KDF (the engine's WASM, or nobleNoiseHash).
+   */
+  constructor(readonly dh: X25519, readonly aead: Aead, readonly hash: NoiseHash) {}
+
+  /** Zeroes every buffer. */
+  wipe(): void {
+    wipe(this.h);
+    wipe(this.c);
+    wipe(this.k);
+    wipe(this.tau);
+    wipe(this.remoteStatic);
+    wipe(this.timestamp);
+  }
+}
 
 /** This side's static key pair, and what can be computed from it once. */
 export class LocalStatic {
@@ -120,32 +155,13 @@ export class PeerHandshake {
   }
 }
 
-/** h' := HASH(h || data); wipes the old h. */
-function mixHash(h: Uint8Array, data: Uint8Array): Uint8Array {
-  const next = hash(h, data);
-  wipe(h);
-  return next;
-}
-
-/** c' := KDF1(c, data); wipes the old c. */
-function mixKey(c: Uint8Array, data: Uint8Array): Uint8Array {
-  const next = kdf1(c, data);
-  wipe(c);
-  return next;
-}
-
-/** c' := KDF1(c, DH(priv, pub)), or null (with c wiped) when the DH is zero. */
-function mixDh(c: Uint8Array, dh: X25519, priv: Uint8Array, pub: Uint8Array): Uint8Array | null {
-  const ss = dh.shared(priv, pub);
-  if (ss === null) { wipe(c); return null; }
-  const next = kdf1(c, ss);
+/** c := KDF1(c, DH(priv, pub)), or false (the DH was zero) with c unchanged. The DH result is wiped. */
+function mixDh(n: Noise, priv: Uint8Array, pub: Uint8Array): boolean {
+  const ss = n.dh.shared(priv, pub);
+  if (ss === null) return false;
+  n.hash.kdf(n.c, ss, n.c);
   wipe(ss);
-  wipe(c);
-  return next;
-}
-
-function wipeAll(...a: (Uint8Array | null)[]): void {
-  for (const x of a) if (x !== null) wipe(x);
+  return true;
 }
 
 /**
@@ -159,53 +175,49 @@ function wipeAll(...a: (Uint8Array | null)[]): void {
  * @returns false, with the peer's state untouched, if a DH is zero (the peer's key is low-order). `out` is then unspecified.
  * @throws RangeError if `out` or `timestamp` is too short.
  */
-export function createInitiation(
-  hs: PeerHandshake, dh: X25519, aead: Aead, localIndex: number, timestamp: Uint8Array, out: Uint8Array,
-): boolean {
+export function createInitiation(hs: PeerHandshake, n: Noise, localIndex: number, timestamp: Uint8Array, out: Uint8Array): boolean {
   if (out.length < INITIATION_MAC1) throw new RangeError(`createInitiation: out needs ${INITIATION_MAC1} bytes`);
   if (timestamp.length !== TIMESTAMP_SIZE) throw new RangeError("createInitiation: timestamp must be 12 bytes");
   const staticStatic = hs.precomputedStaticStatic;
   if (staticStatic === null) return false;
+  const { h, c, k, hash } = n;
 
   // Ci := HASH(CONSTRUCTION); Hi := HASH(Ci || IDENTIFIER); Hi := HASH(Hi || S_pub_r)
   //   (precomputed: INITIAL_CHAIN_KEY and hs.initiatorHash)
   // (E_priv_i, E_pub_i) := DH-GENERATE(); msg.ephemeral := E_pub_i
-  const e = dh.generate();
+  const e = n.dh.generate();
   const ephemeral = out.subarray(INITIATION_EPHEMERAL, INITIATION_STATIC);
   ephemeral.set(e.publicKey);
   // Ci := KDF1(Ci, msg.ephemeral)
-  let c = kdf1(INITIAL_CHAIN_KEY, ephemeral);
+  hash.kdf(INITIAL_CHAIN_KEY, ephemeral, c);
   // Hi := HASH(Hi || msg.ephemeral)
-  let h = hash(hs.initiatorHash, ephemeral);
+  hash.hash(hs.initiatorHash, ephemeral, h);
   // (Ci, k) := KDF2(Ci, DH(E_priv_i, S_pub_r))
-  const es = dh.shared(e.privateKey, hs.remoteStatic);
-  if (es === null) { wipeAll(c, h, e.privateKey); return false; }
-  let [c1, k] = kdf2(c, es);
-  wipeAll(c, es);
-  c = c1;
+  const es = n.dh.shared(e.privateKey, hs.remoteStatic);
+  if (es === null) { wipe(e.privateKey); n.wipe(); return false; }
+  hash.kdf(c, es, c, k);
+  wipe(es);
   // msg.static := AEAD(k, 0, S_pub_i, Hi)
   const encStatic = out.subarray(INITIATION_STATIC, INITIATION_TIMESTAMP);
-  aead.seal(k, ZERO_NONCE, h, hs.local.publicKey, encStatic);
+  n.aead.seal(k, ZERO_NONCE, h, hs.local.publicKey, encStatic);
   wipe(k);
   // Hi := HASH(Hi || msg.static)
-  h = mixHash(h, encStatic);
+  hash.hash(h, encStatic, h);
   // (Ci, k) := KDF2(Ci, DH(S_priv_i, S_pub_r))   (the DH is precomputed)
-  [c1, k] = kdf2(c, staticStatic);
-  wipe(c);
-  c = c1;
+  hash.kdf(c, staticStatic, c, k);
   // msg.timestamp := AEAD(k, 0, TAI64N(), Hi)
   const encTimestamp = out.subarray(INITIATION_TIMESTAMP, INITIATION_MAC1);
-  aead.seal(k, ZERO_NONCE, h, timestamp, encTimestamp);
+  n.aead.seal(k, ZERO_NONCE, h, timestamp, encTimestamp);
   wipe(k);
   // Hi := HASH(Hi || msg.timestamp)
-  h = mixHash(h, encTimestamp);
+  hash.hash(h, encTimestamp, h);
   // msg.type := 1; msg.reserved := 0^3; msg.sender := I_i
   writeU32(out, 0, MESSAGE_INITIATION);
   writeU32(out, INITIATION_SENDER, localIndex);
 
   hs.hash.set(h);
   hs.chainKey.set(c);
-  wipeAll(h, c);
+  n.wipe();
   wipe(hs.ephemeralPrivate);
   hs.ephemeralPrivate = e.privateKey;
   hs.localIndex = localIndex >>> 0;
@@ -217,7 +229,7 @@ export function createInitiation(
  * Consumes a handshake initiation (whitepaper 5.4.2, responder side). The
  * caller has checked mac1 (and mac2 under load).
  * @param msg - the whole 148-byte message.
- * @param findPeer - the peer with this static public key, if we know it.
+ * @param findPeer - the peer with this static public key, if we know it (the key is lent: copy it to keep it).
  * @param nowMs - the caller's clock, for flood protection.
  * @returns the peer, now in InitiationConsumed; or null, with no peer
  *   changed, if the message is malformed, the static key does not decrypt,
@@ -226,10 +238,11 @@ export function createInitiation(
  *   accepted less than 20 ms ago (flood).
  */
 export function consumeInitiation(
-  local: LocalStatic, msg: Uint8Array, dh: X25519, aead: Aead,
+  local: LocalStatic, msg: Uint8Array, n: Noise,
   findPeer: (remoteStatic: Uint8Array) => PeerHandshake | undefined, nowMs: number,
 ): PeerHandshake | null {
   if (msg.length !== MESSAGE_INITIATION_SIZE || readU32(msg, 0) !== MESSAGE_INITIATION) return null;
+  const { h, c, k, hash, remoteStatic, timestamp } = n;
   const ephemeral = msg.subarray(INITIATION_EPHEMERAL, INITIATION_STATIC);
   const encStatic = msg.subarray(INITIATION_STATIC, INITIATION_TIMESTAMP);
   const encTimestamp = msg.subarray(INITIATION_TIMESTAMP, INITIATION_MAC1);
@@ -237,58 +250,53 @@ export function consumeInitiation(
   // Cr := HASH(CONSTRUCTION); Hr := HASH(Cr || IDENTIFIER); Hr := HASH(Hr || S_pub_r)
   //   (precomputed: INITIAL_CHAIN_KEY and local.responderHash)
   // Cr := KDF1(Cr, msg.ephemeral)
-  let c = kdf1(INITIAL_CHAIN_KEY, ephemeral);
+  hash.kdf(INITIAL_CHAIN_KEY, ephemeral, c);
   // Hr := HASH(Hr || msg.ephemeral)
-  let h = hash(local.responderHash, ephemeral);
+  hash.hash(local.responderHash, ephemeral, h);
   // (Cr, k) := KDF2(Cr, DH(S_priv_r, msg.ephemeral))
-  const se = dh.shared(local.privateKey, ephemeral);
-  if (se === null) { wipeAll(c, h); return null; }
-  let [c1, k] = kdf2(c, se);
-  wipeAll(c, se);
-  c = c1;
+  const se = n.dh.shared(local.privateKey, ephemeral);
+  if (se === null) { n.wipe(); return null; }
+  hash.kdf(c, se, c, k);
+  wipe(se);
   // S_pub_i := AEAD-DEC(k, 0, msg.static, Hr)
-  const remoteStatic = new Uint8Array(32);
-  const staticOk = aead.open(k, ZERO_NONCE, h, encStatic, remoteStatic);
+  const staticOk = n.aead.open(k, ZERO_NONCE, h, encStatic, remoteStatic);
   wipe(k);
-  if (!staticOk) { wipeAll(c, h); return null; }
+  if (!staticOk) { n.wipe(); return null; }
   // Hr := HASH(Hr || msg.static)
-  h = mixHash(h, encStatic);
+  hash.hash(h, encStatic, h);
 
   // (find the peer whose static key that is)
   const hs = findPeer(remoteStatic);
   if (hs === undefined || !equal(hs.remoteStatic, remoteStatic) || hs.precomputedStaticStatic === null) {
-    wipeAll(c, h);
+    n.wipe();
     return null;
   }
   // (Cr, k) := KDF2(Cr, DH(S_priv_r, S_pub_i))   (the DH is precomputed)
-  [c1, k] = kdf2(c, hs.precomputedStaticStatic);
-  wipe(c);
-  c = c1;
+  hash.kdf(c, hs.precomputedStaticStatic, c, k);
   // timestamp := AEAD-DEC(k, 0, msg.timestamp, Hr)
-  const timestamp = new Uint8Array(TIMESTAMP_SIZE);
-  const timestampOk = aead.open(k, ZERO_NONCE, h, encTimestamp, timestamp);
+  const timestampOk = n.aead.open(k, ZERO_NONCE, h, encTimestamp, timestamp);
   wipe(k);
-  if (!timestampOk) { wipeAll(c, h); return null; }
+  if (!timestampOk) { n.wipe(); return null; }
   // Hr := HASH(Hr || msg.timestamp)
-  h = mixHash(h, encTimestamp);
+  hash.hash(h, encTimestamp, h);
 
   // Replay: the timestamp must be greater than any accepted before (whitepaper 5.1).
   // Flood: at most one initiation per 20 ms from one peer.
   if (compareTai64n(timestamp, hs.lastTimestamp) <= 0 || nowMs - hs.lastInitiationConsumedMs < INITIATION_MIN_INTERVAL_MS) {
-    wipeAll(c, h);
+    n.wipe();
     return null;
   }
 
   hs.hash.set(h);
   hs.chainKey.set(c);
-  wipeAll(h, c);
   // An initiation of our own that was in flight is superseded: its response can no longer be consumed.
   wipe(hs.ephemeralPrivate);
   hs.remoteEphemeral.set(ephemeral);
   hs.remoteIndex = readU32(msg, INITIATION_SENDER);
-  hs.lastTimestamp = timestamp;
+  hs.lastTimestamp.set(timestamp);
   if (nowMs > hs.lastInitiationConsumedMs) hs.lastInitiationConsumedMs = nowMs;
   hs.state = HandshakeState.InitiationConsumed;
+  n.wipe();
   return hs;
 }
 
@@ -302,37 +310,35 @@ export function consumeInitiation(
  *   InitiationConsumed and both DHs are non-zero. `out` is then unspecified.
  * @throws RangeError if `out` is too short.
  */
-export function createResponse(hs: PeerHandshake, dh: X25519, aead: Aead, localIndex: number, out: Uint8Array): boolean {
+export function createResponse(hs: PeerHandshake, n: Noise, localIndex: number, out: Uint8Array): boolean {
   if (out.length < RESPONSE_MAC1) throw new RangeError(`createResponse: out needs ${RESPONSE_MAC1} bytes`);
   if (hs.state !== HandshakeState.InitiationConsumed) return false;
+  const { h, c, k, tau, hash } = n;
 
   // (E_priv_r, E_pub_r) := DH-GENERATE(); msg.ephemeral := E_pub_r
-  const e = dh.generate();
+  const e = n.dh.generate();
   const ephemeral = out.subarray(RESPONSE_EPHEMERAL, RESPONSE_EMPTY);
   ephemeral.set(e.publicKey);
   // Cr := KDF1(Cr, E_pub_r)
-  let c: Uint8Array | null = kdf1(hs.chainKey, ephemeral);
+  hash.kdf(hs.chainKey, ephemeral, c);
   // Hr := HASH(Hr || msg.ephemeral)
-  let h = hash(hs.hash, ephemeral);
+  hash.hash(hs.hash, ephemeral, h);
   // Cr := KDF1(Cr, DH(E_priv_r, E_pub_i))
-  c = mixDh(c, dh, e.privateKey, hs.remoteEphemeral);
   // Cr := KDF1(Cr, DH(E_priv_r, S_pub_i))
-  if (c !== null) c = mixDh(c, dh, e.privateKey, hs.remoteStatic);
+  const ok = mixDh(n, e.privateKey, hs.remoteEphemeral) && mixDh(n, e.privateKey, hs.remoteStatic);
   wipe(e.privateKey); // the responder's ephemeral is not needed after this
-  if (c === null) { wipe(h); return false; }
+  if (!ok) { n.wipe(); return false; }
   // (Cr, tau, k) := KDF3(Cr, Q)
-  const [c1, tau, k] = kdf3(c, hs.presharedKey);
-  wipe(c);
-  c = c1;
+  hash.kdf(c, hs.presharedKey, c, tau, k);
   // Hr := HASH(Hr || tau)
-  h = mixHash(h, tau);
+  hash.hash(h, tau, h);
   wipe(tau);
   // msg.empty := AEAD(k, 0, e, Hr)
   const encEmpty = out.subarray(RESPONSE_EMPTY, RESPONSE_MAC1);
-  aead.seal(k, ZERO_NONCE, h, EMPTY, encEmpty);
+  n.aead.seal(k, ZERO_NONCE, h, EMPTY, encEmpty);
   wipe(k);
   // Hr := HASH(Hr || msg.empty)
-  h = mixHash(h, encEmpty);
+  hash.hash(h, encEmpty, h);
   // msg.type := 2; msg.reserved := 0^3; msg.sender := I_r; msg.receiver := I_i
   writeU32(out, 0, MESSAGE_RESPONSE);
   writeU32(out, RESPONSE_SENDER, localIndex);
@@ -340,7 +346,7 @@ export function createResponse(hs: PeerHandshake, dh: X25519, aead: Aead, localI
 
   hs.hash.set(h);
   hs.chainKey.set(c);
-  wipeAll(h, c);
+  n.wipe();
   hs.localIndex = localIndex >>> 0;
   hs.state = HandshakeState.ResponseCreated;
   return true;
@@ -357,42 +363,39 @@ export function createResponse(hs: PeerHandshake, dh: X25519, aead: Aead, localI
  *   empty payload does not authenticate.
  */
 export function consumeResponse(
-  local: LocalStatic, msg: Uint8Array, dh: X25519, aead: Aead,
+  local: LocalStatic, msg: Uint8Array, n: Noise,
   findByIndex: (receiverIndex: number) => PeerHandshake | undefined,
 ): PeerHandshake | null {
   if (msg.length !== MESSAGE_RESPONSE_SIZE || readU32(msg, 0) !== MESSAGE_RESPONSE) return null;
   const receiver = readU32(msg, RESPONSE_RECEIVER);
   const hs = findByIndex(receiver);
   if (hs === undefined || hs.state !== HandshakeState.InitiationSent || hs.localIndex !== receiver) return null;
+  const { h, c, k, tau, hash } = n;
   const ephemeral = msg.subarray(RESPONSE_EPHEMERAL, RESPONSE_EMPTY);
   const encEmpty = msg.subarray(RESPONSE_EMPTY, RESPONSE_MAC1);
 
   // Cr := KDF1(Cr, msg.ephemeral)   (Cr and Hr as the initiation left them)
-  let c: Uint8Array | null = kdf1(hs.chainKey, ephemeral);
+  hash.kdf(hs.chainKey, ephemeral, c);
   // Hr := HASH(Hr || msg.ephemeral)
-  let h = hash(hs.hash, ephemeral);
+  hash.hash(hs.hash, ephemeral, h);
   // Cr := KDF1(Cr, DH(E_priv_i, msg.ephemeral))
-  c = mixDh(c, dh, hs.ephemeralPrivate, ephemeral);
   // Cr := KDF1(Cr, DH(S_priv_i, msg.ephemeral))
-  if (c !== null) c = mixDh(c, dh, local.privateKey, ephemeral);
-  if (c === null) { wipe(h); return null; }
+  if (!mixDh(n, hs.ephemeralPrivate, ephemeral) || !mixDh(n, local.privateKey, ephemeral)) { n.wipe(); return null; }
   // (Cr, tau, k) := KDF3(Cr, Q)
-  const [c1, tau, k] = kdf3(c, hs.presharedKey);
-  wipe(c);
-  c = c1;
+  hash.kdf(c, hs.presharedKey, c, tau, k);
   // Hr := HASH(Hr || tau)
-  h = mixHash(h, tau);
+  hash.hash(h, tau, h);
   wipe(tau);
   // e := AEAD-DEC(k, 0, msg.empty, Hr)
-  const ok = aead.open(k, ZERO_NONCE, h, encEmpty, EMPTY);
+  const ok = n.aead.open(k, ZERO_NONCE, h, encEmpty, EMPTY);
   wipe(k);
-  if (!ok) { wipeAll(c, h); return null; }
+  if (!ok) { n.wipe(); return null; }
   // Hr := HASH(Hr || msg.empty)
-  h = mixHash(h, encEmpty);
+  hash.hash(h, encEmpty, h);
 
   hs.hash.set(h);
   hs.chainKey.set(c);
-  wipeAll(h, c);
+  n.wipe();
   wipe(hs.ephemeralPrivate); // the initiator's ephemeral is not needed after this
   hs.remoteIndex = readU32(msg, RESPONSE_SENDER);
   hs.state = HandshakeState.ResponseConsumed;
@@ -407,19 +410,14 @@ export function consumeResponse(
  * belongs to the session) and returns the state to None.
  * @returns the keys and indices (the caller owns and should eventually wipe the keys), or null in any other state.
  */
-export function beginSession(hs: PeerHandshake): {
+export function beginSession(hs: PeerHandshake, n: Noise): {
   sendKey: Uint8Array; recvKey: Uint8Array; isInitiator: boolean; localIndex: number; remoteIndex: number;
 } | null {
-  let sendKey: Uint8Array, recvKey: Uint8Array, isInitiator: boolean;
-  if (hs.state === HandshakeState.ResponseConsumed) {
-    [sendKey, recvKey] = kdf2(hs.chainKey, EMPTY);
-    isInitiator = true;
-  } else if (hs.state === HandshakeState.ResponseCreated) {
-    [recvKey, sendKey] = kdf2(hs.chainKey, EMPTY);
-    isInitiator = false;
-  } else {
-    return null;
-  }
+  const isInitiator = hs.state === HandshakeState.ResponseConsumed;
+  if (!isInitiator && hs.state !== HandshakeState.ResponseCreated) return null;
+  const sendKey = new Uint8Array(32), recvKey = new Uint8Array(32);
+  if (isInitiator) n.hash.kdf(hs.chainKey, EMPTY, sendKey, recvKey);
+  else n.hash.kdf(hs.chainKey, EMPTY, recvKey, sendKey);
   const session = { sendKey, recvKey, isInitiator, localIndex: hs.localIndex, remoteIndex: hs.remoteIndex };
   hs.clear();
   return session;

@@ -5,12 +5,11 @@ import {
   KEEPALIVE_TIMEOUT, REKEY_TIMEOUT, REKEY_TIMEOUT_JITTER, ZERO_KEYS_AFTER,
 } from "./constants.ts";
 import { Timer, type Peer } from "./peer.ts";
+import { randomU32 } from "./crypto.ts";
 
-const rnd = new Uint32Array(1);
 /** 0..333 ms of jitter, so peers that start together don't retry in lockstep. */
 export function jitter(): number {
-  crypto.getRandomValues(rnd);
-  return rnd[0] % REKEY_TIMEOUT_JITTER;
+  return randomU32() % REKEY_TIMEOUT_JITTER;
 }
 
 const armed = (p: Peer, t: Timer) => p.timers[t] !== Infinity;

@@ -1,12 +1,12 @@
 // The engine's view of its WebAssembly half: instantiation, the memory
-// layout, and the control-plane calls (keys, AllowedIPs, handshake AEAD)
-// that pass their arguments through the scratch area.
+// layout, and the control-plane calls (keys, AllowedIPs, handshake AEAD and
+// BLAKE2s) that pass their arguments through the scratch area.
 //
 // The tables in WASM memory grow as peers, keypairs and prefixes are added
 // (assembly/heap.ts), which detaches the ArrayBuffer behind `mem` and `desc`:
 // every call here that may grow memory takes fresh views before it returns,
 // and callers read `mem`/`desc` again after any control-plane call.
-import type { Aead } from "./crypto.ts";
+import { type Aead, type NoiseHash, nobleNoiseHash } from "./crypto.ts";
 import type { Prefix } from "./ip.ts";
 import { REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME, REKEY_AFTER_MESSAGES, REKEY_AFTER_TIME } from "./constants.ts";
 import { MESSAGE_TRANSPORT, MESSAGE_TRANSPORT_HEADER_SIZE, MESSAGE_TRANSPORT_MIN_SIZE, TAG_SIZE } from "./messages.ts";
@@ -49,6 +49,9 @@ export interface Exports {
   aip_nodes_taken(): number;
   aip_nodes_used(): number;
   set_simd(on: boolean): void;
+  blake2s(out: number, outLen: number, key: number, keyLen: number, p: number, len: number): void;
+  noise_hash(out: number, a: number, aLen: number, b: number, bLen: number): void;
+  noise_kdf(n: number, out: number, key: number, keyLen: number, p: number, len: number): void;
 }
 
 // Mirrors of assembly/index.ts, checked against engine.wasm's exported
@@ -113,7 +116,7 @@ export function instantiate(module: WebAssembly.Module, layout: Layout): Wasm {
   return new Wasm(instance.exports as unknown as Exports, layout);
 }
 
-export class Wasm implements Aead {
+export class Wasm implements Aead, NoiseHash {
   readonly x: Exports;
   /** All of linear memory: replaced when memory grows (see refresh). */
   mem: Uint8Array;
@@ -268,5 +271,37 @@ export class Wasm implements Aead {
   }
   xopen(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, sealed: Uint8Array, out: Uint8Array): boolean {
     return this.crypt(true, false, key, nonce, ad, sealed, out);
+  }
+
+  // ---- NoiseHash for handshake and cookie messages: one crossing per Noise step ----
+  // Inputs are copied to the start of scratch, the result is written back over
+  // them (assembly/blake2s.ts reads every input first), and the bytes used are
+  // zeroed before returning. Inputs too long for scratch (never a handshake's)
+  // take the portable path.
+  hash(a: Uint8Array, b: Uint8Array, out: Uint8Array): void {
+    const m = this.mem, s = this.scratch, n = a.length + b.length;
+    if (n > SCRATCH_BYTES) return nobleNoiseHash.hash(a, b, out);
+    m.set(a, s); m.set(b, s + a.length);
+    this.x.noise_hash(s, s, a.length, s + a.length, b.length);
+    out.set(m.subarray(s, s + 32));
+    m.fill(0, s, s + Math.max(n, 32));
+  }
+  mac(key: Uint8Array, msg: Uint8Array, out: Uint8Array): void {
+    const m = this.mem, s = this.scratch, p = s + 32;
+    if (key.length > 32 || 32 + msg.length > SCRATCH_BYTES) return nobleNoiseHash.mac(key, msg, out);
+    m.set(key, s); m.set(msg, p);
+    this.x.blake2s(s, 16, s, key.length, p, msg.length);
+    out.set(m.subarray(s, s + 16));
+    m.fill(0, s, p + msg.length);
+  }
+  kdf(key: Uint8Array, input: Uint8Array, t1: Uint8Array, t2?: Uint8Array, t3?: Uint8Array): void {
+    const m = this.mem, s = this.scratch, p = s + 64, n = t3 ? 3 : t2 ? 2 : 1;
+    if (key.length > 64 || 64 + input.length > SCRATCH_BYTES) return nobleNoiseHash.kdf(key, input, t1, t2, t3);
+    m.set(key, s); m.set(input, p);
+    this.x.noise_kdf(n, s, s, key.length, p, input.length);
+    t1.set(m.subarray(s, s + 32));
+    if (t2) t2.set(m.subarray(s + 32, s + 64));
+    if (t3) t3.set(m.subarray(s + 64, s + 96));
+    m.fill(0, s, Math.max(p + input.length, s + 96));
   }
 }

@@ -1,22 +1,32 @@
-// X25519 on node:crypto (OpenSSL), synchronous: about 15-30 times the speed
-// of the pure-JS fallback.
+// X25519 on node:crypto (OpenSSL; BoringSSL under Bun), synchronous: about
+// 15-30 times the speed of the pure-JS fallback.
 //
 // Node 20 cannot make a KeyObject from raw X25519 bytes, so keys go in
 // through JWK. The obvious route, DER with the fixed PKCS#8 /
 // SPKI headers in front of the raw bytes, works (it is the fallback below)
 // but OpenSSL 3's DER decoder costs ~300 us per private key, ten times a
 // whole DH; the JWK path builds the key directly from the raw bytes.
-// Measured on the 2-core test machine (Node 20, OpenSSL 3.0):
-//   DER private import 3,300/s, JWK private import 45,000/s,
-//   JWK public import 240,000/s, diffieHellman on ready KeyObjects 36,000/s.
-// Recently used keys keep their KeyObjects in two small bounded caches.
+// Measured on the 2-core test machine (Node 20, OpenSSL 3.0; best of 4):
+//   diffieHellman on ready KeyObjects           44 us
+//   JWK private import                          47 us (OpenSSL derives the public key: a base-point multiply)
+//   JWK public import                          8.4 us
+//   createPublicKey(private KeyObject)         1.4 us, then export as JWK 0.8 us
+//   SPKI DER export of a public key             89 us
+//   generateKeyPairSync("x25519")               50 us
+//   randomFillSync of 32 bytes                ~4 us a call
+// So a key pair costs one import: its public key is the one OpenSSL
+// derived, read back through createPublicKey + JWK export, not a second
+// multiply (X25519(k, 9) with diffieHellman, 44 us more). Random private
+// keys come from a pool filled 1 KiB at a time, each key's bytes zeroed in
+// the pool as they are taken.
 //
-// Public keys are computed as X25519(k, 9) with diffieHellman, never by
-// exporting a key: KeyObject.export({ format: "jwk" }) on keys made by
-// generateKeyPairSync can deadlock Node 20 (ExportJWKEdKey allocates a JS
+// Never export a key made by generateKeyPairSync: KeyObject.export({ format:
+// "jwk" }) on such keys can deadlock Node 20 (ExportJWKEdKey allocates a JS
 // string while holding the key's mutex; if that allocation runs a GC that
 // destroys the KeyGenJob sharing the mutex, the main thread waits on itself
-// forever: seen here in a loop of a few thousand generate+export).
+// forever: reproduced here within 50,000 generate+export). Keys imported
+// from JWK have no KeyGenJob: 400,000 import+createPublicKey+export, also
+// with a 1 MB young generation to force GCs, ran clean.
 import { createPrivateKey, createPublicKey, diffieHellman, randomFillSync, type KeyObject } from "node:crypto";
 import { Buffer } from "node:buffer";
 import { checkKey, clamp, equal, isZero, wipe, type X25519 } from "../../src/crypto.ts";
@@ -98,6 +108,37 @@ function privateKeyObject(raw: Uint8Array): KeyObject {
   return key;
 }
 
+let derivedWorks = true;
+
+/** The public key of a private KeyObject: the one OpenSSL derived at import, or X25519(k, 9) where it cannot be read back. */
+function publicOf(priv: KeyObject): Uint8Array | null {
+  if (derivedWorks) {
+    try {
+      const x = createPublicKey(priv).export({ format: "jwk" }).x;
+      if (typeof x === "string") {
+        const b = Buffer.from(x, "base64url");
+        if (b.length === 32) return new Uint8Array(b); // a copy: b is a slice of Buffer's shared pool
+      }
+    } catch {
+      // fall through
+    }
+    derivedWorks = false; // a runtime that will not: one multiply more
+  }
+  return dh(priv, publicKeyObject(BASE_POINT));
+}
+
+// Private keys to come, 32 at a time: one randomFillSync per 32 keys.
+const POOL = new Uint8Array(32 * 32);
+let poolAt = POOL.length;
+
+function randomPrivateKey(): Uint8Array {
+  if (poolAt === POOL.length) { randomFillSync(POOL); poolAt = 0; }
+  const k = clamp(POOL.slice(poolAt, poolAt + 32));
+  POOL.fill(0, poolAt, poolAt + 32);
+  poolAt += 32;
+  return k;
+}
+
 /** Internal, for tests: how many private keys are cached now (after dropping those whose arrays were wiped). */
 export function _cachedPrivateKeys(): number {
   sweepPrivate();
@@ -133,8 +174,10 @@ function dh(priv: KeyObject, pub: KeyObject): Uint8Array | null {
   } catch {
     return null; // OpenSSL fails the derivation when the result is all zeros
   }
-  const s = new Uint8Array(b);
-  b.fill(0);
+  // The Buffer has memory of its own (checked: never a slice of a shared pool): hand it over as a plain Uint8Array.
+  let s: Uint8Array;
+  if (b.byteOffset === 0 && b.buffer.byteLength === b.length) s = new Uint8Array(b.buffer);
+  else { s = new Uint8Array(b); b.fill(0); }
   if (s.length !== 32 || isZero(s)) {
     wipe(s);
     return null;
@@ -151,13 +194,13 @@ function dh(priv: KeyObject, pub: KeyObject): Uint8Array | null {
  */
 export const nodeX25519: X25519 = {
   generate() {
-    const privateKey = clamp(randomFillSync(new Uint8Array(32)));
+    const privateKey = randomPrivateKey();
     return { privateKey, publicKey: nodeX25519.publicKey(privateKey) };
   },
 
   publicKey(privateKey) {
     checkKey(privateKey, "privateKey");
-    const pub = dh(privateKeyObject(privateKey), publicKeyObject(BASE_POINT));
+    const pub = publicOf(privateKeyObject(privateKey));
     if (pub === null) throw new Error("x25519: could not compute the public key");
     return pub;
   },

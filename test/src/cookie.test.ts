@@ -1,5 +1,6 @@
 // mac1/mac2, cookie replies (src/cookie.ts) and the handshake rate limiter
-// (src/ratelimiter.ts), with an Aead built here on @noble/ciphers:
+// (src/ratelimiter.ts), with an Aead built here on @noble/ciphers and the
+// engine's WASM BLAKE2s:
 // - mac1 against a transcription of whitepaper 5.4.4 on @noble/hashes; a
 //   flipped bit in every byte it covers is refused;
 // - mac2: absent, valid, wrong source (address or port), tampered;
@@ -15,7 +16,9 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { chacha20poly1305, xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { blake2s } from "@noble/hashes/blake2.js";
-import type { Aead } from "../../src/crypto.ts";
+import type { Aead, NoiseHash } from "../../src/crypto.ts";
+import { instantiate } from "../../src/wasm.ts";
+import { wasmModule } from "../helpers/net.ts";
 import { COOKIE_REFRESH_TIME_MS, CookieChecker, CookieGenerator } from "../../src/cookie.ts";
 import { RateLimiter, sourceKey } from "../../src/ratelimiter.ts";
 import { nobleX25519 } from "../../src/x25519.ts";
@@ -35,6 +38,9 @@ const aead: Aead = {
   },
 };
 
+/** The engine's BLAKE2s (assembly/blake2s.ts), checked here against the transcriptions on @noble/hashes. */
+const wasmHash: NoiseHash = instantiate(wasmModule, { maxPeers: 1, maxSlots: 1, batch: 1, cell: 256, aipNodes: 1 });
+
 const SRC4 = Uint8Array.of(192, 0, 2, 7, 0xca, 0x6c); // 192.0.2.7:51820
 const SRC4_OTHER_PORT = Uint8Array.of(192, 0, 2, 7, 0xca, 0x6d);
 const SRC4_OTHER_IP = Uint8Array.of(192, 0, 2, 8, 0xca, 0x6c);
@@ -52,8 +58,8 @@ function setup() {
   const responder = nobleX25519.generate();
   return {
     pub: responder.publicKey,
-    checker: new CookieChecker(responder.publicKey, aead),
-    gen: new CookieGenerator(responder.publicKey, aead),
+    checker: new CookieChecker(responder.publicKey, aead, wasmHash),
+    gen: new CookieGenerator(responder.publicKey, aead, wasmHash),
   };
 }
 
@@ -149,7 +155,7 @@ test("cookie replies: random nonces, IPv6 sources, bad sources and buffers", () 
   assert.throws(() => checker.createReply(next, 1, SRC4, 1, new Uint8Array(63)), (e: unknown) => e instanceof RangeError);
   assert.throws(() => checker.createReply(new Uint8Array(100), 1, SRC4, 1, new Uint8Array(64)), (e: unknown) => e instanceof RangeError);
   assert.throws(() => gen.addMacs(new Uint8Array(100), 1), (e: unknown) => e instanceof RangeError);
-  assert.throws(() => new CookieChecker(new Uint8Array(31), aead), (e: unknown) => e instanceof RangeError);
+  assert.throws(() => new CookieChecker(new Uint8Array(31), aead, wasmHash), (e: unknown) => e instanceof RangeError);
 });
 
 test("a cookie reply is taken only for the last mac1 really sent, once", () => {
@@ -231,7 +237,7 @@ test("the responder's secret expires after 120 s, and a new secret invalidates o
   assert.is.not(hex(m3.subarray(132)), hex(m.subarray(132)));
   // within the 120 s the secret is kept: a second reply gives the same cookie
   const { checker: c2, gen: g2, pub } = setup();
-  const g3 = new CookieGenerator(pub, aead);
+  const g3 = new CookieGenerator(pub, aead, wasmHash);
   getCookie(c2, g2, SRC4, 0);
   getCookie(c2, g3, SRC4, 60000);
   const a = message(148, 1);

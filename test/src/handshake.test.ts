@@ -1,8 +1,9 @@
 // The Noise_IKpsk2 handshake (src/handshake.ts), with an Aead built here on
-// @noble/ciphers:
+// @noble/ciphers and the engine's WASM BLAKE2s:
 // - byte-exact agreement with an independent transcription of whitepaper
 //   5.4.2-5.4.5 written in this file straight on @noble primitives (fixed
-//   keys and ephemerals), with and without a preshared key;
+//   keys and ephemerals), with and without a preshared key, hashing with the
+//   WASM and with the noble fallback; and a WASM side against a noble side;
 // - full handshakes both ways, with and without PSK, keys crosswise equal and
 //   usable; nodeX25519 and nobleX25519 peers interoperate;
 // - rejections, each leaving every peer's state as it was: replay (same and
@@ -19,9 +20,9 @@ import { chacha20poly1305, xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { blake2s } from "@noble/hashes/blake2.js";
 import { hmac as nobleHmac } from "@noble/hashes/hmac.js";
 import { x25519 } from "@noble/curves/ed25519.js";
-import { type Aead, type X25519, equal, isZero } from "../../src/crypto.ts";
+import { type Aead, type NoiseHash, type X25519, equal, isZero, nobleNoiseHash } from "../../src/crypto.ts";
 import {
-  HandshakeState, LocalStatic, PeerHandshake, beginSession, consumeInitiation, consumeResponse, createInitiation,
+  HandshakeState, LocalStatic, Noise, PeerHandshake, beginSession, consumeInitiation, consumeResponse, createInitiation,
   createResponse,
 } from "../../src/handshake.ts";
 import { MESSAGE_INITIATION_SIZE, MESSAGE_RESPONSE_SIZE } from "../../src/messages.ts";
@@ -29,6 +30,8 @@ import { CookieChecker, CookieGenerator } from "../../src/cookie.ts";
 import { tai64n } from "../../src/tai64n.ts";
 import { nobleX25519 } from "../../src/x25519.ts";
 import { nodeX25519 } from "../../adapters/node-compat/x25519.ts";
+import { instantiate } from "../../src/wasm.ts";
+import { wasmModule } from "../helpers/net.ts";
 import x25519Vectors from "../vectors/x25519.json" with { type: "json" };
 
 const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
@@ -51,6 +54,13 @@ const aead: Aead = {
     try { out.set(xchacha20poly1305(key, nonce, ad).decrypt(sealed)); return true; } catch { return false; }
   },
 };
+
+/** The engine's BLAKE2s (assembly/blake2s.ts), what the handshakes here hash with unless a test picks the noble fallback. */
+const wasmHash: NoiseHash = instantiate(wasmModule, { maxPeers: 1, maxSlots: 1, batch: 1, cell: 256, aipNodes: 1 });
+let noiseHash: NoiseHash = wasmHash;
+/** A Noise over this X25519 and AEAD (fresh buffers each time, as separate engines have). */
+const nz = (dh: X25519, a: Aead = aead): Noise => new Noise(dh, a, noiseHash);
+const session = (): Noise => nz(nobleX25519);
 
 /** Everything a peer's handshake holds, to check that a refused message changed nothing. */
 function snap(hs: PeerHandshake): string {
@@ -78,18 +88,18 @@ const WALL = 1700000000000;
 /** initiator -> initiation -> responder -> response -> initiator, then both sessions. */
 function handshake(w: World, i: Side, r: Side, wallMs = WALL, nowMs = 1000) {
   const init = new Uint8Array(MESSAGE_INITIATION_SIZE);
-  assert.ok(createInitiation(i.peer, i.dh, aead, i.index, tai64n(wallMs), init));
+  assert.ok(createInitiation(i.peer, nz(i.dh, aead), i.index, tai64n(wallMs), init));
   assert.is(i.peer.state, HandshakeState.InitiationSent);
-  const got = consumeInitiation(r.local, init, r.dh, aead, w.find(r), nowMs);
+  const got = consumeInitiation(r.local, init, nz(r.dh, aead), w.find(r), nowMs);
   assert.is(got, r.peer);
   assert.is(r.peer.state, HandshakeState.InitiationConsumed);
   const resp = new Uint8Array(MESSAGE_RESPONSE_SIZE);
-  assert.ok(createResponse(r.peer, r.dh, aead, r.index, resp));
+  assert.ok(createResponse(r.peer, nz(r.dh, aead), r.index, resp));
   assert.is(r.peer.state, HandshakeState.ResponseCreated);
-  const back = consumeResponse(i.local, resp, i.dh, aead, (idx) => (idx === i.index ? i.peer : undefined));
+  const back = consumeResponse(i.local, resp, nz(i.dh, aead), (idx) => (idx === i.index ? i.peer : undefined));
   assert.is(back, i.peer);
   assert.is(i.peer.state, HandshakeState.ResponseConsumed);
-  const si = beginSession(i.peer)!, sr = beginSession(r.peer)!;
+  const si = beginSession(i.peer, session())!, sr = beginSession(r.peer, session())!;
   assert.ok(si && sr);
   return { init, resp, si, sr };
 }
@@ -175,8 +185,9 @@ function reference(si: Uint8Array, sr: Uint8Array, ei: Uint8Array, er: Uint8Arra
   return { initiation, response, initiatorSend, initiatorRecv };
 }
 
-for (const withPsk of [false, true]) {
-  test(`messages and keys are byte-exact with the whitepaper transcription (${withPsk ? "with" : "no"} PSK)`, () => {
+for (const [hashName, hashImpl] of [["WASM", wasmHash], ["noble", nobleNoiseHash]] as [string, NoiseHash][]) for (const withPsk of [false, true]) {
+  test(`messages and keys are byte-exact with the whitepaper transcription (${withPsk ? "with" : "no"} PSK, ${hashName} BLAKE2s)`, () => {
+    noiseHash = hashImpl;
     const si = unhex(x25519Vectors.rfc7748_6_1.alicePrivate), sr = unhex(x25519Vectors.rfc7748_6_1.bobPrivate);
     const ei = new Uint8Array(32).fill(0x41), er = new Uint8Array(32).fill(0x52);
     const psk = withPsk ? new Uint8Array(32).fill(0x99) : null;
@@ -185,23 +196,37 @@ for (const withPsk of [false, true]) {
     const pi = new PeerHandshake(li, lr.publicKey, psk, dhI), pr = new PeerHandshake(lr, li.publicKey, psk, dhR);
     const ts = tai64n(WALL);
     const init = new Uint8Array(148);
-    assert.ok(createInitiation(pi, dhI, aead, 0xdeadbeef, ts, init));
+    assert.ok(createInitiation(pi, nz(dhI, aead), 0xdeadbeef, ts, init));
     const ref = reference(si, sr, ei, er, psk ?? new Uint8Array(32), ts, 0xdeadbeef, 0x01020304);
     assert.is(hex(init.subarray(0, 116)), hex(ref.initiation));
     assert.is(hex(init.subarray(116)), "00".repeat(32)); // macs are cookie.ts's job
-    assert.is(consumeInitiation(lr, init, dhR, aead, (k) => (equal(k, li.publicKey) ? pr : undefined), 0), pr);
+    assert.is(consumeInitiation(lr, init, nz(dhR, aead), (k) => (equal(k, li.publicKey) ? pr : undefined), 0), pr);
     const resp = new Uint8Array(92);
-    assert.ok(createResponse(pr, dhR, aead, 0x01020304, resp));
+    assert.ok(createResponse(pr, nz(dhR, aead), 0x01020304, resp));
     assert.is(hex(resp.subarray(0, 60)), hex(ref.response));
     assert.is(hex(resp.subarray(60)), "00".repeat(32));
-    assert.is(consumeResponse(li, resp, dhI, aead, () => pi), pi);
-    const a = beginSession(pi)!, b = beginSession(pr)!;
+    assert.is(consumeResponse(li, resp, nz(dhI, aead), () => pi), pi);
+    const a = beginSession(pi, session())!, b = beginSession(pr, session())!;
     assert.is(hex(a.sendKey), hex(ref.initiatorSend));
     assert.is(hex(a.recvKey), hex(ref.initiatorRecv));
     assert.is(hex(b.recvKey), hex(ref.initiatorSend));
     assert.is(hex(b.sendKey), hex(ref.initiatorRecv));
+    noiseHash = wasmHash;
   });
 }
+
+test("a side hashing with the WASM and a side hashing with the noble fallback complete handshakes both ways", () => {
+  const w = world(nobleX25519, nodeX25519, crypto.getRandomValues(new Uint8Array(32)));
+  const wasmSide = (dh: X25519) => new Noise(dh, aead, wasmHash), nobleSide = (dh: X25519) => new Noise(dh, aead, nobleNoiseHash);
+  for (const [i, r, ni, nr] of [[w.a, w.b, wasmSide, nobleSide], [w.b, w.a, nobleSide, wasmSide]] as const) {
+    const init = new Uint8Array(148), resp = new Uint8Array(92);
+    assert.ok(createInitiation(i.peer, ni(i.dh), i.index, tai64n(WALL + (i === w.a ? 0 : 1)), init));
+    assert.is(consumeInitiation(r.local, init, nr(r.dh), w.find(r), 1000), r.peer);
+    assert.ok(createResponse(r.peer, nr(r.dh), r.index, resp));
+    assert.is(consumeResponse(i.local, resp, ni(i.dh), (idx) => (idx === i.index ? i.peer : undefined)), i.peer);
+    checkSessions(beginSession(i.peer, ni(i.dh))!, beginSession(r.peer, nr(r.dh))!, i, r);
+  }
+});
 
 // ---- Full handshakes ----
 
@@ -233,13 +258,13 @@ test("a PSK mismatch fails at the response, and the initiator's state is kept", 
   const w = world(nobleX25519, nobleX25519, new Uint8Array(32).fill(1));
   w.b.peer.presharedKey.set(new Uint8Array(32).fill(2));
   const init = new Uint8Array(148);
-  assert.ok(createInitiation(w.a.peer, w.a.dh, aead, w.a.index, tai64n(WALL), init));
+  assert.ok(createInitiation(w.a.peer, nz(w.a.dh, aead), w.a.index, tai64n(WALL), init));
   // the PSK is only mixed in at the response: the initiation is accepted
-  assert.is(consumeInitiation(w.b.local, init, w.b.dh, aead, w.find(w.b), 0), w.b.peer);
+  assert.is(consumeInitiation(w.b.local, init, nz(w.b.dh, aead), w.find(w.b), 0), w.b.peer);
   const resp = new Uint8Array(92);
-  assert.ok(createResponse(w.b.peer, w.b.dh, aead, w.b.index, resp));
+  assert.ok(createResponse(w.b.peer, nz(w.b.dh, aead), w.b.index, resp));
   const before = snap(w.a.peer);
-  assert.is(consumeResponse(w.a.local, resp, w.a.dh, aead, () => w.a.peer), null);
+  assert.is(consumeResponse(w.a.local, resp, nz(w.a.dh, aead), () => w.a.peer), null);
   assert.is(snap(w.a.peer), before);
 });
 
@@ -248,33 +273,33 @@ test("a PSK mismatch fails at the response, and the initiator's state is kept", 
 test("a replayed initiation (same timestamp) is refused and changes nothing", () => {
   const w = world();
   const init = new Uint8Array(148);
-  assert.ok(createInitiation(w.a.peer, w.a.dh, aead, w.a.index, tai64n(WALL), init));
-  assert.is(consumeInitiation(w.b.local, init, w.b.dh, aead, w.find(w.b), 1000), w.b.peer);
+  assert.ok(createInitiation(w.a.peer, nz(w.a.dh, aead), w.a.index, tai64n(WALL), init));
+  assert.is(consumeInitiation(w.b.local, init, nz(w.b.dh, aead), w.find(w.b), 1000), w.b.peer);
   const before = snap(w.b.peer);
-  assert.is(consumeInitiation(w.b.local, init, w.b.dh, aead, w.find(w.b), 5000), null);
+  assert.is(consumeInitiation(w.b.local, init, nz(w.b.dh, aead), w.find(w.b), 5000), null);
   assert.is(snap(w.b.peer), before);
   // a new initiation (new ephemeral) with the same timestamp is a replay too
   const again = new Uint8Array(148);
-  assert.ok(createInitiation(w.a.peer, w.a.dh, aead, w.a.index, tai64n(WALL), again));
-  assert.is(consumeInitiation(w.b.local, again, w.b.dh, aead, w.find(w.b), 5000), null);
+  assert.ok(createInitiation(w.a.peer, nz(w.a.dh, aead), w.a.index, tai64n(WALL), again));
+  assert.is(consumeInitiation(w.b.local, again, nz(w.b.dh, aead), w.find(w.b), 5000), null);
   assert.is(snap(w.b.peer), before);
   // within the same 2^24 ns whitening step: still the same timestamp
-  assert.ok(createInitiation(w.a.peer, w.a.dh, aead, w.a.index, tai64n(WALL + 16), again));
-  assert.is(consumeInitiation(w.b.local, again, w.b.dh, aead, w.find(w.b), 5000), null);
+  assert.ok(createInitiation(w.a.peer, nz(w.a.dh, aead), w.a.index, tai64n(WALL + 16), again));
+  assert.is(consumeInitiation(w.b.local, again, nz(w.b.dh, aead), w.find(w.b), 5000), null);
   // one step later it is newer
-  assert.ok(createInitiation(w.a.peer, w.a.dh, aead, w.a.index, tai64n(WALL + 17), again));
-  assert.is(consumeInitiation(w.b.local, again, w.b.dh, aead, w.find(w.b), 5000), w.b.peer);
+  assert.ok(createInitiation(w.a.peer, nz(w.a.dh, aead), w.a.index, tai64n(WALL + 17), again));
+  assert.is(consumeInitiation(w.b.local, again, nz(w.b.dh, aead), w.find(w.b), 5000), w.b.peer);
   assert.is(hex(w.b.peer.lastTimestamp), hex(tai64n(WALL + 17)));
 });
 
 test("an initiation with an older timestamp is refused", () => {
   const w = world();
   const newer = new Uint8Array(148), older = new Uint8Array(148);
-  assert.ok(createInitiation(w.a.peer, w.a.dh, aead, w.a.index, tai64n(WALL - 60000), older));
-  assert.ok(createInitiation(w.a.peer, w.a.dh, aead, w.a.index, tai64n(WALL), newer));
-  assert.is(consumeInitiation(w.b.local, newer, w.b.dh, aead, w.find(w.b), 1000), w.b.peer);
+  assert.ok(createInitiation(w.a.peer, nz(w.a.dh, aead), w.a.index, tai64n(WALL - 60000), older));
+  assert.ok(createInitiation(w.a.peer, nz(w.a.dh, aead), w.a.index, tai64n(WALL), newer));
+  assert.is(consumeInitiation(w.b.local, newer, nz(w.b.dh, aead), w.find(w.b), 1000), w.b.peer);
   const before = snap(w.b.peer);
-  assert.is(consumeInitiation(w.b.local, older, w.b.dh, aead, w.find(w.b), 2000), null);
+  assert.is(consumeInitiation(w.b.local, older, nz(w.b.dh, aead), w.find(w.b), 2000), null);
   assert.is(snap(w.b.peer), before);
 });
 
@@ -282,16 +307,16 @@ test("initiations less than 20 ms after the last one consumed are refused (flood
   const w = world();
   const make = (wall: number) => {
     const m = new Uint8Array(148);
-    assert.ok(createInitiation(w.a.peer, w.a.dh, aead, w.a.index, tai64n(wall), m));
+    assert.ok(createInitiation(w.a.peer, nz(w.a.dh, aead), w.a.index, tai64n(wall), m));
     return m;
   };
-  assert.is(consumeInitiation(w.b.local, make(WALL), w.b.dh, aead, w.find(w.b), 1000), w.b.peer);
+  assert.is(consumeInitiation(w.b.local, make(WALL), nz(w.b.dh, aead), w.find(w.b), 1000), w.b.peer);
   assert.is(w.b.peer.lastInitiationConsumedMs, 1000);
   const before = snap(w.b.peer);
-  assert.is(consumeInitiation(w.b.local, make(WALL + 1000), w.b.dh, aead, w.find(w.b), 1019), null);
+  assert.is(consumeInitiation(w.b.local, make(WALL + 1000), nz(w.b.dh, aead), w.find(w.b), 1019), null);
   assert.is(snap(w.b.peer), before);
-  assert.is(consumeInitiation(w.b.local, make(WALL + 2000), w.b.dh, aead, w.find(w.b), 1000), null);
-  assert.is(consumeInitiation(w.b.local, make(WALL + 3000), w.b.dh, aead, w.find(w.b), 1020), w.b.peer);
+  assert.is(consumeInitiation(w.b.local, make(WALL + 2000), nz(w.b.dh, aead), w.find(w.b), 1000), null);
+  assert.is(consumeInitiation(w.b.local, make(WALL + 3000), nz(w.b.dh, aead), w.find(w.b), 1020), w.b.peer);
   assert.is(w.b.peer.lastInitiationConsumedMs, 1020);
 });
 
@@ -303,19 +328,19 @@ test("an initiation from an unknown static key is refused", () => {
   const init = new Uint8Array(148);
   // stranger.a addresses w.b (right mac1 key and static encryption), but w.b does not know it
   const toB = new PeerHandshake(stranger.a.local, w.b.local.publicKey, null, nobleX25519);
-  assert.ok(createInitiation(toB, nobleX25519, aead, 5, tai64n(WALL), init));
+  assert.ok(createInitiation(toB, nz(nobleX25519, aead), 5, tai64n(WALL), init));
   const before = snap(w.b.peer);
   let asked: Uint8Array | null = null;
-  assert.is(consumeInitiation(w.b.local, init, w.b.dh, aead, (k) => { asked = k.slice(); return undefined; }, 1000), null);
+  assert.is(consumeInitiation(w.b.local, init, nz(w.b.dh, aead), (k) => { asked = k.slice(); return undefined; }, 1000), null);
   assert.is(hex(asked!), hex(stranger.a.local.publicKey)); // the static did decrypt: the lookup said no
   // a lookup that answers with the wrong peer is not believed either
-  assert.is(consumeInitiation(w.b.local, init, w.b.dh, aead, () => w.b.peer, 1000), null);
+  assert.is(consumeInitiation(w.b.local, init, nz(w.b.dh, aead), () => w.b.peer, 1000), null);
   assert.is(snap(w.b.peer), before);
   // and an initiation meant for someone else does not decrypt at all
   const forOther = new Uint8Array(148);
-  assert.ok(createInitiation(stranger.a.peer, nobleX25519, aead, 5, tai64n(WALL), forOther));
+  assert.ok(createInitiation(stranger.a.peer, nz(nobleX25519, aead), 5, tai64n(WALL), forOther));
   asked = null;
-  assert.is(consumeInitiation(w.b.local, forOther, w.b.dh, aead, (k) => { asked = k; return w.b.peer; }, 1000), null);
+  assert.is(consumeInitiation(w.b.local, forOther, nz(w.b.dh, aead), (k) => { asked = k; return w.b.peer; }, 1000), null);
   assert.is(asked, null);
   assert.is(snap(w.b.peer), before);
 });
@@ -325,13 +350,13 @@ test("an initiation from an unknown static key is refused", () => {
 test("a flipped bit in any byte of the initiation: consumeInitiation refuses all but the sender field, which only mac1 covers", () => {
   const w = world();
   const init = new Uint8Array(148);
-  assert.ok(createInitiation(w.a.peer, w.a.dh, aead, w.a.index, tai64n(WALL), init));
+  assert.ok(createInitiation(w.a.peer, nz(w.a.dh, aead), w.a.index, tai64n(WALL), init));
   const before = snap(w.b.peer);
   for (let i = 0; i < 116; i++) {
     for (const bit of [0x01, 0x80]) {
       const m = init.slice();
       m[i] ^= bit;
-      const r = consumeInitiation(w.b.local, m, w.b.dh, aead, w.find(w.b), 1000);
+      const r = consumeInitiation(w.b.local, m, nz(w.b.dh, aead), w.find(w.b), 1000);
       if (i >= 4 && i < 8) {
         assert.is(r, w.b.peer, `byte ${i}`);
         assert.is(w.b.peer.remoteIndex, (w.a.index ^ (bit << ((i - 4) * 8))) >>> 0);
@@ -342,18 +367,18 @@ test("a flipped bit in any byte of the initiation: consumeInitiation refuses all
       assert.is(snap(w.b.peer), before, `byte ${i}`);
     }
   }
-  assert.is(consumeInitiation(w.b.local, init, w.b.dh, aead, w.find(w.b), 1000), w.b.peer);
+  assert.is(consumeInitiation(w.b.local, init, nz(w.b.dh, aead), w.find(w.b), 1000), w.b.peer);
   // wrong lengths
-  assert.is(consumeInitiation(w.b.local, init.subarray(0, 147), w.b.dh, aead, w.find(w.b), 5000), null);
-  assert.is(consumeInitiation(w.b.local, concat(init, Uint8Array.of(0)), w.b.dh, aead, w.find(w.b), 5000), null);
+  assert.is(consumeInitiation(w.b.local, init.subarray(0, 147), nz(w.b.dh, aead), w.find(w.b), 5000), null);
+  assert.is(consumeInitiation(w.b.local, concat(init, Uint8Array.of(0)), nz(w.b.dh, aead), w.find(w.b), 5000), null);
 });
 
 test("a flipped bit in any byte of the response: consumeResponse refuses all but the sender field, which only mac1 covers", () => {
   const w = world();
   const init = new Uint8Array(148), resp = new Uint8Array(92);
-  assert.ok(createInitiation(w.a.peer, w.a.dh, aead, w.a.index, tai64n(WALL), init));
-  assert.is(consumeInitiation(w.b.local, init, w.b.dh, aead, w.find(w.b), 1000), w.b.peer);
-  assert.ok(createResponse(w.b.peer, w.b.dh, aead, w.b.index, resp));
+  assert.ok(createInitiation(w.a.peer, nz(w.a.dh, aead), w.a.index, tai64n(WALL), init));
+  assert.is(consumeInitiation(w.b.local, init, nz(w.b.dh, aead), w.find(w.b), 1000), w.b.peer);
+  assert.ok(createResponse(w.b.peer, nz(w.b.dh, aead), w.b.index, resp));
   const before = snap(w.a.peer);
   const find = (idx: number) => (idx === w.a.index ? w.a.peer : undefined);
   for (let i = 0; i < 60; i++) {
@@ -361,14 +386,14 @@ test("a flipped bit in any byte of the response: consumeResponse refuses all but
     for (const bit of [0x01, 0x80]) {
       const m = resp.slice();
       m[i] ^= bit;
-      assert.is(consumeResponse(w.a.local, m, w.a.dh, aead, find), null, `byte ${i} bit ${bit}`);
+      assert.is(consumeResponse(w.a.local, m, nz(w.a.dh, aead), find), null, `byte ${i} bit ${bit}`);
       assert.is(snap(w.a.peer), before, `byte ${i}`);
     }
   }
   const m = resp.slice();
   m[5] ^= 1;
   const saved = snap(w.a.peer);
-  assert.is(consumeResponse(w.a.local, m, w.a.dh, aead, find), w.a.peer);
+  assert.is(consumeResponse(w.a.local, m, nz(w.a.dh, aead), find), w.a.peer);
   assert.is(w.a.peer.remoteIndex, (w.b.index ^ 0x100) >>> 0);
   assert.is.not(snap(w.a.peer), saved);
 });
@@ -376,21 +401,21 @@ test("a flipped bit in any byte of the response: consumeResponse refuses all but
 test("the full receive path (mac1, mac2 under load, then the handshake) refuses a flipped bit in every byte of both messages", () => {
   const w = world();
   const source = Uint8Array.of(192, 0, 2, 1, 0xca, 0x6c);
-  const checkerB = new CookieChecker(w.b.local.publicKey, aead), genA = new CookieGenerator(w.b.local.publicKey, aead);
-  const checkerA = new CookieChecker(w.a.local.publicKey, aead), genB = new CookieGenerator(w.a.local.publicKey, aead);
+  const checkerB = new CookieChecker(w.b.local.publicKey, aead, nobleNoiseHash), genA = new CookieGenerator(w.b.local.publicKey, aead, nobleNoiseHash);
+  const checkerA = new CookieChecker(w.a.local.publicKey, aead, nobleNoiseHash), genB = new CookieGenerator(w.a.local.publicKey, aead, nobleNoiseHash);
   // A gets a cookie from B (B under load), and B one from A, so mac2 is checked too.
   const first = new Uint8Array(148);
-  assert.ok(createInitiation(w.a.peer, w.a.dh, aead, w.a.index, tai64n(WALL), first));
+  assert.ok(createInitiation(w.a.peer, nz(w.a.dh, aead), w.a.index, tai64n(WALL), first));
   genA.addMacs(first, 0);
   const reply = new Uint8Array(64);
   checkerB.createReply(first, w.a.index, source, 0, reply);
   assert.ok(genA.consumeReply(reply, 0));
   const init = new Uint8Array(148);
-  assert.ok(createInitiation(w.a.peer, w.a.dh, aead, w.a.index, tai64n(WALL + 1000), init));
+  assert.ok(createInitiation(w.a.peer, nz(w.a.dh, aead), w.a.index, tai64n(WALL + 1000), init));
   genA.addMacs(init, 10);
   const recvInit = (m: Uint8Array) =>
     checkerB.checkMac1(m) && checkerB.checkMac2(m, source, 10)
-      ? consumeInitiation(w.b.local, m, w.b.dh, aead, w.find(w.b), 1000) : null;
+      ? consumeInitiation(w.b.local, m, nz(w.b.dh, aead), w.find(w.b), 1000) : null;
   const beforeB = snap(w.b.peer), beforeA = snap(w.a.peer);
   for (let i = 0; i < 148; i++) {
     const m = init.slice();
@@ -401,7 +426,7 @@ test("the full receive path (mac1, mac2 under load, then the handshake) refuses 
   }
   assert.is(recvInit(init), w.b.peer);
   const resp = new Uint8Array(92);
-  assert.ok(createResponse(w.b.peer, w.b.dh, aead, w.b.index, resp));
+  assert.ok(createResponse(w.b.peer, nz(w.b.dh, aead), w.b.index, resp));
   genB.addMacs(resp, 10);
   const r2 = new Uint8Array(64);
   checkerA.createReply(resp, w.b.index, source, 10, r2);
@@ -409,7 +434,7 @@ test("the full receive path (mac1, mac2 under load, then the handshake) refuses 
   genB.addMacs(resp, 11);
   const recvResp = (m: Uint8Array) =>
     checkerA.checkMac1(m) && checkerA.checkMac2(m, source, 11)
-      ? consumeResponse(w.a.local, m, w.a.dh, aead, (idx) => (idx === w.a.index ? w.a.peer : undefined)) : null;
+      ? consumeResponse(w.a.local, m, nz(w.a.dh, aead), (idx) => (idx === w.a.index ? w.a.peer : undefined)) : null;
   const beforeA2 = snap(w.a.peer), beforeB2 = snap(w.b.peer);
   for (let i = 0; i < 92; i++) {
     const m = resp.slice();
@@ -419,7 +444,7 @@ test("the full receive path (mac1, mac2 under load, then the handshake) refuses 
     assert.is(snap(w.b.peer), beforeB2);
   }
   assert.is(recvResp(resp), w.a.peer);
-  checkSessions(beginSession(w.a.peer)!, beginSession(w.b.peer)!, w.a, w.b);
+  checkSessions(beginSession(w.a.peer, session())!, beginSession(w.b.peer, session())!, w.a, w.b);
 });
 
 // ---- Low-order points ----
@@ -449,13 +474,13 @@ for (const [name, dh] of [["nobleX25519", nobleX25519], ["nodeX25519", nodeX2551
       const w = world(dh, dh);
       const evil = lowOrderEphemeral(dh, unhex(v.public));
       const init = new Uint8Array(148);
-      assert.ok(createInitiation(w.a.peer, evil, aead, w.a.index, tai64n(WALL), init), v.name);
+      assert.ok(createInitiation(w.a.peer, nz(evil, aead), w.a.index, tai64n(WALL), init), v.name);
       assert.is(hex(init.subarray(8, 40)), v.public);
       const before = snap(w.b.peer);
-      assert.is(consumeInitiation(w.b.local, init, dh, aead, w.find(w.b), 1000), null, v.name);
+      assert.is(consumeInitiation(w.b.local, init, nz(dh, aead), w.find(w.b), 1000), null, v.name);
       assert.is(snap(w.b.peer), before);
       // without the check, the forged message would have been accepted
-      assert.is(consumeInitiation(w.b.local, init, noZeroCheck(dh), aead, w.find(w.b), 1000), w.b.peer, v.name);
+      assert.is(consumeInitiation(w.b.local, init, nz(noZeroCheck(dh), aead), w.find(w.b), 1000), w.b.peer, v.name);
     }
   });
 
@@ -463,15 +488,15 @@ for (const [name, dh] of [["nobleX25519", nobleX25519], ["nodeX25519", nodeX2551
     for (const v of x25519Vectors.lowOrder) {
       const w = world(dh, dh);
       const init = new Uint8Array(148), resp = new Uint8Array(92);
-      assert.ok(createInitiation(w.a.peer, dh, aead, w.a.index, tai64n(WALL), init));
-      assert.is(consumeInitiation(w.b.local, init, dh, aead, w.find(w.b), 1000), w.b.peer);
+      assert.ok(createInitiation(w.a.peer, nz(dh, aead), w.a.index, tai64n(WALL), init));
+      assert.is(consumeInitiation(w.b.local, init, nz(dh, aead), w.find(w.b), 1000), w.b.peer);
       const evil = lowOrderEphemeral(dh, unhex(v.public));
-      assert.ok(createResponse(w.b.peer, noZeroCheck(evil), aead, w.b.index, resp), v.name);
+      assert.ok(createResponse(w.b.peer, nz(noZeroCheck(evil), aead), w.b.index, resp), v.name);
       const before = snap(w.a.peer);
       const find = () => w.a.peer;
-      assert.is(consumeResponse(w.a.local, resp, dh, aead, find), null, v.name);
+      assert.is(consumeResponse(w.a.local, resp, nz(dh, aead), find), null, v.name);
       assert.is(snap(w.a.peer), before);
-      assert.is(consumeResponse(w.a.local, resp, noZeroCheck(dh), aead, find), w.a.peer, v.name);
+      assert.is(consumeResponse(w.a.local, resp, nz(noZeroCheck(dh), aead), find), w.a.peer, v.name);
     }
   });
 }
@@ -479,11 +504,11 @@ for (const [name, dh] of [["nobleX25519", nobleX25519], ["nodeX25519", nodeX2551
 test("createResponse refuses (state untouched) when the initiator's ephemeral gives a zero DH", () => {
   const w = world();
   const init = new Uint8Array(148);
-  assert.ok(createInitiation(w.a.peer, w.a.dh, aead, w.a.index, tai64n(WALL), init));
-  assert.is(consumeInitiation(w.b.local, init, w.b.dh, aead, w.find(w.b), 1000), w.b.peer);
+  assert.ok(createInitiation(w.a.peer, nz(w.a.dh, aead), w.a.index, tai64n(WALL), init));
+  assert.is(consumeInitiation(w.b.local, init, nz(w.b.dh, aead), w.find(w.b), 1000), w.b.peer);
   w.b.peer.remoteEphemeral.set(unhex(x25519Vectors.lowOrder[2].public)); // as if the check had been skipped
   const before = snap(w.b.peer);
-  assert.not.ok(createResponse(w.b.peer, w.b.dh, aead, w.b.index, new Uint8Array(92)));
+  assert.not.ok(createResponse(w.b.peer, nz(w.b.dh, aead), w.b.index, new Uint8Array(92)));
   assert.is(snap(w.b.peer), before);
 });
 
@@ -495,7 +520,7 @@ test("a peer whose static-static DH is zero can never handshake", () => {
   // we cannot initiate to it
   const before = snap(hs);
   const out = new Uint8Array(148);
-  assert.not.ok(createInitiation(hs, nobleX25519, aead, 9, tai64n(WALL), out));
+  assert.not.ok(createInitiation(hs, nz(nobleX25519, aead), 9, tai64n(WALL), out));
   assert.is(snap(hs), before);
   assert.is(hs.state, HandshakeState.None);
   // and an initiation claiming that key (forged: whoever sends it knows the static-static DH is zero) is refused
@@ -508,9 +533,9 @@ test("a peer whose static-static DH is zero can never handshake", () => {
   const evilLocal = new LocalStatic(new Uint8Array(32).fill(0x77), forger);
   assert.is(hex(evilLocal.publicKey), hex(low));
   const evilPeer = new PeerHandshake(evilLocal, b.publicKey, null, forger);
-  assert.ok(createInitiation(evilPeer, forger, aead, 9, tai64n(WALL), out));
+  assert.ok(createInitiation(evilPeer, nz(forger, aead), 9, tai64n(WALL), out));
   let found = false;
-  assert.is(consumeInitiation(b, out, nobleX25519, aead, (k) => { found = equal(k, low); return hs; }, 1000), null);
+  assert.is(consumeInitiation(b, out, nz(nobleX25519, aead), (k) => { found = equal(k, low); return hs; }, 1000), null);
   assert.ok(found); // the static decrypted to the low-order key; the zero static-static stopped it
   assert.is(snap(hs), before);
 });
@@ -523,52 +548,52 @@ test("a response when no initiation is in flight is refused", () => {
   checkSessions(first.si, first.sr, w.a, w.b);
   // A is back in None: the same response again
   const before = snap(w.a.peer);
-  assert.is(consumeResponse(w.a.local, first.resp, w.a.dh, aead, () => w.a.peer), null);
+  assert.is(consumeResponse(w.a.local, first.resp, nz(w.a.dh, aead), () => w.a.peer), null);
   assert.is(snap(w.a.peer), before);
   // a peer that never sent anything
   const fresh = new PeerHandshake(w.a.local, w.b.local.publicKey, null, w.a.dh);
-  assert.is(consumeResponse(w.a.local, first.resp, w.a.dh, aead, () => fresh), null);
+  assert.is(consumeResponse(w.a.local, first.resp, nz(w.a.dh, aead), () => fresh), null);
   // a peer that consumed an initiation rather than sending one
   const w2 = world();
   const init = new Uint8Array(148);
-  assert.ok(createInitiation(w2.a.peer, w2.a.dh, aead, w2.a.index, tai64n(WALL), init));
-  assert.is(consumeInitiation(w2.b.local, init, w2.b.dh, aead, w2.find(w2.b), 0), w2.b.peer);
+  assert.ok(createInitiation(w2.a.peer, nz(w2.a.dh, aead), w2.a.index, tai64n(WALL), init));
+  assert.is(consumeInitiation(w2.b.local, init, nz(w2.b.dh, aead), w2.find(w2.b), 0), w2.b.peer);
   const resp = new Uint8Array(92);
-  assert.ok(createResponse(w2.b.peer, w2.b.dh, aead, w2.b.index, resp));
-  assert.is(consumeResponse(w2.b.local, resp, w2.b.dh, aead, () => w2.b.peer), null);
+  assert.ok(createResponse(w2.b.peer, nz(w2.b.dh, aead), w2.b.index, resp));
+  assert.is(consumeResponse(w2.b.local, resp, nz(w2.b.dh, aead), () => w2.b.peer), null);
   assert.is(w2.b.peer.state, HandshakeState.ResponseCreated);
   // createResponse needs InitiationConsumed
-  assert.not.ok(createResponse(w2.a.peer, w2.a.dh, aead, 1, new Uint8Array(92)));
+  assert.not.ok(createResponse(w2.a.peer, nz(w2.a.dh, aead), 1, new Uint8Array(92)));
   assert.is(w2.a.peer.state, HandshakeState.InitiationSent);
   // beginSession needs a finished handshake
-  assert.is(beginSession(w2.a.peer), null);
+  assert.is(beginSession(w2.a.peer, session()), null);
   assert.is(w2.a.peer.state, HandshakeState.InitiationSent);
 });
 
 test("a response with the wrong receiver index is refused", () => {
   const w = world();
   const init = new Uint8Array(148), resp = new Uint8Array(92);
-  assert.ok(createInitiation(w.a.peer, w.a.dh, aead, w.a.index, tai64n(WALL), init));
-  assert.is(consumeInitiation(w.b.local, init, w.b.dh, aead, w.find(w.b), 0), w.b.peer);
+  assert.ok(createInitiation(w.a.peer, nz(w.a.dh, aead), w.a.index, tai64n(WALL), init));
+  assert.is(consumeInitiation(w.b.local, init, nz(w.b.dh, aead), w.find(w.b), 0), w.b.peer);
   w.b.peer.remoteIndex = 0x0badf00d; // B answers to an index A never used
-  assert.ok(createResponse(w.b.peer, w.b.dh, aead, w.b.index, resp));
+  assert.ok(createResponse(w.b.peer, nz(w.b.dh, aead), w.b.index, resp));
   const before = snap(w.a.peer);
   const asked: number[] = [];
-  assert.is(consumeResponse(w.a.local, resp, w.a.dh, aead, (i) => { asked.push(i); return i === w.a.index ? w.a.peer : undefined; }), null);
+  assert.is(consumeResponse(w.a.local, resp, nz(w.a.dh, aead), (i) => { asked.push(i); return i === w.a.index ? w.a.peer : undefined; }), null);
   assert.equal(asked, [0x0badf00d]);
   // even if the lookup hands back the peer, its index must match
-  assert.is(consumeResponse(w.a.local, resp, w.a.dh, aead, () => w.a.peer), null);
+  assert.is(consumeResponse(w.a.local, resp, nz(w.a.dh, aead), () => w.a.peer), null);
   assert.is(snap(w.a.peer), before);
 });
 
 test("a new initiation supersedes the one in flight: the old response no longer fits", () => {
   const w = world();
   const i1 = new Uint8Array(148), i2 = new Uint8Array(148), r1 = new Uint8Array(92);
-  assert.ok(createInitiation(w.a.peer, w.a.dh, aead, 1, tai64n(WALL), i1));
-  assert.is(consumeInitiation(w.b.local, i1, w.b.dh, aead, w.find(w.b), 0), w.b.peer);
-  assert.ok(createResponse(w.b.peer, w.b.dh, aead, 2, r1));
-  assert.ok(createInitiation(w.a.peer, w.a.dh, aead, 1, tai64n(WALL + 5000), i2)); // same index, new ephemeral
-  assert.is(consumeResponse(w.a.local, r1, w.a.dh, aead, () => w.a.peer), null);
+  assert.ok(createInitiation(w.a.peer, nz(w.a.dh, aead), 1, tai64n(WALL), i1));
+  assert.is(consumeInitiation(w.b.local, i1, nz(w.b.dh, aead), w.find(w.b), 0), w.b.peer);
+  assert.ok(createResponse(w.b.peer, nz(w.b.dh, aead), 2, r1));
+  assert.ok(createInitiation(w.a.peer, nz(w.a.dh, aead), 1, tai64n(WALL + 5000), i2)); // same index, new ephemeral
+  assert.is(consumeResponse(w.a.local, r1, nz(w.a.dh, aead), () => w.a.peer), null);
   assert.is(w.a.peer.state, HandshakeState.InitiationSent);
 });
 
@@ -592,15 +617,15 @@ test("beginSession wipes H, C and the ephemerals and resets the state; every int
   generated.length = 0;
   dhOutputs.length = 0;
   const init = new Uint8Array(148), resp = new Uint8Array(92);
-  assert.ok(createInitiation(w.a.peer, dhA, spyAead, w.a.index, tai64n(WALL), init));
+  assert.ok(createInitiation(w.a.peer, nz(dhA, spyAead), w.a.index, tai64n(WALL), init));
   assert.not.ok(isZero(w.a.peer.ephemeralPrivate));
   assert.not.ok(isZero(w.a.peer.hash));
-  assert.is(consumeInitiation(w.b.local, init, dhB, spyAead, w.find(w.b), 0), w.b.peer);
+  assert.is(consumeInitiation(w.b.local, init, nz(dhB, spyAead), w.find(w.b), 0), w.b.peer);
   assert.not.ok(isZero(w.b.peer.remoteEphemeral));
-  assert.ok(createResponse(w.b.peer, dhB, spyAead, w.b.index, resp));
-  assert.is(consumeResponse(w.a.local, resp, dhA, spyAead, () => w.a.peer), w.a.peer);
+  assert.ok(createResponse(w.b.peer, nz(dhB, spyAead), w.b.index, resp));
+  assert.is(consumeResponse(w.a.local, resp, nz(dhA, spyAead), () => w.a.peer), w.a.peer);
   assert.ok(isZero(w.a.peer.ephemeralPrivate)); // not needed after the response
-  const si = beginSession(w.a.peer)!, sr = beginSession(w.b.peer)!;
+  const si = beginSession(w.a.peer, session())!, sr = beginSession(w.b.peer, session())!;
   checkSessions(si, sr, w.a, w.b);
   for (const hs of [w.a.peer, w.b.peer]) {
     assert.ok(isZero(hs.hash));
@@ -638,7 +663,7 @@ test("constructors copy their keys and check them", () => {
   assert.is(hex(hs.lastTimestamp), "00".repeat(12));
   assert.throws(() => new LocalStatic(new Uint8Array(31), nobleX25519), (e: unknown) => e instanceof RangeError);
   assert.throws(() => new PeerHandshake(local, new Uint8Array(32), new Uint8Array(16), nobleX25519), (e: unknown) => e instanceof RangeError);
-  assert.throws(() => createInitiation(hs, nobleX25519, aead, 1, tai64n(WALL), new Uint8Array(100)), (e: unknown) => e instanceof RangeError);
+  assert.throws(() => createInitiation(hs, nz(nobleX25519, aead), 1, tai64n(WALL), new Uint8Array(100)), (e: unknown) => e instanceof RangeError);
 });
 
 test.run();

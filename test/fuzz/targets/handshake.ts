@@ -25,7 +25,7 @@
 // to an initiation or response) or nothing; and afterwards b and the engine
 // still exchange packets both ways.
 import { CookieChecker, CookieGenerator } from "../../../src/cookie.ts";
-import { LocalStatic, PeerHandshake, consumeInitiation, createInitiation, createResponse } from "../../../src/handshake.ts";
+import { LocalStatic, Noise, PeerHandshake, consumeInitiation, createInitiation, createResponse } from "../../../src/handshake.ts";
 import { tai64n } from "../../../src/tai64n.ts";
 import { readU32 } from "../../../src/messages.ts";
 import type { Drops } from "../../../src/engine.ts";
@@ -41,6 +41,8 @@ w.link(b, a);
 w.link(b, c);
 const D = fixedKey("d"), D_EP: Endpoint = { address: "192.0.2.4", port: 51820 };
 const aead = b.engine.wasm;
+/** The handshake of b and d as this target plays them, on b's engine's WASM (its AEAD and BLAKE2s). */
+const noise = new Noise(dh, aead, aead);
 const dLocal = new LocalStatic(D.privateKey, dh), bLocal = new LocalStatic(b.key.privateKey, dh);
 /** Raw datagrams' sources: b, d, strangers (IPv4, IPv6), and an address that is no IP (a relay's name). */
 const SOURCES: Endpoint[] = [b.ep, D_EP, { address: "198.51.100.7", port: 4444 }, { address: "2001:db8::7", port: 51820 }, { address: "relay", port: 0 }];
@@ -68,10 +70,10 @@ interface Under {
 const unders: Under[] = [a, c].map((host) => ({
   host,
   asB: new PeerHandshake(bLocal, host.key.publicKey, null, dh),
-  bMacs: new CookieGenerator(host.key.publicKey, aead),
+  bMacs: new CookieGenerator(host.key.publicKey, aead, aead),
   asD: new PeerHandshake(dLocal, host.key.publicKey, null, dh),
-  dMacs: new CookieGenerator(host.key.publicKey, aead),
-  dCookies: new CookieChecker(D.publicKey, aead),
+  dMacs: new CookieGenerator(host.key.publicKey, aead, aead),
+  dCookies: new CookieChecker(D.publicKey, aead, aead),
   init: null, initAt: -1, initToD: null, response: null, responseFor: null, dSession: false,
 }));
 
@@ -107,7 +109,7 @@ function initiation(u: Under): Uint8Array {
   // handshake, which may have been with a newer timestamp.
   if (u.init === null || u.initAt !== u.host.engine.handshakes.completed) {
     u.init = new Uint8Array(148);
-    if (!createInitiation(u.asB, dh, aead, index++, tai64n(EPOCH + w.now), u.init)) throw new Error("createInitiation failed");
+    if (!createInitiation(u.asB, noise, index++, tai64n(EPOCH + w.now), u.init)) throw new Error("createInitiation failed");
     u.initAt = u.host.engine.handshakes.completed;
   }
   return u.init.slice();
@@ -118,9 +120,9 @@ function response(u: Under): Uint8Array {
   if (u.responseFor !== init) {
     u.asD.lastTimestamp = new Uint8Array(12);
     u.asD.lastInitiationConsumedMs = -Infinity;
-    if (consumeInitiation(dLocal, init, dh, aead, () => u.asD, w.now) === null) throw new Error(`d cannot consume ${u.host.name}'s genuine initiation`);
+    if (consumeInitiation(dLocal, init, noise, () => u.asD, w.now) === null) throw new Error(`d cannot consume ${u.host.name}'s genuine initiation`);
     const r = new Uint8Array(92);
-    if (!createResponse(u.asD, dh, aead, index++, r)) throw new Error("createResponse failed");
+    if (!createResponse(u.asD, noise, index++, r)) throw new Error("createResponse failed");
     u.response = r;
     u.responseFor = init;
   }

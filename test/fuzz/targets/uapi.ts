@@ -56,6 +56,8 @@ function converse(text: string, sizes: number[]): string {
   for (let at = 0, i = 0; at < text.length && !s.closed; i++) {
     const n = sizes[i % sizes.length];
     out += s.feed(text.slice(at, at + n), first, 0);
+    // A large request goes a slice at a time, as the UAPI server drives it.
+    while (s.busy) out += s.work(first, 0);
     at += n;
   }
   return out;
