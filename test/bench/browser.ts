@@ -1,9 +1,12 @@
 // `npm run bench`'s browser figure: an HTTP download in Chromium through the
-// browser build and the WebSocket relay, against the same download through
-// the CLI's netstack path (`wg up --netstack`'s SOCKS5 proxy, curl) as the
-// baseline, in one run and one namespace layout: wireguard-go in namespace a
-// serves HTTP on its tunnel address to both peers; the relay, Chromium, and
-// `wg up --netstack` run in namespace b. Needs root, Chromium and curl.
+// browser build and the WebSocket relay, with the batch framing and with one
+// datagram per message (the old framing, its baseline), the latter against
+// the same download through the CLI's netstack path (`wg up --netstack`'s
+// SOCKS5 proxy, curl), in one run and one namespace layout: wireguard-go in
+// namespace a serves HTTP on its tunnel address to both peers; the relay,
+// Chromium, and `wg up --netstack` run in namespace b. Beside each figure,
+// the ceiling of its framing: bare WebSocket messages into the same page.
+// Needs root, Chromium and curl.
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { CLI, Layout, OUTER, ROOT, keypair, poll, run, unavailable, wgCommand, wgQuickConf, type RuntimeName } from "../helpers/netns.ts";
@@ -16,15 +19,18 @@ const NET = "10.89.0";
 const FLOOD = 8093;
 
 /**
- * A WebSocket server that sends 1452-byte messages (a full datagram at MTU
- * 1420) as fast as the client takes them: what Chromium itself can receive,
- * with no engine, for the ceiling of the browser figure.
+ * A WebSocket server that sends full datagrams (1452 bytes at MTU 1420) as
+ * fast as the client takes them, one per message, or (path /batch) 45 to a
+ * message in the batch framing, as the relay does under load: what Chromium
+ * itself can receive in each framing, with no engine, for the ceilings.
  */
 const FLOOD_JS = (root: string) => `
 import { createRequire } from "node:module";
 const { WebSocketServer } = createRequire(${JSON.stringify(join(root, "package.json"))})("ws");
-const msg = Buffer.alloc(1452, 7);
-new WebSocketServer({ port: ${FLOOD}, host: "127.0.0.1" }, () => console.log("ready")).on("connection", (ws) => {
+const one = Buffer.alloc(1452, 7), n = 45, batch = Buffer.alloc(n * 1454, 7);
+for (let i = 0; i < n; i++) batch.writeUInt16BE(1452, i * 1454);
+new WebSocketServer({ port: ${FLOOD}, host: "127.0.0.1" }, () => console.log("ready")).on("connection", (ws, req) => {
+  const msg = req.url === "/batch" ? batch : one;
   const pump = () => { while (ws.readyState === 1 && ws.bufferedAmount < 1 << 20) ws.send(msg); if (ws.readyState === 1) setImmediate(pump); };
   pump();
 });
@@ -73,28 +79,29 @@ export async function benchBrowser(emit: Emit): Promise<void> {
     if (r.code !== 0) throw new Error(`curl: ${r.stderr.trim()}`);
     const baseline = (Number(r.stdout) * 8) / 1e6;
 
-    // The page through the relay, on each runtime's relay in turn (Node's first: it is the figure).
-    const results: { relay: RuntimeName; mbps: number }[] = [];
-    for (const [i, rt] of (["node", "deno", "bun"] as const).entries()) {
+    // The page through the relay: Node's relay in the old framing, then each runtime's in the batch framing.
+    const runs = [["node", "datagram"], ["node", "batch"], ["deno", "batch"], ["bun", "batch"]] as const;
+    const results: { relay: RuntimeName; framing: "datagram" | "batch"; mbps: number }[] = [];
+    for (const [i, [rt, framing]] of runs.entries()) {
       const port = RELAY + i;
       const relay = L.spawn(L.b, [...wgCommand(rt), "relay", "--listen", `127.0.0.1:${port}`, "--allow", `${OUTER.a4}:51890`]);
       await poll(`the relay on ${rt}`, () => /listening/.test(relay.output()) || !relay.running, 15_000);
       if (!relay.running) throw new Error(`the relay on ${rt} exited: ${relay.output()}`);
       await page?.close();
       page = await ChromiumPage.open(L.b);
-      await page.connect(wgQuickConf({ priv: page$.priv, addresses: [`${NET}.2/32`], peers: [peer] }), `ws://127.0.0.1:${port}/`);
+      await page.connect(wgQuickConf({ priv: page$.priv, addresses: [`${NET}.2/32`], peers: [peer] }), `ws://127.0.0.1:${port}/`, "", { framing });
       await page.fetch(`http://${NET}.1:8080/small`);
       const got = await page.fetch(`http://${NET}.1:8080/big`, 120_000);
       if (got.bytes !== BYTES) throw new Error(`the page got ${got.bytes} bytes of ${BYTES} through the relay on ${rt}`);
-      results.push({ relay: rt, mbps: got.mbps });
+      results.push({ relay: rt, framing, mbps: got.mbps });
       await relay.stop("SIGTERM", 3000);
     }
-    const got = { mbps: results[0].mbps };
+    const old = results[0], got = results[1];
 
     // The ceiling: the same page receiving bare WebSocket messages for 3 s, an ACK-sized one back every second message.
     const flood = L.spawn(L.b, [process.execPath, L.file("flood.mjs", FLOOD_JS(ROOT))]);
     await poll("the WebSocket flood server", () => flood.output().includes("ready") || !flood.running, 5000);
-    const ceiling = await page!.page.evaluate((url) => new Promise<number>((resolve) => {
+    const ceiling = (url: string) => page!.page.evaluate((url) => new Promise<number>((resolve) => {
       const ws = new WebSocket(url);
       ws.binaryType = "arraybuffer";
       let n = 0, bytes = 0, t0 = 0;
@@ -106,13 +113,19 @@ export async function benchBrowser(emit: Emit): Promise<void> {
         const ms = performance.now() - t0;
         if (ms > 3000) { ws.close(); resolve((bytes * 8) / (ms * 1000)); }
       };
-    }), `ws://127.0.0.1:${FLOOD}/`);
+    }), url);
+    // Chromium's own WebSocket receive rate on this machine in each framing, no engine: what the relay path can at most reach.
+    const ceilingOld = await ceiling(`ws://127.0.0.1:${FLOOD}/`), ceilingBatch = await ceiling(`ws://127.0.0.1:${FLOOD}/batch`);
+    const round = (x: number) => Math.round(x * 10) / 10;
     emit({
-      bench: "browser", Mbps: got.mbps, baselineMbps: baseline, ratio: got.mbps / baseline, bytes: BYTES, transport: "websocket", relay: "node",
-      // Chromium's own WebSocket receive rate on this machine, no engine: what the relay path can at most reach.
-      websocketCeilingMbps: Math.round(ceiling * 10) / 10,
+      bench: "browser", framing: "datagram", Mbps: old.mbps, baselineMbps: baseline, ratio: old.mbps / baseline, vs: "wg up --netstack",
+      bytes: BYTES, transport: "websocket", relay: "node", websocketCeilingMbps: round(ceilingOld),
     });
-    for (const r of results.slice(1)) emit({ bench: "browser-relay", relay: r.relay, Mbps: r.mbps, baselineMbps: got.mbps, ratio: r.mbps / got.mbps, vs: "node relay" });
+    emit({
+      bench: "browser", framing: "batch", Mbps: got.mbps, baselineMbps: old.mbps, ratio: got.mbps / old.mbps, vs: "one datagram per message", target: 4,
+      bytes: BYTES, transport: "websocket", relay: "node", websocketCeilingMbps: round(ceilingBatch),
+    });
+    for (const r of results.slice(2)) emit({ bench: "browser-relay", relay: r.relay, framing: r.framing, Mbps: r.mbps, baselineMbps: got.mbps, ratio: r.mbps / got.mbps, vs: "node relay" });
   } finally {
     await page?.close();
     await L.destroy();
