@@ -38,6 +38,57 @@ new WebSocketServer({ port: ${FLOOD}, host: "127.0.0.1" }, () => console.log("re
 
 type Emit = (o: Record<string, unknown>) => void;
 
+interface Responsiveness { bytes: number; mbps: number; longestTaskMs: number; longTasks: number; timerLagMs: number; mainBusy: number }
+
+/**
+ * The download driven from the page's own script, the tunnel in the page's
+ * thread (connect) or in a Worker (connectWorker), with what the page's
+ * thread went through meanwhile: its longest task (PerformanceObserver
+ * "longtask": 50 ms and over), the longest a 10 ms timer fired late, and
+ * the share of the time the page's main thread ran tasks (Chromium's
+ * TaskDuration metric over the download's wall time).
+ */
+async function responsiveness(page: ChromiumPage, opts: { config: string; relay: string; small: string; big: string; worker: boolean }): Promise<Responsiveness> {
+  const cdp = await page.page.context().newCDPSession(page.page);
+  await cdp.send("Performance.enable");
+  const taskSeconds = async () => (await cdp.send("Performance.getMetrics")).metrics.find((m) => m.name === "TaskDuration")!.value;
+  // The download starts in the page, the metric is read around it, then the page reports.
+  await page.page.evaluate(async (o) => {
+    const w = window as unknown as { wgRun: Promise<unknown> };
+    let go!: () => void;
+    const started = new Promise<void>((r) => { go = r; });
+    w.wgRun = (async () => {
+      const wg = await import(o.module); // the example page's copy of the browser build
+      const t = o.worker ? await wg.connectWorker(o.config, { relay: o.relay }) : await wg.connect(o.config, { relay: o.relay });
+      try {
+        await (await t.fetch(o.small)).arrayBuffer();
+        go();
+        let longest = 0, longTasks = 0, lag = 0, last = performance.now();
+        const obs = new PerformanceObserver((l) => { for (const e of l.getEntries()) { longest = Math.max(longest, e.duration); longTasks++; } });
+        obs.observe({ type: "longtask" });
+        const probe = setInterval(() => { const now = performance.now(); lag = Math.max(lag, now - last - 10); last = now; }, 10);
+        const t0 = performance.now();
+        const reader = (await t.fetch(o.big)).body!.getReader();
+        let bytes = 0;
+        for (;;) { const { value, done } = await reader.read(); if (done) break; bytes += value.length; }
+        const ms = performance.now() - t0;
+        clearInterval(probe);
+        obs.disconnect();
+        return { bytes, mbps: (bytes * 8) / (ms * 1000), longestTaskMs: Math.round(longest), longTasks, timerLagMs: Math.round(lag) };
+      } finally {
+        await t.close();
+      }
+    })();
+    void w.wgRun.then(go, go); // a failure before the download: the next evaluate reports it
+    await started;
+  }, { ...opts, module: "./wg.js" });
+  const busy0 = await taskSeconds(), wall0 = performance.now();
+  const r = await page.page.evaluate(() => (window as unknown as { wgRun: Promise<Omit<Responsiveness, "mainBusy">> }).wgRun);
+  const busy = (await taskSeconds() - busy0) / ((performance.now() - wall0) / 1000);
+  await cdp.detach();
+  return { ...r, mainBusy: Math.round(busy * 100) / 100 };
+}
+
 const SERVER_JS = `
 import http from "node:http";
 const block = Buffer.alloc(1 << 16, 0x5a);
@@ -82,6 +133,7 @@ export async function benchBrowser(emit: Emit): Promise<void> {
     // The page through the relay: Node's relay in the old framing, then each runtime's in the batch framing.
     const runs = [["node", "datagram"], ["node", "batch"], ["deno", "batch"], ["bun", "batch"]] as const;
     const results: { relay: RuntimeName; framing: "datagram" | "batch"; mbps: number }[] = [];
+    const threads: Responsiveness[] = [];
     for (const [i, [rt, framing]] of runs.entries()) {
       const port = RELAY + i;
       const relay = L.spawn(L.b, [...wgCommand(rt), "relay", "--listen", `127.0.0.1:${port}`, "--allow", `${OUTER.a4}:51890`]);
@@ -94,6 +146,15 @@ export async function benchBrowser(emit: Emit): Promise<void> {
       const got = await page.fetch(`http://${NET}.1:8080/big`, 120_000);
       if (got.bytes !== BYTES) throw new Error(`the page got ${got.bytes} bytes of ${BYTES} through the relay on ${rt}`);
       results.push({ relay: rt, framing, mbps: got.mbps });
+      if (i === 1) {
+        // The same relay and framing, driven from the page's script: the tunnel in the page's thread, then in a Worker.
+        const o = { config: wgQuickConf({ priv: page$.priv, addresses: [`${NET}.2/32`], peers: [peer] }), relay: `ws://127.0.0.1:${port}/`, small: `http://${NET}.1:8080/small`, big: `http://${NET}.1:8080/big` };
+        for (const worker of [false, true]) {
+          const r = await responsiveness(page, { ...o, worker });
+          if (r.bytes !== BYTES) throw new Error(`the page got ${r.bytes} bytes of ${BYTES} (worker ${worker})`);
+          threads.push(r);
+        }
+      }
       await relay.stop("SIGTERM", 3000);
     }
     const old = results[0], got = results[1];
@@ -124,6 +185,14 @@ export async function benchBrowser(emit: Emit): Promise<void> {
     emit({
       bench: "browser", framing: "batch", Mbps: got.mbps, baselineMbps: old.mbps, ratio: got.mbps / old.mbps, vs: "one datagram per message", target: 4,
       bytes: BYTES, transport: "websocket", relay: "node", websocketCeilingMbps: round(ceilingBatch),
+    });
+    const [main, worker] = threads, round0 = (x: number) => Math.round(x);
+    emit({
+      bench: "browser-worker", framing: "batch", relay: "node", Mbps: worker.mbps, baselineMbps: main.mbps, ratio: worker.mbps / main.mbps, vs: "tunnel in the page's thread",
+      // The page's thread during the download: its longest task and the worst lateness of a 10 ms timer, with the tunnel there and in a Worker.
+      longestTaskMs: worker.longestTaskMs, baselineLongestTaskMs: main.longestTaskMs, longTasks: worker.longTasks, baselineLongTasks: main.longTasks,
+      timerLagMs: round0(worker.timerLagMs), baselineTimerLagMs: round0(main.timerLagMs),
+      mainThreadBusy: worker.mainBusy, baselineMainThreadBusy: main.mainBusy,
     });
     for (const r of results.slice(2)) emit({ bench: "browser-relay", relay: r.relay, framing: r.framing, Mbps: r.mbps, baselineMbps: got.mbps, ratio: r.mbps / got.mbps, vs: "node relay" });
   } finally {
