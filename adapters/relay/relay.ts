@@ -57,9 +57,9 @@ export const CLOSE = {
 } as const;
 
 /**
- * Messages queued per client while its UDP socket is being bound (64; at
+ * Datagrams queued per client while its UDP socket is being bound (64; at
  * most 64 x maxMessage bytes). The first is the handshake initiation, so a
- * later message, not an earlier one, is what gets dropped (drops.pending).
+ * later datagram, not an earlier one, is what gets dropped (drops.pending).
  */
 export const PENDING_MAX = 64;
 
@@ -367,7 +367,8 @@ export class Session {
     this.tokens -= 1;
     this.last = now;
     if (this.state === "binding") {
-      if (this.pending.length < PENDING_MAX) this.pending.push(d);
+      // A datagram of a batch is copied: a view would keep its whole message (up to 64 KiB) alive.
+      if (this.pending.length < PENDING_MAX) this.pending.push(this.out === null ? d : d.slice());
       else s.drops.pending++;
       return;
     }

@@ -124,6 +124,19 @@ test("relay: a malformed batch is dropped whole and counted; the session goes on
   assert.is(udp.sent.length, 1);
 });
 
+test("relay: datagrams of a batch queued while the UDP socket binds are copies, not views of their message", async () => {
+  const relay = new Relay(await AllowList.from(["192.0.2.1:51820"], async () => []), { rate: 1e6, burst: 1e6, defer: () => {} });
+  const v = relay.admit({ url: "/?to=192.0.2.1:51820", websocket: true, origin: null, remote: "198.51.100.1:5000", protocols: both });
+  if (!v.ok) throw new Error(v.message);
+  const s = relay.open(v, new FakeWs(), "198.51.100.1:5000", 0)!;
+  const m = joinBatch(Array.from({ length: 30 }, (_, i) => new Uint8Array(2000).fill(i)), 30, 60000);
+  s.message(m, 0);
+  assert.is(s.queued, 30);
+  const udp = new (class extends FakeUdp { send(d: Uint8Array): void { this.sent.push(d); } })();
+  s.attach(udp);
+  assert.ok(udp.sent.every((d, i) => d.length === 2000 && d.buffer.byteLength === 2000 && d[0] === i), "each its own buffer, in order");
+});
+
 test("relay: the rate limit counts datagrams, not messages", async () => {
   const { relay, s, udp } = await session(both, { rate: 10, burst: 10 });
   s.message(joinBatch(Array.from({ length: 25 }, () => new Uint8Array(32)), 25, 25 * 32), 0);
