@@ -81,6 +81,13 @@ export class WebSocketBind implements Bind {
   /** Endpoint key -> time before which it is not reopened. */
   private readonly backoff = new Map<string, number>();
   private readonly Ws: WebSocketLike;
+  /**
+   * Whether to give send a copy: a WebSocket passed in may keep the bytes it
+   * is given past the call (the ws package does while it compresses with
+   * permessage-deflate, which workerd accepts), where the engine's memory and
+   * the batch buffer are reused at once; a page's own WebSocket copies.
+   */
+  private readonly copy: boolean;
   private datagram: ((buf: Uint8Array, off: number, len: number, from: Endpoint) => void) | null = null;
   private idle: (() => void) | null = null;
   private readonly burst = endOfBurst(() => { if (!this.closed) this.idle?.(); });
@@ -108,6 +115,7 @@ export class WebSocketBind implements Bind {
     const Ws = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketLike }).WebSocket;
     if (!Ws) throw new TypeError("no WebSocket in this runtime: pass one as the WebSocket option");
     this.Ws = Ws;
+    this.copy = opts.WebSocket !== undefined && opts.WebSocket !== (globalThis as { WebSocket?: WebSocketLike }).WebSocket;
   }
 
   start(datagram: (buf: Uint8Array, off: number, len: number, from: Endpoint) => void, idle: () => void): void {
@@ -133,7 +141,7 @@ export class WebSocketBind implements Bind {
     }
     if (ch.ws.bufferedAmount > (this.opts.highWater ?? 4 << 20)) { this.counters.dropped++; return; }
     if (ch.batch === null) {
-      ch.ws.send(bytes); // WebSocket.send copies the bytes (WHATWG WebSockets).
+      ch.ws.send(this.copy ? bytes.slice() : bytes); // the platform's WebSocket.send copies the bytes (WHATWG WebSockets)
       this.counters.messagesSent++;
     } else {
       if (!ch.batch.fits(len)) this.sendBatch(ch);
@@ -158,7 +166,7 @@ export class WebSocketBind implements Bind {
     if (b.count === 0) return;
     const m = b.take();
     if (!ch.open || this.closed) return;
-    ch.ws.send(m); // copied by send: the writer's buffer is free again
+    ch.ws.send(this.copy ? m.slice() : m); // copied by the platform's send: the writer's buffer is free again
     this.counters.messagesSent++;
   }
 

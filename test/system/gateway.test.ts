@@ -414,6 +414,8 @@ for (const runtime of ["deno", "workerd"] as const) {
       assert.ok(tries > 0 && rate >= 0.95, `${name}: legitimate fetches ${ok - ok0} of ${tries}`);
       assert.ok(rss1 - rss0 <= 96, `${name}: memory grew ${rss1 - rss0} MiB`);
       assert.ok(after[expect] > (before[expect] ?? 0), `${name}: ${expect} did not move (${moved})`);
+      // The attackers offer no subprotocol: a malformed batch could only be the legitimate client's own.
+      assert.is(after.dropMalformed, before.dropMalformed, `${name}: the legitimate session's batches arrived malformed`);
     };
     try {
       await klass("datagrams of every length 0..2000 with each type byte 0..5 and 255", "dropEngine", async () => {
