@@ -33,6 +33,7 @@ function showStatus() {
   }
   rows.push(["relay", bind.open.length ? `open (${bind.open.join(", ")})` : "not open"],
     ["datagrams", `${bind.counters.received} in, ${bind.counters.sent} out, ${bind.counters.dropped} dropped`],
+    ["messages", `${bind.counters.messagesReceived} in, ${bind.counters.messagesSent} out`],
     ["TCP connections", String(st.usage.connections)],
     ["TCP segments", `${st.stats.tcpSegmentsIn} in, ${st.stats.tcpSegmentsOut} out, ${st.stats.tcpRetransmits} retransmitted, ${st.stats.tcpOutOfOrder} out of order`]);
   const dl = $("status");
@@ -55,6 +56,7 @@ $("connect").onclick = async () => {
     tunnel = await connect($("config").value, {
       onwarning: (w) => warnings.push(w),
       relay: $("relay").value.trim(),
+      batch: $("framing").value !== "datagram",
       ...(token ? { token } : {}),
       onevent: (e) => {
         // A WebTransport session giving way to WebSocket (e.fallback) is not an error: the WebSocket's open follows.

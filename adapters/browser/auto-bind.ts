@@ -49,6 +49,7 @@ export class AutoBind implements Bind {
         this.fellBack.add(key);
         onevent?.({ type: "close", endpoint: key, code: 1006, reason: `${why}; WebSocket instead`, transport: "webtransport", fallback: true });
         for (const d of waiting) this.ws.send(d, 0, d.length, to);
+        this.ws.flush();
         return true;
       } : undefined,
     });
@@ -61,6 +62,11 @@ export class AutoBind implements Bind {
 
   send(buf: Uint8Array, off: number, len: number, to: Endpoint): void {
     (this.fellBack.has(keyOf(to)) ? this.ws : this.wt).send(buf, off, len, to);
+  }
+
+  /** Sends what the WebSocket side batched (WebTransport sends each datagram as it comes). */
+  flush(): void {
+    this.ws.flush();
   }
 
   /** The transport an endpoint uses now (WebTransport until it falls back). */
@@ -79,6 +85,7 @@ export class AutoBind implements Bind {
     return {
       sent: a.sent + b.sent, received: a.received + b.received, bytesSent: a.bytesSent + b.bytesSent,
       bytesReceived: a.bytesReceived + b.bytesReceived, dropped: a.dropped + b.dropped,
+      messagesSent: a.messagesSent + b.messagesSent, messagesReceived: a.messagesReceived + b.messagesReceived,
       opens: a.opens + b.opens, closes: a.closes + b.closes, tooBig: a.tooBig, fallbacks: a.fallbacks,
     };
   }

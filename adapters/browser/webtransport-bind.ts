@@ -76,7 +76,9 @@ export const READY_TIMEOUT = 3000;
 
 export class WebTransportBind implements Bind {
   readonly port = 0;
-  readonly counters: WebTransportCounters = { sent: 0, received: 0, bytesSent: 0, bytesReceived: 0, dropped: 0, opens: 0, closes: 0, tooBig: 0, fallbacks: 0 };
+  readonly counters: WebTransportCounters = {
+    sent: 0, received: 0, bytesSent: 0, bytesReceived: 0, dropped: 0, messagesSent: 0, messagesReceived: 0, opens: 0, closes: 0, tooBig: 0, fallbacks: 0,
+  };
   private readonly url: URL;
   private readonly sessions = new Map<string, Session>();
   private readonly backoff = new Map<string, number>();
@@ -148,6 +150,7 @@ export class WebTransportBind implements Bind {
     // The stream holds the chunk until it is sent, and the engine reuses its buffers: a copy.
     s.writer!.write(bytes.slice()).catch(() => {}); // a session that ends: its `closed` handles it
     this.counters.sent++;
+    this.counters.messagesSent++;
     this.counters.bytesSent += bytes.length;
   }
 
@@ -196,6 +199,7 @@ export class WebTransportBind implements Bind {
         if (done || this.closed || this.sessions.get(key) !== s) break;
         s.answered = true;
         this.counters.received++;
+        this.counters.messagesReceived++;
         this.counters.bytesReceived += value.length;
         this.datagram?.(value, 0, value.length, s.to);
         this.burst();

@@ -3,6 +3,7 @@
 // answers bad frames itself), with a certificate over TLS.
 import type { ServerSocket, SocketEvents, UpgradeRequest, WebSocketHandler, WebSocketListener, WebSocketListenOptions } from "../ports/websocket.ts";
 import { Bun as BunGlobal } from "./bun.ts";
+import { parseSubprotocols } from "../ports/framing.ts";
 
 /** The part of Bun.serve this uses (the project type-checks without bun-types). */
 interface BunServerWebSocket<T> {
@@ -14,7 +15,7 @@ interface BunServerWebSocket<T> {
 }
 interface Server {
   readonly port: number;
-  upgrade(req: Request, options: { data: unknown }): boolean;
+  upgrade(req: Request, options: { data: unknown; headers?: Record<string, string> }): boolean;
   requestIP(req: Request): { address: string; port: number } | null;
   stop(closeActiveConnections?: boolean): Promise<void> | void;
 }
@@ -65,11 +66,15 @@ export async function serveWebSockets<T>(options: WebSocketListenOptions, handle
         websocket: req.method === "GET" && /(^|,)\s*websocket\s*(,|$)/i.test(req.headers.get("upgrade") ?? ""),
         origin: req.headers.get("origin"),
         remote: ip === null ? "?" : ip.address.includes(":") ? `[${ip.address}]:${ip.port}` : `${ip.address}:${ip.port}`,
+        protocols: parseSubprotocols(req.headers.get("sec-websocket-protocol")),
       };
       const r = handler.admit(request);
       if ("refuse" in r) return refuse(r.refuse.status, r.refuse.message);
       // The application's open() runs in open(): a handshake that never completes leaves nothing behind.
-      if (srv.upgrade(req, { data: { request, accepted: r.accept, events: null } satisfies Client<T> })) return undefined;
+      // Bun answers the first name offered unless told one (an empty one is sent as such, and refused by
+      // clients): a client offering only names the application does not know gets its first back.
+      const headers = r.protocol ? { "Sec-WebSocket-Protocol": r.protocol } : undefined;
+      if (srv.upgrade(req, { data: { request, accepted: r.accept, events: null } satisfies Client<T>, ...(headers ? { headers } : {}) })) return undefined;
       return refuse(400, "invalid WebSocket handshake");
     },
     error: () => new Response("internal error\n", { status: 500 }),

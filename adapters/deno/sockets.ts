@@ -7,8 +7,10 @@ import type { AcceptedWebSocket } from "../ports/websocket.ts";
 import { tcpStreams } from "./tcp-streams.ts";
 
 /** Accepts the request's WebSocket: the server end, and the 101 response to return. */
-export function upgradeWebSocket(request: Request): { socket: AcceptedWebSocket; response: Response } {
+export function upgradeWebSocket(request: Request, protocol?: string): { socket: AcceptedWebSocket; response: Response } {
   const { socket, response } = Deno.upgradeWebSocket(request);
+  // Set by hand: Deno's `protocol` option looks for the name in the offer split at ", " only (ws sends "a,b").
+  if (protocol) response.headers.set("sec-websocket-protocol", protocol);
   return { socket: socket as unknown as AcceptedWebSocket, response };
 }
 

@@ -1,5 +1,6 @@
 // WebSocket servers on Deno (ports/websocket.ts): Deno.serve (with a
 // certificate, TLS) and Deno.upgradeWebSocket. Needs --allow-net.
+import { parseSubprotocols } from "../ports/framing.ts";
 import type { ServerSocket, UpgradeRequest, WebSocketHandler, WebSocketListener, WebSocketListenOptions } from "../ports/websocket.ts";
 
 /**
@@ -20,6 +21,7 @@ export async function serveWebSockets<T>(options: WebSocketListenOptions, handle
       websocket: req.method === "GET" && /(^|,)\s*websocket\s*(,|$)/i.test(req.headers.get("upgrade") ?? ""),
       origin: req.headers.get("origin"),
       remote: a.hostname.includes(":") ? `[${a.hostname}]:${a.port}` : `${a.hostname}:${a.port}`,
+      protocols: parseSubprotocols(req.headers.get("sec-websocket-protocol")),
     };
     const r = handler.admit(request);
     if ("refuse" in r) return refuse(r.refuse.status, r.refuse.message);
@@ -30,6 +32,8 @@ export async function serveWebSockets<T>(options: WebSocketListenOptions, handle
     } catch {
       return refuse(400, "invalid WebSocket handshake");
     }
+    // Set by hand: Deno's `protocol` option looks for the name in the offer split at ", " only (ws sends "a,b").
+    if (r.protocol) up.response.headers.set("sec-websocket-protocol", r.protocol);
     const ws = up.socket;
     ws.binaryType = "arraybuffer";
     const port: ServerSocket = {

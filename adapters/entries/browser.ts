@@ -10,6 +10,8 @@
 //   const page = await (await t.fetch("http://10.0.0.1/")).text();
 //   console.log(t.status().peers[0].lastHandshake);
 //   await t.close();
+//   // or the whole tunnel in a Worker, the page's thread left free:
+//   const w = await connectWorker(configText, { relay: "wss://relay.example/" });
 import { wasmBytes } from "#engine-wasm";
 import { nobleX25519 } from "../../src/x25519.ts";
 import { parseWgQuick } from "../../src/wgquick.ts";
@@ -18,6 +20,8 @@ import { AutoBind, type TransportEvent } from "../browser/auto-bind.ts";
 import type { WebTransportBindOptions } from "../browser/webtransport-bind.ts";
 import { WebSocketBind, type WebSocketBindOptions } from "../browser/websocket-bind.ts";
 import { GATEWAY } from "../browser/endpoint.ts";
+import { ConfigError } from "../../src/wgquick.ts";
+import { RemoteTunnel } from "../tunnel/remote.ts";
 
 export { Tunnel, type TunnelConfig, type TunnelStatus } from "../tunnel/tunnel.ts";
 export { NetError } from "../../src/netstack/index.ts";
@@ -25,6 +29,7 @@ export { ConfigError } from "../../src/wgquick.ts";
 export { WebSocketBind, type RelayEvent, type RelayCounters } from "../browser/websocket-bind.ts";
 export { WebTransportBind, type WebTransportBindOptions, type WebTransportCounters } from "../browser/webtransport-bind.ts";
 export { AutoBind, type TransportEvent, type TransportName } from "../browser/auto-bind.ts";
+export { RemoteTunnel, type RemoteConn } from "../tunnel/remote.ts";
 
 /**
  * The inner MTU when the config gives none and WebTransport may carry the
@@ -136,4 +141,62 @@ export async function connect(config: string | TunnelConfig, opts: ConnectOption
     bind.close();
     throw e;
   }
+}
+
+export interface WorkerConnectOptions extends Omit<ConnectOptions, "WebSocket"> {
+  /**
+   * The Worker to run the tunnel in: one started from build/out/browser-worker's
+   * source, or your own of adapters/entries/browser-worker.ts (a page whose CSP
+   * forbids blob: workers). Default: one started from the source this module carries.
+   */
+  worker?: Worker;
+}
+
+/**
+ * As connect, but the tunnel (WebSocket, engine, TCP/IP stack) runs in a
+ * dedicated Worker and this thread gets a RemoteTunnel: fetch, connect,
+ * ping, resolve, status (a Promise) and close, with the streams' bytes
+ * moved across as transferred buffers.
+ * @throws ConfigError for a bad config, TypeError for a bad relay URL or a runtime without Worker
+ * @example const t = await connectWorker(text, { relay: "wss://relay.example/" }); await (await t.fetch("http://10.0.0.1/")).text();
+ */
+export async function connectWorker(config: string | TunnelConfig, opts: WorkerConnectOptions): Promise<RemoteTunnel> {
+  if (!opts || opts.relay === undefined) throw new TypeError("connectWorker needs a relay URL: connectWorker(config, { relay: 'wss://...' })");
+  const { worker: given, onevent, onwarning, webtransport, ...rest } = opts;
+  const W = (globalThis as { Worker?: typeof Worker }).Worker;
+  if (!given && !W) throw new TypeError("no Worker in this runtime: use connect()");
+  let url: string | null = null;
+  let worker: Worker;
+  if (given) worker = given;
+  else {
+    const { workerSource } = await import("#browser-worker");
+    url = URL.createObjectURL(new Blob([workerSource], { type: "text/javascript" }));
+    worker = new W!(url, { type: "module", name: "wg-js tunnel" });
+  }
+  const { WebTransport: _wt, ...wtOptions } = webtransport ?? {};
+  const channel = new MessageChannel();
+  const relay = String(opts.relay);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      worker.onerror = (e) => { e.preventDefault?.(); reject(new Error(`the tunnel's Worker failed to start: ${e.message ?? "error"}`)); };
+      worker.onmessage = (e: MessageEvent) => {
+        const d = e.data as { ready?: true; failed?: { name: string; message: string; line?: number }; event?: TransportEvent; warning?: string };
+        const f = d.failed;
+        if (d.ready) resolve();
+        else if (f) {
+          reject(f.name === "ConfigError" && f.line ? new ConfigError(f.line, f.message.replace(/^line \d+: /, ""))
+            : f.name === "TypeError" ? new TypeError(f.message) : new Error(f.message));
+        }
+        else if (d.event) onevent?.(d.event);
+        else if (d.warning !== undefined) (onwarning ?? console.warn)(d.warning);
+      };
+      worker.postMessage({ config, options: { ...rest, relay, ...(webtransport ? { webtransport: wtOptions } : {}) }, port: channel.port2 }, [channel.port2]);
+    });
+  } catch (e) {
+    worker.terminate();
+    throw e;
+  } finally {
+    if (url !== null) URL.revokeObjectURL(url);
+  }
+  return new RemoteTunnel(channel.port1, () => worker.terminate());
 }

@@ -1,7 +1,8 @@
 // The edge gateway: a WireGuard peer for clients that cannot send UDP (web
 // pages), running where there is no UDP either (edge functions). The client
-// opens a WebSocket; each binary message is exactly one WireGuard datagram,
-// both ways. The gateway IS the client's WireGuard peer (it holds the
+// opens a WebSocket; each binary message is one WireGuard datagram both
+// ways, or several when the client offers the batch subprotocol
+// (ports/framing.ts). The gateway IS the client's WireGuard peer (it holds the
 // private key) and forwards the tunnel's TCP flows out through the
 // platform's outbound TCP.
 //
@@ -26,6 +27,7 @@ import { nobleX25519 } from "../../src/x25519.ts";
 import { parseWgQuick, toDeviceConfig } from "../../src/wgquick.ts";
 import { Stack, type ForwardFlow, type StackOptions, type TcpConn, type TcpForwarder } from "../../src/netstack/index.ts";
 import { endOfBurst, type Bind } from "../ports/bind.ts";
+import { BATCH_BYTES, BatchWriter, chooseSubprotocol, countBatch, forEachInBatch, framingOf, parseSubprotocols, type Framing } from "../ports/framing.ts";
 import { Device } from "../ports/device.ts";
 import type { Clock } from "../ports/host.ts";
 import { StackTun } from "../ports/stack-tun.ts";
@@ -86,8 +88,10 @@ export interface GatewayOptions {
   maxConnections?: number;
   /** A GET on this path answers the status as JSON (default "/status"; null: none). */
   statusPath?: string | null;
-  /** The largest WebSocket message taken as a datagram (default and ceiling: the engine's maxDatagram). */
+  /** The largest datagram taken from a WebSocket message (default and ceiling: the engine's maxDatagram). */
   maxMessage?: number;
+  /** Speak the batch framing to clients that offer it (default true; false: one datagram per message). */
+  batch?: boolean;
   /** TCP options of each session's stack. */
   tcp?: StackOptions["tcp"];
   x25519?: X25519;
@@ -116,9 +120,12 @@ export interface GatewayStatus {
   flowsOpened: number;
   /** Flows refused by allow(), by a failed connect, or by the connect timeout. */
   flowsRefused: number;
-  /** WebSocket messages that were not datagrams: text, too large. */
+  /** WebSocket messages that were not datagrams: text, too large, a malformed batch. */
   dropText: number;
   dropOversized: number;
+  dropMalformed: number;
+  /** Sessions opened with each framing. */
+  framing: Record<Framing, number>;
   /** Datagrams the engines dropped (bad MACs, unknown indices, junk...), summed over sessions closed and open. */
   dropEngine: number;
   bytesIn: number;
@@ -179,15 +186,16 @@ export function createGateway(options: GatewayOptions): { fetch(request: Request
   const sessions = new Set<Session>();
   const totals = {
     sessionsOpened: 0, sessionsClosed: 0, sessionsRefused: 0, flowsOpened: 0, flowsRefused: 0, dropText: 0,
-    dropOversized: 0, dropEngine: 0, bytesIn: 0, bytesOut: 0,
+    dropOversized: 0, dropMalformed: 0, dropEngine: 0, bytesIn: 0, bytesOut: 0,
   };
+  const framings: Record<Framing, number> = { datagram: 0, batch: 0 };
 
   const status = (): GatewayStatus => {
     let flows = 0, dropEngine = totals.dropEngine;
     for (const s of sessions) { flows += s.flows; dropEngine += s.engineDrops(); }
     return {
       publicKey, addresses: [...parsed.addresses], peers: parsed.device.peers!.length,
-      sessions: sessions.size, flows, ...totals, dropEngine,
+      sessions: sessions.size, flows, ...totals, dropEngine, framing: { ...framings },
     };
   };
 
@@ -203,13 +211,16 @@ export function createGateway(options: GatewayOptions): { fetch(request: Request
         return answer(426, "this is a WireGuard gateway: open a WebSocket (one binary message per WireGuard datagram)");
       }
       if (sessions.size >= maxSessions) { totals.sessionsRefused++; return answer(503, "too many sessions"); }
+      const protocol = chooseSubprotocol(parseSubprotocols(request.headers.get("sec-websocket-protocol")), options.batch ?? true);
       let up: { socket: GatewaySocket; response: Response };
       try {
-        up = options.upgrade(request);
+        up = options.upgrade(request, protocol ?? undefined);
       } catch (e) {
         return answer(400, `cannot upgrade: ${e instanceof Error ? e.message : String(e)}`);
       }
-      const s = new Session(options, parsed, x25519, up.socket, totals, () => {
+      const framing = framingOf(protocol);
+      framings[framing]++;
+      const s = new Session(options, parsed, x25519, up.socket, totals, framing, () => {
         if (sessions.delete(s)) totals.sessionsClosed++;
       });
       sessions.add(s);
@@ -226,7 +237,7 @@ export function createGateway(options: GatewayOptions): { fetch(request: Request
 }
 
 type Totals = {
-  flowsOpened: number; flowsRefused: number; dropText: number; dropOversized: number; dropEngine: number;
+  flowsOpened: number; flowsRefused: number; dropText: number; dropOversized: number; dropMalformed: number; dropEngine: number;
   bytesIn: number; bytesOut: number;
 };
 
@@ -252,6 +263,7 @@ class Session {
     x25519: X25519,
     private readonly socket: GatewaySocket,
     private readonly totals: Totals,
+    framing: Framing,
     private readonly gone: () => void,
   ) {
     this.clock = opts.clock ?? { now: () => performance.now() };
@@ -265,7 +277,7 @@ class Session {
     this.stack = new Stack({
       addresses: parsed.addresses, mtu: this.engine.mtu, maxConnections: opts.maxConnections ?? MAX_CONNECTIONS, tcp: opts.tcp,
     });
-    this.device = new Device(this.engine, new StackTun(this.stack, this.clock), new ClientSocketBind(socket, this, Math.min(opts.maxMessage ?? Infinity, this.engine.maxDatagram)), this.clock);
+    this.device = new Device(this.engine, new StackTun(this.stack, this.clock), new ClientSocketBind(socket, this, Math.min(opts.maxMessage ?? Infinity, this.engine.maxDatagram), framing), this.clock);
     this.lastActive = this.clock.now();
   }
 
@@ -304,9 +316,10 @@ class Session {
     this.lastActive = this.clock.now();
   }
 
-  drop(kind: "text" | "oversized"): void {
+  drop(kind: "text" | "oversized" | "malformed"): void {
     if (kind === "text") this.totals.dropText++;
-    else this.totals.dropOversized++;
+    else if (kind === "oversized") this.totals.dropOversized++;
+    else this.totals.dropMalformed++;
   }
 
   count(dir: "in" | "out", n: number): void {
@@ -410,14 +423,19 @@ class Session {
 }
 
 /**
- * The session's Bind: datagrams are the WebSocket's binary messages, and
- * every datagram the engine sends is one message. A text message or one
- * larger than a datagram can be is dropped (counted).
+ * The session's Bind: datagrams are the WebSocket's binary messages (one
+ * each, or a batch's), and the engine's datagrams leave one per message, or
+ * for a batch client one message per engine batch (flush). A text message,
+ * one larger than a datagram can be, or a malformed batch is dropped (counted).
  */
 class ClientSocketBind implements Bind {
   readonly port = 0;
-  constructor(private readonly socket: GatewaySocket, private readonly session: Session, private readonly max: number) {
+  private readonly out: BatchWriter | null;
+  private flushQueued = false;
+  private readonly flushLater = () => { this.flushQueued = false; this.flush(); };
+  constructor(private readonly socket: GatewaySocket, private readonly session: Session, private readonly max: number, framing: Framing) {
     try { socket.binaryType = "arraybuffer"; } catch { /* workerd: always ArrayBuffer */ }
+    this.out = framing === "batch" ? new BatchWriter() : null;
   }
 
   start(datagram: (buf: Uint8Array, off: number, len: number, from: Endpoint) => void, idle: () => void): void {
@@ -428,12 +446,23 @@ class ClientSocketBind implements Bind {
       if (d instanceof ArrayBuffer) buf = new Uint8Array(d);
       else if (ArrayBuffer.isView(d)) buf = new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
       else { this.session.drop("text"); return; }
-      if (buf.length > this.max) { this.session.drop("oversized"); return; }
+      if (this.out === null) {
+        if (buf.length > this.max) { this.session.drop("oversized"); return; }
+        this.session.count("in", buf.length);
+        try {
+          datagram(buf, 0, buf.length, WEBSOCKET);
+        } catch { /* a datagram never takes the session down */ }
+      } else {
+        if (buf.length > BATCH_BYTES) { this.session.drop("oversized"); return; }
+        if (countBatch(buf, this.max) === 0) { this.session.drop("malformed"); return; }
+        this.session.count("in", buf.length);
+        forEachInBatch(buf, (off, len) => {
+          try {
+            datagram(buf, off, len, WEBSOCKET);
+          } catch { /* as above */ }
+        });
+      }
       this.session.active();
-      this.session.count("in", buf.length);
-      try {
-        datagram(buf, 0, buf.length, WEBSOCKET);
-      } catch { /* a datagram never takes the session down */ }
       burst();
     });
   }
@@ -442,8 +471,25 @@ class ClientSocketBind implements Bind {
     if (this.socket.readyState !== OPEN) return;
     this.session.active();
     this.session.count("out", len);
-    // WebSocket.send copies the bytes (WHATWG WebSockets), so the engine's memory is free again at once.
-    try { this.socket.send(buf.subarray(off, off + len)); } catch { /* closing */ }
+    const out = this.out;
+    if (out === null) {
+      // WebSocket.send copies the bytes (WHATWG WebSockets), so the engine's memory is free again at once.
+      try { this.socket.send(buf.subarray(off, off + len)); } catch { /* closing */ }
+      return;
+    }
+    if (!out.fits(len)) this.flush();
+    out.add(buf, off, len);
+    // The Device flushes after each engine batch; a send outside one still leaves in this task.
+    if (!this.flushQueued) { this.flushQueued = true; queueMicrotask(this.flushLater); }
+  }
+
+  /** Sends the batch as one message (after each engine batch). */
+  flush(): void {
+    const out = this.out;
+    if (out === null || out.count === 0) return;
+    const m = out.take();
+    if (this.socket.readyState !== OPEN) return;
+    try { this.socket.send(m); } catch { /* closing */ }
   }
 
   close(): void {

@@ -9,6 +9,7 @@ import { createServer as createTlsServer } from "node:https";
 import type { Duplex } from "node:stream";
 import type { WebSocket, WebSocketServer } from "ws";
 import { MissingPackageError } from "../ports/errors.ts";
+import { parseSubprotocols } from "../ports/framing.ts";
 import type { ServerSocket, UpgradeRequest, WebSocketHandler, WebSocketListener, WebSocketListenOptions } from "../ports/websocket.ts";
 
 const STATUS_TEXT: Record<number, string> = { 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 426: "Upgrade Required", 503: "Service Unavailable" };
@@ -28,6 +29,10 @@ function remoteOf(socket: Duplex): string {
 }
 
 type WsModule = { WebSocketServer: typeof WebSocketServer };
+
+/** The subprotocol admit chose for a request, kept on it for ws's handleProtocols. */
+const CHOSEN = Symbol("subprotocol");
+type Chosen = IncomingMessage & { [CHOSEN]?: string | null };
 
 async function loadWs(): Promise<WsModule> {
   try {
@@ -49,11 +54,13 @@ export async function serveWebSockets<T>(options: WebSocketListenOptions, handle
     perMessageDeflate: false,
     clientTracking: false,
     skipUTF8Validation: true, // text is the application's to refuse
+    // ws would answer the first name offered; the application's choice instead (none: no header).
+    handleProtocols: (_offered: Set<string>, req: IncomingMessage) => (req as Chosen)[CHOSEN] ?? false,
   });
   const sockets = new Set<WebSocket>();
   const onRequest = (req: IncomingMessage, res: import("node:http").ServerResponse) => {
     // A plain request (not an upgrade): the application says what to answer.
-    const r = handler.admit({ url: req.url ?? "/", websocket: false, origin: null, remote: remoteOf(req.socket) });
+    const r = handler.admit({ url: req.url ?? "/", websocket: false, origin: null, remote: remoteOf(req.socket), protocols: [] });
     const refusal = "refuse" in r ? r.refuse : { status: 426, message: "expected a WebSocket upgrade" };
     res.writeHead(refusal.status, { "content-type": "text/plain; charset=utf-8", connection: "close" });
     res.end(`${refusal.message}\n`);
@@ -67,12 +74,14 @@ export async function serveWebSockets<T>(options: WebSocketListenOptions, handle
       websocket: req.method === "GET" && /(^|,)\s*websocket\s*(,|$)/i.test(req.headers.upgrade ?? ""),
       origin: typeof req.headers.origin === "string" ? req.headers.origin : null,
       remote: remoteOf(socket),
+      protocols: parseSubprotocols(req.headers["sec-websocket-protocol"]),
     };
     const r = handler.admit(info);
     if ("refuse" in r) {
       socket.end(httpRefusal(r.refuse.status, r.refuse.message));
       return;
     }
+    (req as Chosen)[CHOSEN] = r.protocol ?? null;
     // ws answers a bad handshake (key, version) with 400 itself and never calls back.
     wss.handleUpgrade(req, socket, head, (ws) => {
       // Messages of one burst leave in one write: the socket is corked at

@@ -13,6 +13,8 @@ export interface UpgradeRequest {
   origin: string | null;
   /** The client's address and port ("192.0.2.1:5000", "[::1]:5000"), for log lines. */
   remote: string;
+  /** The subprotocols the client offers (Sec-WebSocket-Protocol), in its order; none when it offers none. */
+  protocols: string[];
 }
 
 /** A refusal, answered before any upgrade: an HTTP status and a one-line body. */
@@ -45,8 +47,12 @@ export interface SocketEvents {
 
 /** The application's side of a WebSocket server; `T` is what admit hands on to open. */
 export interface WebSocketHandler<T> {
-  /** Before the upgrade: refuse (answered as it is), or accept with what open needs. */
-  admit(req: UpgradeRequest): { refuse: Refusal } | { accept: T };
+  /**
+   * Before the upgrade: refuse (answered as it is), or accept with what open
+   * needs and the subprotocol to answer (one of req.protocols; null or
+   * absent: none).
+   */
+  admit(req: UpgradeRequest): { refuse: Refusal } | { accept: T; protocol?: string | null };
   /** After the upgrade; returns the socket's event handlers, or null when the application closed it at once. */
   open(socket: ServerSocket, accepted: T, req: UpgradeRequest): SocketEvents | null;
 }
@@ -140,5 +146,8 @@ export interface AcceptedWebSocket {
   addEventListener(type: "close" | "error", listener: () => void): void;
 }
 
-/** A platform's WebSocket upgrade of a fetch Request: the socket, and the response (101) to return. */
-export type UpgradeWebSocket = (request: Request) => { socket: AcceptedWebSocket; response: Response };
+/**
+ * A platform's WebSocket upgrade of a fetch Request: the socket, and the
+ * response (101) to return, answering `protocol` as the subprotocol when given.
+ */
+export type UpgradeWebSocket = (request: Request, protocol?: string) => { socket: AcceptedWebSocket; response: Response };

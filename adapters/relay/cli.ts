@@ -7,12 +7,13 @@ import { DEFAULTS, RelayConfigError, type ListenOptions } from "./relay.ts";
 import { startRelay } from "./server.ts";
 
 export const RELAY_USAGE = "Usage: wg relay [--listen <host>:<port>] --allow <host>:<port> [--allow ...] [--token-file <file>] " +
-  "[--origin <origin>]... [--max-clients <n>] [--max-per-source <n>] [--idle <seconds>] [--max-message <bytes>] [--rate <messages/s>] [--cert <file> --key <file>]\n";
+  "[--origin <origin>]... [--max-clients <n>] [--max-per-source <n>] [--idle <seconds>] [--max-message <bytes>] [--rate <datagrams/s>] [--no-batch] [--cert <file> --key <file>]\n";
 
 export const RELAY_HELP = RELAY_USAGE + `
 Carries WireGuard datagrams between WebSocket clients (browsers) and UDP endpoints:
 a client connects to ws://<listen>/?to=<host>:<port>[&token=<token>] and each binary
-message is one datagram, both ways. Only upstreams on the allow-list are reached.
+message is one datagram, both ways, or several with the wg.batch.v1 subprotocol.
+Only upstreams on the allow-list are reached.
   --listen       address and port to listen on (default 127.0.0.1:8080; port 0: any free one)
   --allow        an upstream clients may reach: 192.0.2.1:51820, [2001:db8::1]:51820,
                  10.0.0.0/24:51820, or a name resolved at start (repeat for more)
@@ -21,8 +22,10 @@ message is one datagram, both ways. Only upstreams on the allow-list are reached
   --max-clients  clients at once (default ${DEFAULTS.maxClients}; more get 503)
   --max-per-source  clients at once from one address, IPv6 by /64 (default ${DEFAULTS.maxPerSource}; more get 503)
   --idle         seconds without a datagram either way before a client is closed (default ${DEFAULTS.idleSeconds})
-  --max-message  largest message in bytes (default ${DEFAULTS.maxMessage}; larger: close 1009)
-  --rate         messages per second per client; the excess is dropped (default ${DEFAULTS.rate})
+  --max-message  largest datagram in bytes (default ${DEFAULTS.maxMessage}; a larger message: close 1009;
+                 a batch message holds at most 64 KiB)
+  --rate         datagrams per second per client; the excess is dropped (default ${DEFAULTS.rate})
+  --no-batch     one datagram per message only, as relays before the batch framing
   --cert, --key  a certificate and its key (PEM files): wss: instead of ws:, and where the host has it (Deno) also
                  WebTransport (HTTP/3) on UDP at the same port, the same ?to= and &token=
 `;
@@ -51,6 +54,7 @@ export function parseRelayArgs(args: string[]): ListenOptions & { tokenFile?: st
     const eq = flag.indexOf("=");
     if (flag.startsWith("--") && eq > 0) { value = flag.slice(eq + 1); flag = flag.slice(0, eq); }
     const known = ["--listen", "--allow", "--token-file", "--origin", "--max-clients", "--max-per-source", "--idle", "--max-message", "--rate", "--cert", "--key"];
+    if (flag === "--no-batch" && value === undefined) { o.batch = false; continue; }
     if (!known.includes(flag)) throw new RelayConfigError(`unknown relay option '${flag}' (see wg relay --help)`);
     if (value === undefined) {
       if (i + 1 >= args.length) throw new RelayConfigError(`${flag} needs a value`);

@@ -1,6 +1,7 @@
 // The WebSocket relay's core, the same on every runtime: browsers cannot
 // send UDP, so a page speaks WebSocket to the relay and the relay speaks UDP
-// to a WireGuard endpoint, one binary message for one datagram each way.
+// to a WireGuard endpoint. A binary message is one datagram, or, with the
+// batch subprotocol (ports/framing.ts), several datagrams each way.
 //
 // This file decides (allow-list, token, origin, limits) and keeps each
 // client's state; server.ts runs it over a host's WebSocket servers and UDP
@@ -12,12 +13,15 @@
 // 2. server.ts upgrades it and calls open(): a Session that counts as a
 //    client, and server.ts's openUdp() binds one UDP socket (an ephemeral
 //    port, so the WireGuard peer sees a distinct endpoint per client).
-// 3. Each binary message goes out as one datagram; each datagram from the
-//    upstream (address and port) comes back as one binary message.
+// 3. Each datagram of a binary message goes out as one UDP datagram; each
+//    datagram from the upstream (address and port) comes back as one binary
+//    message, or, for a batch client, joins the datagrams of the same I/O
+//    turn in one message (flushed by `defer`, never a timer).
 // 4. Either side closing, idleness, or shutdown closes both at once.
 import { formatAddress, maskPrefix, parseAddress, parsePrefix } from "../../src/ip.ts";
 import { sourceKey } from "../../src/ratelimiter.ts";
 import { UserError } from "../ports/errors.ts";
+import { BATCH_BYTES, BATCH_HEADER, chooseSubprotocol, countBatch, framingOf, forEachInBatch, joinBatch, type Framing } from "../ports/framing.ts";
 import type { ServerSocket } from "../ports/websocket.ts";
 
 /** Defaults of RelayOptions. */
@@ -31,9 +35,13 @@ export const DEFAULTS = {
   maxPerSource: 64,
   /** Seconds with no datagram either way before a client is closed (1001 "idle"). */
   idleSeconds: 180,
-  /** Bytes; a WireGuard datagram at MTU 1420 is 1452 bytes, so 4096 leaves room for jumbo-ish MTUs. */
+  /**
+   * The largest datagram, in bytes (a one-per-message client's largest
+   * message; a batch message is at most BATCH_BYTES); a WireGuard datagram
+   * at MTU 1420 is 1452 bytes, so 4096 leaves room for jumbo-ish MTUs.
+   */
   maxMessage: 4096,
-  /** Messages per second per client, client to upstream (a token bucket). */
+  /** Datagrams per second per client, client to upstream (a token bucket). */
   rate: 30_000,
   /** Bytes waiting in a WebSocket's send buffer above which datagrams for it are dropped. */
   maxBuffered: 1 << 20,
@@ -49,9 +57,9 @@ export const CLOSE = {
 } as const;
 
 /**
- * Messages queued per client while its UDP socket is being bound (64; at
+ * Datagrams queued per client while its UDP socket is being bound (64; at
  * most 64 x maxMessage bytes). The first is the handshake initiation, so a
- * later message, not an earlier one, is what gets dropped (drops.pending).
+ * later datagram, not an earlier one, is what gets dropped (drops.pending).
  */
 export const PENDING_MAX = 64;
 
@@ -67,8 +75,15 @@ export interface RelayOptions {
   maxPerSource?: number;
   idleSeconds?: number;
   maxMessage?: number;
-  /** Messages per second per client (client to upstream); the excess is dropped and counted. */
+  /** Datagrams per second per client (client to upstream); the excess is dropped and counted. */
   rate?: number;
+  /** Speak the batch framing to clients that offer it (default true; false: one datagram per message, as older relays). */
+  batch?: boolean;
+  /**
+   * Runs a batch client's flush after the datagrams that arrived in the same
+   * I/O turn (server.ts: setImmediate); default queueMicrotask.
+   */
+  defer?: (flush: () => void) => void;
   /** The token bucket's size; default rate / 10, at least 64. */
   burst?: number;
   maxBuffered?: number;
@@ -96,7 +111,7 @@ export interface RelayServer {
 }
 
 export type RefuseReason = "bad-request" | "unauthorized" | "forbidden" | "full" | "source";
-export type DropReason = "rate" | "backpressure" | "stranger" | "pending" | "empty" | "send";
+export type DropReason = "rate" | "backpressure" | "stranger" | "pending" | "empty" | "send" | "malformed";
 export type CloseReason = "client" | "idle" | "text" | "too-big" | "protocol" | "udp" | "shutdown";
 
 export interface RelayStats {
@@ -107,10 +122,12 @@ export interface RelayStats {
   /** Upgrades accepted since start. */
   accepted: number;
   refused: Record<RefuseReason, number>;
-  /** Client to upstream. */
-  up: { datagrams: number; bytes: number };
-  /** Upstream to client. */
-  down: { datagrams: number; bytes: number };
+  /** Client to upstream; `messages`: WebSocket messages they came in. */
+  up: { datagrams: number; bytes: number; messages: number };
+  /** Upstream to client; `messages`: WebSocket messages they went out in. */
+  down: { datagrams: number; bytes: number; messages: number };
+  /** Clients accepted with each framing since start. */
+  framing: Record<Framing, number>;
   drops: Record<DropReason, number>;
   closed: Record<CloseReason, number>;
 }
@@ -242,10 +259,12 @@ export interface RequestInfo {
   origin: string | null;
   /** The client's address, for the log line. */
   remote: string;
+  /** The subprotocols the client offers. */
+  protocols?: readonly string[];
 }
 
 export type Verdict =
-  | { ok: true; address: string; family: 4 | 6; port: number }
+  | { ok: true; address: string; family: 4 | 6; port: number; framing: Framing; protocol: string | null }
   | { ok: false; status: 400 | 401 | 403 | 503; message: string; reason?: RefuseReason };
 
 const REFUSAL: Record<400 | 401 | 403 | 503, RefuseReason> = { 400: "bad-request", 401: "unauthorized", 403: "forbidden", 503: "full" };
@@ -274,6 +293,14 @@ export class Session {
   private pending: Uint8Array[] = [];
   private tokens: number;
   private refilled: number;
+  /**
+   * A batch client's datagrams toward it, gathered over one I/O turn (each
+   * datagram's own buffer, joined once at the flush); null for one per message.
+   */
+  private readonly out: Uint8Array[] | null;
+  private outCount = 0;
+  private outBytes = 0;
+  private flushQueued = false;
   /** Last datagram either way (ms). */
   last: number;
   readonly since: number;
@@ -285,7 +312,9 @@ export class Session {
     readonly port: number,
     readonly remote: string,
     now: number,
+    readonly framing: Framing = "datagram",
   ) {
+    this.out = framing === "batch" ? [] : null;
     this.tokens = relay.burst;
     this.refilled = this.last = this.since = now;
   }
@@ -319,20 +348,31 @@ export class Session {
     if (this.state === "closed") return;
     const s = this.relay.counters;
     if (typeof data === "string") return this.end(CLOSE.UNSUPPORTED, "binary messages only", "text");
-    if (data.byteLength > this.relay.maxMessage) return this.end(CLOSE.TOO_BIG, "message too big", "too-big");
+    if (data.byteLength > (this.out ? BATCH_BYTES : this.relay.maxMessage)) return this.end(CLOSE.TOO_BIG, "message too big", "too-big");
     if (data.byteLength === 0) { s.drops.empty++; return; }
-    // Token bucket: refill for the time since the last message, then take one.
+    s.up.messages++;
+    // Token bucket: refill for the time since the last message; each datagram takes one.
     this.tokens = Math.min(this.relay.burst, this.tokens + ((now - this.refilled) * this.relay.rate) / 1000);
     this.refilled = now;
+    if (this.out === null) return this.take(data, now);
+    // A batch is checked whole before any of it goes: a malformed one is dropped entire.
+    if (countBatch(data, this.relay.maxMessage) === 0) { s.drops.malformed++; return; }
+    forEachInBatch(data, (off, len) => this.take(data.subarray(off, off + len), now));
+  }
+
+  /** One datagram from the client, past the token bucket, toward the upstream. */
+  private take(d: Uint8Array, now: number): void {
+    const s = this.relay.counters;
     if (this.tokens < 1) { s.drops.rate++; return; }
     this.tokens -= 1;
     this.last = now;
     if (this.state === "binding") {
-      if (this.pending.length < PENDING_MAX) this.pending.push(data);
+      // A datagram of a batch is copied: a view would keep its whole message (up to 64 KiB) alive.
+      if (this.pending.length < PENDING_MAX) this.pending.push(this.out === null ? d : d.slice());
       else s.drops.pending++;
       return;
     }
-    this.forward(data);
+    this.forward(d);
   }
 
   private forward(d: Uint8Array): void {
@@ -354,10 +394,35 @@ export class Session {
     // UDP semantics: a client that does not keep up loses datagrams, the relay's memory stays bounded.
     if (this.ws.buffered() > this.relay.maxBuffered) { s.drops.backpressure++; return; }
     this.last = now;
+    const out = this.out;
+    if (out === null) return this.sendMessage(data, 1, data.byteLength);
+    if (this.outBytes + (this.outCount + 1) * BATCH_HEADER + data.byteLength > BATCH_BYTES) this.flush();
+    out.push(data);
+    this.outCount++;
+    this.outBytes += data.byteLength;
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      this.relay.defer(() => { this.flushQueued = false; this.flush(); });
+    }
+  }
+
+  /** Sends what the batch holds as one message. */
+  private flush(): void {
+    const out = this.out!, n = this.outCount, bytes = this.outBytes;
+    if (n === 0) return;
+    const m = this.state === "open" ? joinBatch(out, n, bytes) : null;
+    out.length = 0;
+    this.outCount = this.outBytes = 0;
+    if (m !== null) this.sendMessage(m, n, bytes);
+  }
+
+  private sendMessage(m: Uint8Array, datagrams: number, bytes: number): void {
+    const s = this.relay.counters;
     try {
-      this.ws.send(data);
-      s.down.datagrams++;
-      s.down.bytes += data.byteLength;
+      this.ws.send(m);
+      s.down.messages++;
+      s.down.datagrams += datagrams;
+      s.down.bytes += bytes;
     } catch {
       s.drops.send++;
     }
@@ -414,6 +479,9 @@ export class Relay {
   readonly rate: number;
   readonly burst: number;
   readonly maxBuffered: number;
+  /** Whether clients offering the batch framing get it. */
+  readonly batch: boolean;
+  readonly defer: (flush: () => void) => void;
   /** UDP sockets open now (sessions keep it). */
   sockets = 0;
   readonly counters: Omit<RelayStats, "clients" | "sockets">;
@@ -438,6 +506,8 @@ export class Relay {
     this.rate = count("rate", options.rate, DEFAULTS.rate, 1, 10_000_000);
     this.burst = count("burst", options.burst, Math.max(64, this.rate / 10), 1, 10_000_000);
     this.maxBuffered = count("max buffered", options.maxBuffered, DEFAULTS.maxBuffered, 0, 1 << 30);
+    this.batch = options.batch ?? true;
+    this.defer = options.defer ?? queueMicrotask;
     const tokens = options.tokens ?? [];
     if (tokens.some((t) => t.length === 0)) throw new RelayConfigError("empty token");
     this.tokens = tokens.map((t) => utf8.encode(t));
@@ -448,9 +518,10 @@ export class Relay {
     this.counters = {
       accepted: 0,
       refused: zero<RefuseReason>(["bad-request", "unauthorized", "forbidden", "full", "source"]),
-      up: { datagrams: 0, bytes: 0 },
-      down: { datagrams: 0, bytes: 0 },
-      drops: zero<DropReason>(["rate", "backpressure", "stranger", "pending", "empty", "send"]),
+      up: { datagrams: 0, bytes: 0, messages: 0 },
+      down: { datagrams: 0, bytes: 0, messages: 0 },
+      framing: { datagram: 0, batch: 0 },
+      drops: zero<DropReason>(["rate", "backpressure", "stranger", "pending", "empty", "send", "malformed"]),
       closed: zero<CloseReason>(["client", "idle", "text", "too-big", "protocol", "udp", "shutdown"]),
     };
   }
@@ -502,7 +573,8 @@ export class Relay {
     if ((this.perSource.get(remoteSource(req.remote)) ?? 0) >= this.maxPerSource) {
       return { ok: false, status: 503, message: `client limit per source (${this.maxPerSource}) reached`, reason: "source" };
     }
-    return { ok: true, address: formatAddress(b), family: b.length === 4 ? 4 : 6, port: hp.port };
+    const protocol = chooseSubprotocol(req.protocols ?? [], this.batch);
+    return { ok: true, address: formatAddress(b), family: b.length === 4 ? 4 : 6, port: hp.port, framing: framingOf(protocol), protocol };
   }
 
   /**
@@ -517,7 +589,8 @@ export class Relay {
       try { ws.close(CLOSE.TRY_AGAIN, "relay full"); } catch { /* gone */ }
       return null;
     }
-    const s = new Session(this, ws, v.address, v.port, remote, now);
+    const s = new Session(this, ws, v.address, v.port, remote, now, v.framing);
+    this.counters.framing[v.framing]++;
     this.sessions.add(s);
     this.perSource.set(source, n + 1);
     this.counters.accepted++;
@@ -574,6 +647,7 @@ export class Relay {
       refused: { ...c.refused },
       up: { ...c.up },
       down: { ...c.down },
+      framing: { ...c.framing },
       drops: { ...c.drops },
       closed: { ...c.closed },
     };

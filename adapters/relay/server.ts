@@ -4,6 +4,7 @@
 // Deno and Bun each give the capabilities with their own APIs.
 import type { Resolver, UdpSockets } from "../ports/host.ts";
 import type { WebSocketServers, WebTransportServers } from "../ports/websocket.ts";
+import { BATCH_BYTES } from "../ports/framing.ts";
 import { AllowList, Relay, RelayConfigError, type ListenOptions, type OpenUdp, type RelayServer, type Session } from "./relay.ts";
 import { listenWebTransport, type WebTransportStats } from "./webtransport.ts";
 
@@ -32,6 +33,14 @@ const UDP_RECEIVE_BUFFER = 4 << 20;
 
 const clock = () => performance.now();
 
+/**
+ * A batch client's datagrams of one I/O turn leave in one message: the flush
+ * runs after the turn's I/O callbacks (setImmediate; Node, Deno and Bun have
+ * it). A microtask would run after each datagram's callback on Node, one
+ * message per datagram again.
+ */
+const afterIo: (f: () => void) => void = typeof setImmediate === "function" ? (f) => { setImmediate(f); } : queueMicrotask;
+
 /** "ws://127.0.0.1:8080/", "wss://[::1]:8443/". */
 export function listenUrl(scheme: "ws" | "wss", host: string, port: number): string {
   return `${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}/`;
@@ -49,18 +58,19 @@ export async function startRelay(host: RelayHost, options: ListenOptions & TlsOp
   if ((options.cert === undefined) !== (options.key === undefined)) throw new RelayConfigError("a certificate needs its key (--cert and --key)");
   const tls = options.cert !== undefined && options.key !== undefined ? { cert: options.cert, key: options.key } : undefined;
   if (tls && !host.webSocketTls) throw new RelayConfigError("this host's WebSocket server cannot serve TLS: put a TLS proxy in front");
-  const relay = new Relay(await AllowList.from(options.allow, (name) => host.resolveAll(name)), options);
+  const relay = new Relay(await AllowList.from(options.allow, (name) => host.resolveAll(name)), { defer: afterIo, ...options });
   const openUdp: OpenUdp = async (family, receive) => {
     const s = await host.bindUdp(family === 4 ? "0.0.0.0" : "::", 0, receive, { receiveBuffer: UDP_RECEIVE_BUFFER });
     return { port: s.port, send: (d, address, port) => { s.send(d, address, port); }, close: () => s.close() };
   };
   const bind = options.host ?? "127.0.0.1";
   const listener = await host.serveWebSockets<Extract<ReturnType<Relay["admit"]>, { ok: true }>>(
-    { host: bind, port: options.port ?? 0, maxMessage: relay.maxMessage, tls },
+    // A batch message may be larger than a datagram; a one-per-message client's limit is the session's to keep.
+    { host: bind, port: options.port ?? 0, maxMessage: relay.batch ? Math.max(relay.maxMessage, BATCH_BYTES) : relay.maxMessage, tls },
     {
       admit: (req) => {
         const v = relay.admit(req);
-        return v.ok ? { accept: v } : { refuse: { status: v.status, message: v.message } };
+        return v.ok ? { accept: v, protocol: v.protocol } : { refuse: { status: v.status, message: v.message } };
       },
       open: (socket, v, req) => {
         const s: Session | null = relay.start(v, socket, req.remote, clock(), openUdp, clock);

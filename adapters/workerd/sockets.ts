@@ -16,12 +16,12 @@ const WebSocketPair = (globalThis as unknown as { WebSocketPair: new () => { 0: 
 let sockets: Promise<typeof import("cloudflare:sockets")> | null = null;
 
 /** Accepts the request's WebSocket: the server end, and the 101 response carrying the client end. */
-export function upgradeWebSocket(_request: Request): { socket: AcceptedWebSocket; response: Response } {
+export function upgradeWebSocket(_request: Request, protocol?: string): { socket: AcceptedWebSocket; response: Response } {
   const pair = new WebSocketPair();
   const client = pair[0], server = pair[1];
   server.accept();
-  // workerd's ResponseInit takes the client end as `webSocket`.
-  const init = { status: 101, webSocket: client } as ResponseInit;
+  // workerd's ResponseInit takes the client end as `webSocket`; the subprotocol goes back as a header.
+  const init = { status: 101, webSocket: client, ...(protocol ? { headers: { "sec-websocket-protocol": protocol } } : {}) } as ResponseInit;
   return { socket: server as unknown as AcceptedWebSocket, response: new Response(null, init) };
 }
 

@@ -70,12 +70,13 @@ export class ChromiumPage {
     return new ChromiumPage(browser, page, dir, server, errors, log);
   }
 
-  /** Connects the example page as a person would: the config, the relay URL, Connect. */
-  async connect(config: string, relay: string, token = ""): Promise<void> {
+  /** Connects the example page as a person would: the config, the relay URL, the framing, Connect. */
+  async connect(config: string, relay: string, token = "", o: { framing?: "batch" | "datagram" } = {}): Promise<void> {
     const p = this.page;
     await p.fill("#config", config);
     await p.fill("#relay", relay);
     await p.fill("#token", token);
+    await p.selectOption("#framing", o.framing ?? "batch");
     await p.click("#connect");
     await p.waitForSelector('#state[data-state="open"], #state.error', { timeout: 20_000 });
     const state = await p.getAttribute("#state", "data-state");

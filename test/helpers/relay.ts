@@ -142,15 +142,16 @@ export class Raw {
   /**
    * `local`: the address to connect from (any of 127/8). `expect`: the
    * upgrade's status the test requires, or null to take whatever comes (see
-   * `status`) within 5 s.
+   * `status`) within 5 s. `protocols`: the subprotocols to offer.
    */
-  static async open(port: number, path: string, handshake = true, opts: { local?: string; expect?: number | null } = {}): Promise<Raw> {
+  static async open(port: number, path: string, handshake = true, opts: { local?: string; expect?: number | null; protocols?: string[] } = {}): Promise<Raw> {
     const s = net.connect({ port, host: "127.0.0.1", localAddress: opts.local });
     await new Promise<void>((resolve, reject) => { s.once("connect", resolve); s.once("error", reject); });
     const r = new Raw(s);
     if (handshake) {
       s.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        `Sec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+        `Sec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 13\r\n` +
+        (opts.protocols?.length ? `Sec-WebSocket-Protocol: ${opts.protocols.join(", ")}\r\n` : "") + "\r\n");
       const expect = opts.expect === undefined ? 101 : opts.expect;
       const answered = () => r.data.includes("\r\n\r\n");
       if (expect !== null) await waitFor(`the ${expect} answer`, answered);

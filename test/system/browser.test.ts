@@ -146,6 +146,50 @@ test("Chromium: the browser build's API with a config object: a TCP stream, stat
   }
 });
 
+test("Chromium: the tunnel in a Worker (connectWorker): 10 MB intact, a TCP stream both ways, status, a bad config's one line, close", async () => {
+  if (why) return notRun(why);
+  const page = await ChromiumPage.open(L!.b);
+  try {
+    const r = await page.page.evaluate(async (o) => {
+      const wg = await import(o.module);
+      let bad = "";
+      try { await wg.connectWorker("[Interface]\nPrivateKey = nope\n", { relay: o.relay }); } catch (e) { bad = `${(e as Error).name}: ${(e as Error).message}`; }
+      const events: string[] = [];
+      const t = await wg.connectWorker(o.config, { relay: o.relay, onevent: (e: { type: string; framing?: string }) => events.push(`${e.type} ${e.framing ?? ""}`.trim()) });
+      const res = await t.fetch(o.big);
+      const body = new Uint8Array(await res.arrayBuffer());
+      const sha = [...new Uint8Array(await crypto.subtle.digest("SHA-256", body))].map((b) => b.toString(16).padStart(2, "0")).join("");
+      const conn = await t.connect(o.peer, 7);
+      const w = conn.writable.getWriter();
+      await w.write(new TextEncoder().encode("through a worker\n"));
+      const reader = conn.readable.getReader();
+      let text = "";
+      while (!text.includes("\n")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+      conn.abort();
+      const st = await t.status();
+      await t.close();
+      let after = "";
+      try { await t.fetch(o.big); } catch (e) { after = (e as Error).message; }
+      return { status: res.status, bytes: body.length, sha, text, rx: st.peers[0].rxBytes, handshake: st.peers[0].lastHandshakeTime > 0, events, bad, after };
+    }, { module: "./wg.js", config: config(), relay: `ws://127.0.0.1:${RELAY_PORT}/`, big: `http://${INNER.a4}/big`, peer: INNER.a4 });
+    assert.is(r.status, 200);
+    assert.is(r.bytes, BIG);
+    assert.is(r.sha, bigSha, "the 10 MB body differs from what the server sent");
+    assert.is(r.text, "THROUGH A WORKER\n");
+    assert.ok(r.rx > BIG && r.handshake, `status: ${r.rx} bytes received, handshake ${r.handshake}`);
+    assert.equal(r.events, ["open batch"], "the Worker's WebSocket opened in the batch framing");
+    assert.match(r.bad, /^ConfigError: line 2: /);
+    assert.is(r.after, "the tunnel is closed");
+    assert.equal(page.errors, []);
+  } finally {
+    await page.close();
+  }
+});
+
 test("Chromium: the relay restarts, the page's WebSocket reopens on a new UDP socket, and wireguard-go follows the same session (roaming)", async () => {
   if (why) return notRun(why);
   const page = await ChromiumPage.open(L!.b);

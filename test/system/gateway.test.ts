@@ -234,23 +234,28 @@ for (const runtime of ["workerd", "deno"] as const) {
     if (why) return notRun(why);
     const g = runtime === "workerd" ? await startWorkerd() : await startDeno();
     if (typeof g === "string") return notRun(g);
-    const page = await ChromiumPage.open();
-    try {
-      await page.connect(clientConfig, g.ws);
-      const r = await page.fetch(`http://127.0.0.1:${httpPort}/body`);
-      assert.is(r.status, "200");
-      assert.is(r.bytes, BODY.length);
-      assert.is(r.sha256, BODY_SHA, "the body differs from what the server sent");
-      await page.handshake();
-      assert.equal(page.errors, []);
-      const s = await g.status();
-      assert.is(s.sessions, 1);
-      assert.ok((s.flowsOpened as number) >= 1);
-      console.log(`  ${g.name}: ${r.bytes} bytes in ${r.ms} ms (${r.mbps} Mbit/s)`);
-    } finally {
-      await page.close();
+    // The batch framing, then a page that offers no subprotocol (as pages before it), on the same gateway.
+    for (const framing of ["batch", "datagram"] as const) {
+      const page = await ChromiumPage.open();
+      try {
+        const had = ((await g.status()).framing as unknown as Record<string, number>)[framing];
+        await page.connect(clientConfig, g.ws, "", { framing });
+        const r = await page.fetch(`http://127.0.0.1:${httpPort}/body`);
+        assert.is(r.status, "200");
+        assert.is(r.bytes, BODY.length);
+        assert.is(r.sha256, BODY_SHA, "the body differs from what the server sent");
+        await page.handshake();
+        assert.equal(page.errors, []);
+        const s = await g.status();
+        assert.is(s.sessions, 1);
+        assert.ok((s.flowsOpened as number) >= 1);
+        assert.is((s.framing as unknown as Record<string, number>)[framing], had + 1, `the session's framing is ${framing}`);
+        console.log(`  ${g.name}, ${framing} framing: ${r.bytes} bytes in ${r.ms} ms (${r.mbps} Mbit/s)`);
+      } finally {
+        await page.close();
+      }
+      await g.waitStatus("the page's session is not freed after the browser closed", (s) => s.sessions === 0);
     }
-    await g.waitStatus("the page's session is not freed after the browser closed", (s) => s.sessions === 0);
     await stop(g.child);
   });
 }
@@ -268,10 +273,11 @@ test("workerd gateway: junk on the WebSocket is dropped and the session keeps wo
   assert.not.match(JSON.stringify(before), GW.priv, "the status shows no private key");
 
   // A client whose WebSocket first carries a text message, an oversized
-  // message and two junk datagrams, then the real handshake.
+  // message and two junk datagrams, then the real handshake; it offers no
+  // subprotocol (one datagram per message: junk datagrams, not junk batches).
   class JunkFirst extends WebSocket {
-    constructor(url: string | URL, protocols?: string | string[]) {
-      super(url, protocols);
+    constructor(url: string | URL) {
+      super(url);
       this.addEventListener("open", () => {
         this.send("not a datagram");
         this.send(randomBytes(70_000));
@@ -408,6 +414,8 @@ for (const runtime of ["deno", "workerd"] as const) {
       assert.ok(tries > 0 && rate >= 0.95, `${name}: legitimate fetches ${ok - ok0} of ${tries}`);
       assert.ok(rss1 - rss0 <= 96, `${name}: memory grew ${rss1 - rss0} MiB`);
       assert.ok(after[expect] > (before[expect] ?? 0), `${name}: ${expect} did not move (${moved})`);
+      // The attackers offer no subprotocol: a malformed batch could only be the legitimate client's own.
+      assert.is(after.dropMalformed, before.dropMalformed, `${name}: the legitimate session's batches arrived malformed`);
     };
     try {
       await klass("datagrams of every length 0..2000 with each type byte 0..5 and 255", "dropEngine", async () => {

@@ -234,6 +234,41 @@ async function classes(r: Relay, legit: Legit, runtime: RuntimeName): Promise<Ro
     return "one session";
   });
 
+  // The batch framing (ports/framing.ts): u16 lengths the attacker controls.
+  const batchConn = async (local: string) => {
+    const c = await Raw.open(r.port, path, true, { local, expect: null, protocols: ["wg.datagram.v1", "wg.batch.v1"] });
+    if (c.status !== 101) throw new Error(`the batch upgrade was answered ${c.status}`);
+    return c;
+  };
+  await klass(r, legit, rows, "in the batch framing: 3000 malformed batches (random bytes, cut-short and zero lengths, datagrams over the largest), then one over 64 KiB", "drops.malformed", async () => {
+    const c = await batchConn("127.0.0.7");
+    const len = (n: number) => Buffer.from([n >> 8, n & 255]);
+    for (let i = 0; i < 3000; i++) {
+      const k = i % 4;
+      const junk = k === 0 ? Buffer.concat([len(148), randomBytes(100)]) // cut short
+        : k === 1 ? Buffer.concat([len(32), randomBytes(32), len(0)]) // a zero length
+          : k === 2 ? Buffer.concat([len(MAX_MESSAGE + 1), randomBytes(MAX_MESSAGE + 1)]) // over the largest datagram
+            : Buffer.concat([len(40), randomBytes(40), randomBytes(1)]); // a byte of a length
+      c.socket.write(frame(2, junk));
+    }
+    await sleep(500);
+    const over = Buffer.alloc(65537);
+    c.socket.write(frame(2, over));
+    await waitFor("the over-64-KiB batch's connection to close", () => c.ended || c.data[0] === 0x88, 3000);
+    c.socket.destroy();
+    return "one session";
+  });
+
+  await klass(r, legit, rows, `in the batch framing: 2000 batches of 40 datagrams as fast as it can (rate ${RATE} datagrams/s)`, "drops.rate", async () => {
+    const c = await batchConn("127.0.0.8");
+    const one = Buffer.concat([Buffer.from([0, 148]), randomBytes(148)]);
+    const f = frame(2, Buffer.concat(Array.from({ length: 40 }, () => one)));
+    for (let i = 0; i < 2000; i++) c.socket.write(f);
+    await sleep(1500);
+    c.socket.destroy();
+    return "one session";
+  });
+
   await klass(r, legit, rows, "a session that sends 1400-byte datagrams and never reads the echoes", "drops.backpressure", async () => {
     const c = await rawConn(r.port, "127.0.0.6", path);
     c.socket.pause();

@@ -143,7 +143,7 @@ function readmeBlock(what: string): string {
 
 test("the README marks its examples, and this suite runs each one", () => {
   const blocks = readmeBlocks();
-  const ran = ["openTunnel, generatePrivateKey", "new Engine(", "startRelay } from", "gatewayWorker(wasm)", "wg-js/deno-gateway", "fetchThroughTunnel"];
+  const ran = ["openTunnel, generatePrivateKey", "new Engine(", "startRelay } from", "gatewayWorker(wasm)", "wg-js/deno-gateway", "fetchThroughTunnel(", "fetchInWorker("];
   assert.is(blocks.length, ran.length, "every marked block is one of the blocks run below");
   for (const r of ran) readmeBlock(r);
 });
@@ -317,11 +317,11 @@ test("npm run docs: the API reference of every entry, from its JSDoc", () => {
 
 const RELAY_PORT = 8093;
 
-test("the README's page module bundled with esbuild from the installed package: Chromium -> installed wg relay -> wireguard-go", async () => {
+test("the README's page modules (the tunnel in the page, and in a Worker) bundled with esbuild from the installed package: Chromium -> installed wg relay -> wireguard-go", async () => {
   const why = unavailable() ?? await browserUnavailable();
   if (why) return notRun(why);
   const site = join(dir, "site");
-  writeFileSync(join(app, "page.js"), readmeBlock("fetchThroughTunnel"));
+  writeFileSync(join(app, "page.js"), `${readmeBlock("fetchThroughTunnel(")}\n${readmeBlock("fetchInWorker(")}`);
   await build({
     entryPoints: [join(app, "page.js")], outfile: join(site, "page.bundle.js"), bundle: true, format: "esm", platform: "browser",
     absWorkingDir: app, logLevel: "warning", metafile: true,
@@ -330,8 +330,9 @@ test("the README's page module bundled with esbuild from the installed package: 
     assert.ok(inputs.some((p) => p.includes("node_modules/wg-js/build/lib/adapters/entries/browser.js")), "bundled from the installed package");
   });
   writeFileSync(join(site, "index.html"), `<!doctype html><meta charset="utf-8"><script type="module">
-import { fetchThroughTunnel } from "./page.bundle.js";
+import { fetchThroughTunnel, fetchInWorker } from "./page.bundle.js";
 window.fetchThroughTunnel = fetchThroughTunnel;
+window.fetchInWorker = fetchInWorker;
 document.title = "ready";
 </script>`);
   writeFileSync(join(site, "serve.mjs"), `
@@ -368,6 +369,9 @@ http.createServer((req, res) => res.writeHead(200, { "content-type": "text/plain
     const got = await page.page.evaluate(([c, r, u]) => (window as unknown as { fetchThroughTunnel(c: string, r: string, u: string): Promise<unknown> }).fetchThroughTunnel(c, r, u),
       [config, `ws://127.0.0.1:${RELAY_PORT}/`, `http://${INNER.a4}/`]);
     assert.equal(got, { status: 200, body: "hello from wireguard-go's side, to the packaged page\n", handshake: true });
+    const inWorker = await page.page.evaluate(([c, r, u]) => (window as unknown as { fetchInWorker(c: string, r: string, u: string): Promise<unknown> }).fetchInWorker(c, r, u),
+      [config, `ws://127.0.0.1:${RELAY_PORT}/`, `http://${INNER.a4}/`]);
+    assert.equal(inWorker, { status: 200, body: "hello from wireguard-go's side, to the packaged page\n", handshake: true }, "the same through the Worker");
     assert.equal(page.errors, []);
   } finally {
     await page?.close();

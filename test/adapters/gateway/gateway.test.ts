@@ -47,17 +47,22 @@ class ClientSide {
   binaryType = "blob";
   readyState = 0;
   bufferedAmount = 0;
+  /** The subprotocol the gateway answered ("" for none), as the standard WebSocket has it. */
+  protocol = "";
   onopen: (() => void) | null = null;
   onmessage: ((e: { data: unknown }) => void) | null = null;
   onclose: ((e: { code: number; reason: string }) => void) | null = null;
   static opened: ClientSide[] = [];
   private server: ServerSide | null = null;
 
-  constructor(url: string) {
+  constructor(url: string, protocols?: string | string[]) {
     ClientSide.opened.push(this);
-    void gateway.fetch(new Request(url.replace(/^ws/, "http"), { headers: { upgrade: "websocket" } })).then((res) => {
+    const offer = protocols === undefined ? [] : ([] as string[]).concat(protocols);
+    const headers: Record<string, string> = { upgrade: "websocket", ...(offer.length ? { "sec-websocket-protocol": offer.join(", ") } : {}) };
+    void gateway.fetch(new Request(url.replace(/^ws/, "http"), { headers })).then((res) => {
       const s = pending.shift();
       if (res.status !== 200 || !s) { this.ended(1006, `HTTP ${res.status}`); return; }
+      this.protocol = res.headers.get("sec-websocket-protocol") ?? "";
       this.server = s;
       s.client = this;
       this.readyState = 1;
@@ -92,19 +97,23 @@ function echo(): OutboundSocket {
   return { readable: t.readable, writable: t.writable, close: () => { void t.writable.abort().catch(() => {}); } };
 }
 
-function make(o: { maxSessions?: number; idleTimeout?: number; connectTimeout?: number; connect?: (h: string, p: number) => Promise<OutboundSocket> } & Pick<GatewayOptions, "allow" | "resolve"> = {}): Gateway {
+function make(o: { maxSessions?: number; idleTimeout?: number; connectTimeout?: number; connect?: (h: string, p: number) => Promise<OutboundSocket> } & Pick<GatewayOptions, "allow" | "resolve" | "batch"> = {}): Gateway {
   ClientSide.opened = [];
   pending.length = 0;
   gateway = createGateway({
     config: gatewayConf, wasm,
-    upgrade: () => { const s = new ServerSide(); pending.push(s); return { socket: s, response: new Response(null, { status: 200 }) }; },
+    upgrade: (_req, protocol) => {
+      const s = new ServerSide();
+      pending.push(s);
+      return { socket: s, response: new Response(null, { status: 200, headers: protocol ? { "sec-websocket-protocol": protocol } : {} }) };
+    },
     connect: o.connect ?? (async () => echo()),
-    maxSessions: o.maxSessions, idleTimeout: o.idleTimeout, connectTimeout: o.connectTimeout, allow: o.allow, resolve: o.resolve,
+    maxSessions: o.maxSessions, idleTimeout: o.idleTimeout, connectTimeout: o.connectTimeout, allow: o.allow, resolve: o.resolve, batch: o.batch,
   });
   return gateway;
 }
 
-const open = () => connect(pageConf, { relay: "ws://gateway.test/", transport: "websocket", WebSocket: ClientSide as unknown as typeof WebSocket });
+const open = (batch?: boolean) => connect(pageConf, { relay: "ws://gateway.test/", transport: "websocket", batch, WebSocket: ClientSide as unknown as typeof WebSocket });
 
 async function roundTrip(t: Awaited<ReturnType<typeof open>>, host: string): Promise<string> {
   const c = await t.connect(host, 7);
@@ -129,6 +138,29 @@ test("a flow through the gateway reaches connect() with the address the page ask
   }
   await sleep(10);
   assert.is(g.status().sessions, 0, "closing the page's tunnel ends the session");
+});
+
+test("framing: batch where page and gateway both speak it; one datagram per message when either does not; a malformed batch is a counted drop", async () => {
+  for (const [pageBatch, gatewayBatch, want] of [[true, true, "batch"], [true, false, "datagram"], [false, true, "datagram"]] as const) {
+    const g = make({ batch: gatewayBatch });
+    const t = await open(pageBatch);
+    try {
+      assert.is(await roundTrip(t, "198.51.100.9"), "ping", `page batch ${pageBatch}, gateway batch ${gatewayBatch}`);
+      assert.equal(g.status().framing, { datagram: want === "datagram" ? 1 : 0, batch: want === "batch" ? 1 : 0 });
+      const c = (t.device.bind as unknown as { counters: Record<string, number> }).counters;
+      if (want === "datagram") assert.is(c.messagesSent, c.sent);
+      if (want === "batch") {
+        // Junk in the batch framing: a cut-short length, a zero length, a datagram longer than the message.
+        const server = ClientSide.opened[0] as unknown as { send(d: Uint8Array): void };
+        for (const junk of [Uint8Array.of(5), Uint8Array.of(0, 0, 1), Uint8Array.of(0xff, 0xff, 1, 2)]) server.send(junk);
+        await sleep(10);
+        assert.is(g.status().dropMalformed, 3);
+        assert.is(await roundTrip(t, "198.51.100.9"), "ping", "the session goes on after junk");
+      }
+    } finally {
+      await t.close();
+    }
+  }
 });
 
 test("names: the gateway answers DNS with stand-in addresses, and a flow to one leaves as connect(name, port)", async () => {
