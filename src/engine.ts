@@ -814,7 +814,7 @@ export class Engine {
       if (this.local && equal(peer.publicKey, this.local.publicKey)) { this.removePeer(peer); continue; }
       this.zeroKeys(peer);
       const old = peer.handshake;
-      peer.handshake = this.local ? new PeerHandshake(this.local, peer.publicKey, peer.presharedKey, this.dh) : null;
+      peer.handshake = this.local ? new PeerHandshake(this.local, peer.publicKey, peer.presharedKey, this.dh, this.w) : null;
       if (old && peer.handshake) {
         peer.handshake.lastTimestamp = old.lastTimestamp;
         peer.handshake.lastInitiationConsumedMs = old.lastInitiationConsumedMs;
@@ -836,7 +836,7 @@ export class Engine {
       if (id >= this.maxPeers || this.w.growPeers(id + 1) <= id) throw new RangeError(`too many peers (at most ${this.maxPeers})`);
       if (id !== this.peers.length) this.freeIds.pop();
       const key = pc.publicKey.slice();
-      const hs = this.local ? new PeerHandshake(this.local, key, null, this.dh) : null;
+      const hs = this.local ? new PeerHandshake(this.local, key, null, this.dh, this.w) : null;
       peer = new Peer(id, key, hs, new CookieGenerator(key, this.w, this.w));
       this.peers[id] = peer;
       this.byKey.set(hex, peer);

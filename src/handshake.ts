@@ -12,7 +12,7 @@
 // The whitepaper's lines are quoted above the code that implements them,
 // with i = initiator, r = responder.
 import {
-  type Aead, type NoiseHash, type X25519, INITIAL_CHAIN_KEY, INITIAL_HASH, checkKey, equal, hash, wipe,
+  type Aead, type NoiseHash, type X25519, INITIAL_CHAIN_KEY, INITIAL_HASH, checkKey, equal, hash, nobleNoiseHash, wipe,
 } from "./crypto.ts";
 import { compareTai64n } from "./tai64n.ts";
 import {
@@ -121,16 +121,18 @@ export class PeerHandshake {
    * @param remoteStatic - the peer's public key, 32 bytes (copied).
    * @param presharedKey - 32 bytes (copied), or null for none.
    * @param dh - computes the static-static DH once.
+   * @param noise - computes the initiator hash (the engine passes its WASM; noble by default).
    * @throws TypeError / RangeError for keys that are not 32 bytes.
    */
-  constructor(local: LocalStatic, remoteStatic: Uint8Array, presharedKey: Uint8Array | null, dh: X25519) {
+  constructor(local: LocalStatic, remoteStatic: Uint8Array, presharedKey: Uint8Array | null, dh: X25519, noise: NoiseHash = nobleNoiseHash) {
     checkKey(remoteStatic, "remoteStatic");
     if (presharedKey !== null) checkKey(presharedKey, "presharedKey");
     this.local = local;
     this.remoteStatic = remoteStatic.slice();
     this.presharedKey = presharedKey === null ? new Uint8Array(32) : presharedKey.slice();
     this.precomputedStaticStatic = dh.shared(local.privateKey, this.remoteStatic);
-    this.initiatorHash = hash(INITIAL_HASH, this.remoteStatic);
+    this.initiatorHash = new Uint8Array(32);
+    noise.hash(INITIAL_HASH, this.remoteStatic, this.initiatorHash);
   }
 
   /**
