@@ -206,6 +206,8 @@ export class Engine {
   /** The caller's last `now`, and how far behind it has stepped in all (see clock()). */
   private lastNow = -Infinity;
   private skew = 0;
+  /** At or before every peer's earliest deadline (engine clock): see nextWake. */
+  private readonly wakeHint = { at: Infinity };
 
   constructor(opts: EngineOptions) {
     this.mtu = opts.mtu ?? DEFAULT_MTU;
@@ -363,6 +365,10 @@ export class Engine {
     if (this.closed) return out;
     now = this.clock(now);
     for (const peer of this.peers) if (peer) this.runTimers(peer, now);
+    // The one exact walk: the hint may have been early (a deadline since cleared or moved later).
+    let t = Infinity;
+    for (const peer of this.peers) if (peer) t = Math.min(t, timers.nextDeadline(peer));
+    this.wakeHint.at = t;
     out.wake = this.nextWake();
     return out;
   }
@@ -734,11 +740,13 @@ export class Engine {
     }
   }
 
-  /** The earliest deadline, on the caller's clock. */
+  /**
+   * The earliest deadline (or a little before it), on the caller's clock:
+   * O(1), from the hint every peer's timers lower (see Peer.wakeHint); tick
+   * makes it exact.
+   */
   private nextWake(): number {
-    let t = Infinity;
-    for (const peer of this.peers) if (peer) t = Math.min(t, timers.nextDeadline(peer));
-    return t - this.skew;
+    return this.wakeHint.at - this.skew;
   }
 
   /**
@@ -838,6 +846,7 @@ export class Engine {
       const key = pc.publicKey.slice();
       const hs = this.local ? new PeerHandshake(this.local, key, null, this.dh, this.w) : null;
       peer = new Peer(id, key, hs, new CookieGenerator(key, this.w, this.w));
+      peer.wakeHint = this.wakeHint;
       this.peers[id] = peer;
       this.byKey.set(hex, peer);
     }

@@ -44,6 +44,12 @@ export class Peer {
   next: Keypair | null = null;
 
   readonly timers: Float64Array = new Float64Array(TIMER_COUNT).fill(Infinity);
+  /**
+   * At or before the earliest deadline of every peer sharing it (the
+   * engine's peers share one): timers.ts lowers it, the engine's tick sets it
+   * exactly again. Early is harmless (a tick with nothing due), late never happens.
+   */
+  wakeHint: { at: number } = { at: Infinity };
   handshakeAttempts = 0;
   needAnotherKeepalive = false;
   sentLastMinuteHandshake = false;

@@ -14,14 +14,24 @@ export function jitter(): number {
 
 const armed = (p: Peer, t: Timer) => p.timers[t] !== Infinity;
 
+/**
+ * Sets a deadline, and lowers the peer's shared wake hint to it if it is
+ * earlier: the engine answers `wake` from that hint instead of a walk over
+ * every peer after each batch. Every finite deadline is set here.
+ */
+function arm(p: Peer, t: Timer, at: number): void {
+  p.timers[t] = at;
+  if (at < p.wakeHint.at) p.wakeHint.at = at;
+}
+
 /** Data was sent: expect something back within KEEPALIVE + REKEY_TIMEOUT, else handshake. */
 export function dataSent(p: Peer, now: number): void {
-  if (!armed(p, Timer.NewHandshake)) p.timers[Timer.NewHandshake] = now + KEEPALIVE_TIMEOUT + REKEY_TIMEOUT + jitter();
+  if (!armed(p, Timer.NewHandshake)) arm(p, Timer.NewHandshake, now + KEEPALIVE_TIMEOUT + REKEY_TIMEOUT + jitter());
 }
 
 /** Data was received: answer with a keepalive if nothing else goes out in time. */
 export function dataReceived(p: Peer, now: number): void {
-  if (!armed(p, Timer.SendKeepalive)) p.timers[Timer.SendKeepalive] = now + KEEPALIVE_TIMEOUT;
+  if (!armed(p, Timer.SendKeepalive)) arm(p, Timer.SendKeepalive, now + KEEPALIVE_TIMEOUT);
   else p.needAnotherKeepalive = true;
 }
 
@@ -37,13 +47,13 @@ export function anyAuthenticatedPacketReceived(p: Peer): void {
 
 /** Anything authenticated went either way: restart the persistent keepalive. */
 export function anyAuthenticatedPacketTraversal(p: Peer, now: number): void {
-  if (p.persistentKeepalive > 0) p.timers[Timer.PersistentKeepalive] = now + p.persistentKeepalive * 1000;
+  if (p.persistentKeepalive > 0) arm(p, Timer.PersistentKeepalive, now + p.persistentKeepalive * 1000);
 }
 
 /** An initiation went out: retry it after REKEY_TIMEOUT plus jitter. */
 export function handshakeInitiated(p: Peer, now: number): void {
   p.timers[Timer.SendKeepalive] = Infinity;
-  p.timers[Timer.RetransmitHandshake] = now + REKEY_TIMEOUT + jitter();
+  arm(p, Timer.RetransmitHandshake, now + REKEY_TIMEOUT + jitter());
 }
 
 /** A handshake completed (response consumed, or first data on a responder's session). */
@@ -56,7 +66,7 @@ export function handshakeComplete(p: Peer, wallNow: number): void {
 
 /** New keys exist: zero all key material if no newer session follows in time. */
 export function sessionDerived(p: Peer, now: number): void {
-  p.timers[Timer.ZeroKeyMaterial] = now + ZERO_KEYS_AFTER;
+  arm(p, Timer.ZeroKeyMaterial, now + ZERO_KEYS_AFTER);
 }
 
 /** The earliest armed deadline of a peer. */
