@@ -181,6 +181,9 @@ export class UapiGetWriter {
   }
 }
 
+/** Prefixes to a string in UapiSetParser's packed form. */
+const PACK_PREFIXES = 1024;
+
 /** Work units of a set slice: a prefix is one, a peer section PEER_UNITS (a new peer costs a DH). */
 export const SET_SLICE_UNITS = 4096;
 const PEER_UNITS = 64;
@@ -190,34 +193,40 @@ const PEER_UNITS = 64;
  * batches, which applied in order do what the whole does: the device's own
  * fields (and replace_peers) with the first peers, then the other peers, a
  * long AllowedIPs list continued in parts of its own. A small change stays
- * one slice.
+ * one slice. Made as they are taken, so a packed request (UapiSetParser's
+ * packedIps, for the peers it names) is unpacked a slice at a time.
  */
-export function sliceSet(config: DeviceConfig, units = SET_SLICE_UNITS): DeviceConfig[] {
+export function* sliceSet(
+  config: DeviceConfig, units = SET_SLICE_UNITS, packed?: ReadonlyMap<PeerConfig, readonly string[]>,
+): Generator<DeviceConfig, void, undefined> {
   const { peers = [], ...device } = config;
-  const slices: DeviceConfig[] = [];
-  let cur: PeerConfig[] = [], used = 0;
-  const cut = () => {
-    slices.push(slices.length === 0 ? (cur.length > 0 ? { ...device, peers: cur } : device) : { peers: cur });
+  let cur: PeerConfig[] = [], used = 0, first = true;
+  const take = (): DeviceConfig => {
+    const slice = first ? (cur.length > 0 ? { ...device, peers: cur } : device) : { peers: cur };
+    first = false;
     cur = [];
     used = 0;
-  };
-  const add = (p: PeerConfig, cost: number) => {
-    if (used + cost > units && cur.length > 0) cut();
-    cur.push(p);
-    used += cost;
+    return slice;
   };
   for (const p of peers) {
-    const ips = p.allowedIps ?? [];
-    const room = Math.max(1, units - PEER_UNITS);
-    if (ips.length <= room) { add(p, PEER_UNITS + ips.length); continue; }
-    add({ ...p, allowedIps: ips.slice(0, room) }, PEER_UNITS + room);
-    for (let i = room; i < ips.length; i += units) {
-      // The rest only adds prefixes: nothing else of the section again.
-      add({ publicKey: p.publicKey, ...(p.updateOnly ? { updateOnly: true } : {}), allowedIps: ips.slice(i, i + units) }, Math.min(units, ips.length - i));
+    let started = false;
+    for (const chunk of packed?.get(p) ?? [null]) {
+      const ips = chunk === null ? p.allowedIps ?? [] : chunk.split("\n");
+      let i = 0;
+      do {
+        const fixed = started ? 0 : PEER_UNITS;
+        if (used + fixed >= units && cur.length > 0) yield take();
+        const n = Math.min(ips.length - i, Math.max(1, units - used - fixed));
+        const bit = ips.slice(i, i + n);
+        // Past the section's first part, only prefixes are added: nothing else of it again.
+        cur.push(started ? { publicKey: p.publicKey, ...(p.updateOnly ? { updateOnly: true } : {}), allowedIps: bit } : { ...p, allowedIps: bit });
+        used += fixed + n;
+        i += n;
+        started = true;
+      } while (i < ips.length);
     }
   }
-  if (cur.length > 0 || slices.length === 0) cut();
-  return slices;
+  if (cur.length > 0 || first) yield take();
 }
 
 /** An unsigned decimal as Go's strconv.ParseUint(value, 10, bits) accepts it. */
@@ -308,8 +317,34 @@ export class UapiSetParser {
   private listenPort: number | undefined;
   /** The peer section: its PeerConfigs, and whether later keys are ignored (after remove). */
   private section: { parts: PeerConfig[]; dummy: boolean } | null = null;
+  /**
+   * With `packed`: each part's prefixes as text, PACK_PREFIXES to a string
+   * ("\n" between them), instead of in its allowedIps. A request of a million
+   * prefixes then holds a thousand strings while it is read and applied, not
+   * a million (each a slice pinning the chunk of text it came in), which is
+   * what the garbage collector's pauses grow with. sliceSet unpacks them a
+   * slice at a time.
+   */
+  readonly packedIps = new Map<PeerConfig, string[]>();
+  private ipBuf: string[] = [];
+  private ipBufOf: PeerConfig | null = null;
 
-  constructor(private readonly resolve: ResolveEndpoint = plainEndpoint) {}
+  constructor(private readonly resolve: ResolveEndpoint = plainEndpoint, private readonly packed = false) {}
+
+  private flushIps(): void {
+    const of = this.ipBufOf;
+    if (of !== null && this.ipBuf.length > 0) {
+      let chunks = this.packedIps.get(of);
+      if (!chunks) this.packedIps.set(of, chunks = []);
+      chunks.push(this.ipBuf.join("\n"));
+    }
+    this.ipBuf = [];
+    this.ipBufOf = null;
+  }
+
+  private hasIps(p: PeerConfig): boolean {
+    return (p.allowedIps?.length ?? 0) > 0 || this.packedIps.has(p) || (this.ipBufOf === p && this.ipBuf.length > 0);
+  }
 
   /** Takes one line of the request. @throws UapiError as parseUapiSet does */
   line(line: string): void {
@@ -365,7 +400,7 @@ export class UapiSetParser {
       case "replace_allowed_ips":
         parseTrue(value, "replace_allowed_ips");
         if (s.dummy) break;
-        if (cur.allowedIps && cur.allowedIps.length > 0) {
+        if (this.hasIps(cur)) {
           // The prefixes added so far go again: continue in a new part, applied after this one.
           cur = { publicKey: cur.publicKey, ...(cur.updateOnly ? { updateOnly: true } : {}) };
           s.parts.push(cur);
@@ -377,7 +412,11 @@ export class UapiSetParser {
         parseAllowedIp(value);
         // Kept as its (checked) text, which costs a third of a parsed prefix
         // while a long request is read; Engine.set parses it as it applies it.
-        if (!s.dummy) (cur.allowedIps ??= []).push(value);
+        if (s.dummy) break;
+        if (!this.packed) { (cur.allowedIps ??= []).push(value); break; }
+        if (this.ipBufOf !== cur) { this.flushIps(); this.ipBufOf = cur; }
+        this.ipBuf.push(value);
+        if (this.ipBuf.length >= PACK_PREFIXES) this.flushIps();
         break;
       case "protocol_version":
         if (value !== "1") throw new UapiError(EINVAL, `invalid protocol_version '${value}'`);
@@ -387,8 +426,9 @@ export class UapiSetParser {
     }
   }
 
-  /** The request, once all its lines are in. */
+  /** The request, once all its lines are in (with `packed`, the prefixes are in packedIps). */
   result(): UapiSet {
+    this.flushIps();
     const { config, peers, listenPort } = this;
     if (peers.length > 0) config.peers = peers;
     return listenPort === undefined ? { config } : { config, listenPort };
@@ -432,7 +472,7 @@ const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /** What a session is in the middle of: applying a set's slices, or writing a get's. */
 type Job =
-  | { kind: "set"; slices: DeviceConfig[]; next: number; listenPort: number | undefined }
+  | { kind: "set"; slices: Iterator<DeviceConfig, void>; next: IteratorResult<DeviceConfig, void>; listenPort: number | undefined }
   | { kind: "get"; writer: UapiGetWriter };
 
 /**
@@ -548,7 +588,9 @@ export class UapiSession {
     }
     let out: Output;
     try {
-      out = engine.set(job.slices[job.next++], now);
+      const slice = job.next.value as DeviceConfig;
+      job.next = job.slices.next();
+      out = engine.set(slice, now);
     } catch (e) {
       // The request was checked whole before its first slice; what is left is
       // "AllowedIPs table full" (or out of memory) part-way through, the
@@ -559,7 +601,7 @@ export class UapiSession {
       return `errno=-${EINVAL}\n\n`;
     }
     this.onOutput?.(out);
-    if (job.next < job.slices.length) return "";
+    if (!job.next.done) return "";
     this.job = null;
     if (job.listenPort !== undefined && this.onListenPort) {
       try {
@@ -577,7 +619,7 @@ export class UapiSession {
       case Mode.Idle:
         if (line === "get=1") this.mode = Mode.Get;
         else if (line === "stats=1") this.mode = Mode.Stats;
-        else if (line === "set=1") { this.mode = Mode.Set; this.parser = new UapiSetParser(resolve); this.setError = 0; this.bytes = 0; }
+        else if (line === "set=1") { this.mode = Mode.Set; this.parser = new UapiSetParser(resolve, true); this.setError = 0; this.bytes = 0; }
         else this.closed = true;
         return "";
       case Mode.Get:
@@ -619,7 +661,8 @@ export class UapiSession {
             if (e instanceof RangeError) return `errno=-${EINVAL}\n\n`;
             throw e;
           }
-          this.job = { kind: "set", slices: sliceSet(req.config), next: 0, listenPort: req.listenPort };
+          const slices = sliceSet(req.config, SET_SLICE_UNITS, parser.packedIps);
+          this.job = { kind: "set", slices, next: slices.next(), listenPort: req.listenPort };
           return "";
         }
     }

@@ -8,7 +8,7 @@ import { Engine } from "../../src/engine.ts";
 import { nobleX25519 } from "../../src/x25519.ts";
 import { wasmBytes } from "#engine-wasm";
 import {
-  UapiSession, UapiError, formatUapiGet, parseUapiSet, sliceSet, EINVAL, EPROTO, GET_SLICE_LINES, MAX_REQUEST_BYTES, SET_SLICE_UNITS,
+  UapiSession, UapiError, UapiSetParser, formatUapiGet, parseUapiSet, sliceSet, EINVAL, EPROTO, GET_SLICE_LINES, MAX_REQUEST_BYTES, SET_SLICE_UNITS,
 } from "../../src/uapi.ts";
 import { keyFromBase64, keyHex, type DeviceStatus } from "../../src/config.ts";
 import { parseWgQuick, toDeviceConfig } from "../../src/wgquick.ts";
@@ -499,7 +499,7 @@ function bigSet(peers: number, each: number, first = 0): string {
 test("sliceSet: slices within the budget that, applied in order, do what the whole does", () => {
   const config = parseUapiSet(bigSet(40, 3000).split("\n").slice(1, -2)).config;
   config.privateKey = keyFromBase64(PRIV_A);
-  const slices = sliceSet(config);
+  const slices = [...sliceSet(config)];
   assert.ok(slices.length > 20, `${slices.length} slices`);
   for (const s of slices) {
     const units = (s.peers ?? []).reduce((n, p) => n + 64 + (p.allowedIps?.length ?? 0), 0);
@@ -513,8 +513,17 @@ test("sliceSet: slices within the budget that, applied in order, do what the who
   assert.equal(sliced.status(), whole.status());
   assert.is(sliced.status().peers[39].allowedIps.length, 3000);
   // A small change stays whole.
-  assert.is(sliceSet({ listenPort: 1 }).length, 1);
-  assert.is(sliceSet(parseUapiSet([`public_key=${B}`, "allowed_ip=10.0.0.0/8"]).config).length, 1);
+  assert.is([...sliceSet({ listenPort: 1 })].length, 1);
+  assert.is([...sliceSet(parseUapiSet([`public_key=${B}`, "allowed_ip=10.0.0.0/8"]).config)].length, 1);
+  // The packed form (a session's) slices to the same changes.
+  const p = new UapiSetParser(undefined, true);
+  for (const line of bigSet(40, 3000).split("\n").slice(1, -2)) p.line(line);
+  const req = p.result();
+  assert.ok(req.config.peers!.every((x) => x.allowedIps === undefined), "prefixes held packed");
+  assert.is(p.packedIps.size, 40);
+  const packed = engine();
+  for (const s of sliceSet({ ...req.config, privateKey: config.privateKey }, SET_SLICE_UNITS, p.packedIps)) packed.set(s, 0);
+  assert.equal(packed.status(), whole.status());
 });
 
 test("a large set or get goes a slice per work() call; requests behind it wait their turn", () => {
