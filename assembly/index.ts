@@ -21,6 +21,7 @@ import { aip_init, aip_lookup4, aip_lookup6, aip_node_bytes } from "./allowedips
 export * from "./aead";
 export * from "./replay";
 export * from "./allowedips";
+export * from "./offload";
 
 // Every exported constant below is an exported global of engine.wasm, and
 // src/wasm.ts checks each one it mirrors when it instantiates the module:

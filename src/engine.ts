@@ -26,6 +26,7 @@ import {
   UNDER_LOAD_AFTER_TIME,
 } from "./constants.ts";
 import { Keypair, Peer, Timer, type Endpoint } from "./peer.ts";
+import { Offload } from "./offload.ts";
 import * as timers from "./timers.ts";
 import type { X25519 } from "./crypto.ts";
 import { wipe, equal } from "./crypto.ts";
@@ -58,6 +59,8 @@ export interface EngineOptions {
   maxPeers?: number;
   /** Prefix capacity of AllowedIPs, in trie nodes (default 65536). */
   allowedIpsNodes?: number;
+  /** Lay out the TUN offload area (src/offload.ts), for a TUN device with a vnet header (default false). */
+  offload?: boolean;
   /** Handshake messages in one fromNetwork call from which the engine is under load (default 16). */
   underLoadBacklog?: number;
   /** Handshake messages per second from which the engine is under load (default 400). */
@@ -153,6 +156,8 @@ export class Engine {
   readonly datagramLengths: Int32Array;
   /** The source of each datagram before fromNetwork. */
   readonly datagramFrom: Endpoint[];
+  /** TUN offloads' split and coalesce, when asked for (EngineOptions.offload). */
+  readonly offload: Offload | null;
   readonly drops: Drops = {
     noRoute: 0, badPacket: 0, unknownIndex: 0, expired: 0, replay: 0, auth: 0, source: 0, malformed: 0, loop: 0,
     mac1: 0, rateLimited: 0, handshake: 0, staged: 0,
@@ -213,7 +218,9 @@ export class Engine {
     this.maxDatagram = this.mtu + HEADROOM + 16 + 16;
     this.w = instantiate(opts.wasm, {
       maxPeers: this.maxPeers, maxSlots, batch: this.batch, cell: this.maxDatagram, aipNodes: opts.allowedIpsNodes ?? 65536,
+      offload: opts.offload,
     });
+    this.offload = opts.offload ? new Offload(this.w, this.batch, this.mtu) : null;
     for (let i = maxSlots - 1; i >= 0; i--) this.freeSlots.push(i);
     this.memory = this.w.mem;
     this.packetLengths = new Int32Array(this.batch);
