@@ -52,6 +52,8 @@ async function bind(): Promise<PollingLibc<number>> {
     open: (path, flags) => s.open(path, flags),
     close: (fd) => s.close(fd),
     ioctl: (fd, req, arg) => s.ioctl(fd, req, arg),
+    // bun:ffi passes a number given for a ptr argument as it is: the value itself.
+    ioctlValue: (fd, req, v) => s.ioctl(fd, req, v),
     read: (fd, buf, n) => s.read(fd, buf, n),
     write: (fd, buf, n) => s.write(fd, buf, n),
     poll: (fds, n, timeout) => s.poll(fds, n, timeout),

@@ -12,6 +12,7 @@ import { upNetstack } from "./up-netstack.ts";
 import { formatShowConf } from "../../src/show.ts";
 import { NoTunError, UserError } from "../ports/errors.ts";
 import type { Host } from "../ports/host.ts";
+import { OFFLOAD_ENV, offloadsOff } from "../../src/offload.ts";
 
 export const RUN_DIR = "/var/run/wireguard";
 
@@ -34,7 +35,10 @@ export function resolveTarget(target: string): { name: string; path: string } {
   return { name, path };
 }
 
-export async function up(rt: Host, target: string, opts: { netstack?: boolean } = {}): Promise<number> {
+/**
+ * @param opts.noOffload no TUN offloads (as WG_OFFLOAD=off does), for comparison or a kernel that misbehaves
+ */
+export async function up(rt: Host, target: string, opts: { netstack?: boolean; noOffload?: boolean } = {}): Promise<number> {
   if (opts.netstack) {
     // The userspace TCP/IP stack as the tunnel's inside: no TUN, no root (adapters/common/proxy/up.ts).
     const t = resolveTarget(target);
@@ -118,9 +122,11 @@ export async function up(rt: Host, target: string, opts: { netstack?: boolean } 
     const mtu = conf.interface.mtu ?? 1420;
     // Room for about 2^19 AllowedIPs prefixes (a prefix takes at most two trie
     // nodes of 56 bytes): WASM pages are only resident once a node is used.
-    const engine = new Engine({ wasm: await rt.wasm(), x25519: rt.x25519, epoch: rt.epoch, mtu, allowedIpsNodes: 1 << 20 });
-    const tun = await tuns.openTun(name, mtu);
+    const offload = !opts.noOffload && !offloadsOff(rt.env(OFFLOAD_ENV));
+    const engine = new Engine({ wasm: await rt.wasm(), x25519: rt.x25519, epoch: rt.epoch, mtu, allowedIpsNodes: 1 << 20, offload });
+    const tun = await tuns.openTun(name, mtu, { offload });
     cleanups.push(() => tun.close());
+    if (tun.offloads !== undefined) rt.stderr(`offloads: ${tun.offloads}\n`);
     const bind = await rt.openBind(conf.interface.listenPort ?? 0, engine.maxDatagram);
     cleanups.push(() => bind.close());
     const device = new Device(engine, tun, bind, rt.clock);

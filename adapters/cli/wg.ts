@@ -59,7 +59,7 @@ const SHOWCONF_USAGE = `Usage: ${PROG} showconf <interface>\n`;
 const SET_USAGE = `Usage: ${PROG} set <interface> [listen-port <port>] [fwmark <mark>] [private-key <file path>] ` +
   "[peer <base64 public key> [remove] [preshared-key <file path>] [endpoint <ip>:<port>] " +
   "[persistent-keepalive <interval seconds>] [allowed-ips <ip1>/<cidr1>[,<ip2>/<cidr2>]...] ]...\n";
-const UP_USAGE = `Usage: ${PROG} up [--netstack] { <interface> | <config file> }\n`;
+const UP_USAGE = `Usage: ${PROG} up [--netstack] [--no-offload] { <interface> | <config file> }\n`;
 const DOWN_USAGE = `Usage: ${PROG} down { <interface> | <config file> }\n`;
 
 const isHelp = (a: string | undefined) => a === "--help" || a === "-h" || a === "help";
@@ -461,15 +461,16 @@ async function upCommand(rt: Host, args: string[]): Promise<number> {
     rt.stderr(UP_USAGE);
     return 0;
   }
-  let netstack = false;
+  let netstack = false, noOffload = false;
   const rest: string[] = [];
   for (const a of args) {
     if (a === "--netstack") netstack = true;
+    else if (a === "--no-offload") noOffload = true;
     else if (a.startsWith("--")) throw new Printed(`Invalid argument: ${a}\n${UP_USAGE}`);
     else rest.push(a);
   }
   if (rest.length !== 1) throw new Printed(UP_USAGE);
-  return await up(rt, rest[0], { netstack });
+  return await up(rt, rest[0], { netstack, noOffload });
 }
 
 /** The interface a `down` argument names: NAME, or a config path whose file name is NAME.conf. */

@@ -17,6 +17,8 @@ export interface Libc<P extends Pointer = Pointer> {
   open(path: Uint8Array, flags: number): number;
   close(fd: number): number;
   ioctl(fd: number, request: number, arg: Uint8Array): number;
+  /** ioctl(2) whose argument is an integer passed by value (TUNSETOFFLOAD). */
+  ioctlValue(fd: number, request: number, value: number): number;
   read(fd: number, buf: P, count: number): number;
   write(fd: number, buf: P, count: number): number;
   setsockopt(fd: number, level: number, name: number, value: Uint8Array, len: number): number;

@@ -40,6 +40,7 @@ async function bind(): Promise<PollingLibc<number>> {
   const open = lib.func("int open(const char *path, int flags)");
   const close = lib.func("int close(int fd)");
   const ioctl = lib.func("int ioctl(int fd, unsigned long req, void *arg)");
+  const ioctlValue = lib.func("int ioctl(int fd, unsigned long req, unsigned long arg)");
   const read = lib.func("long read(int fd, intptr_t buf, unsigned long n)");
   const write = lib.func("long write(int fd, intptr_t buf, unsigned long n)");
   const setsockopt = lib.func("int setsockopt(int fd, int level, int name, const void *v, unsigned int len)");
@@ -52,6 +53,7 @@ async function bind(): Promise<PollingLibc<number>> {
     open: (path, flags) => open(path, flags) as number,
     close: (fd) => close(fd) as number,
     ioctl: (fd, req, arg) => ioctl(fd, req, arg) as number,
+    ioctlValue: (fd, req, v) => ioctlValue(fd, req, v) as number,
     read: (fd, buf, n) => read(fd, buf, n) as number,
     write: (fd, buf, n) => write(fd, buf, n) as number,
     setsockopt: (fd, level, name, v, len) => setsockopt(fd, level, name, v, len) as number,

@@ -126,7 +126,8 @@ export class Device {
    */
   apply(out: Output): void {
     if (this.closed) return;
-    for (let i = 0; i < out.packets; i++) this.tun.write(out.packetBuf[i], out.packetOff[i], out.packetLen[i]);
+    if (out.packets > 0 && this.tun.writeOutput) this.tun.writeOutput(this.engine, out);
+    else for (let i = 0; i < out.packets; i++) this.tun.write(out.packetBuf[i], out.packetOff[i], out.packetLen[i]);
     this.port.send(out);
     this.arm(out.wake);
   }

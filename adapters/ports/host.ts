@@ -162,8 +162,12 @@ export interface UdpSockets {
 
 /** TUN devices. */
 export interface TunDevices {
-  /** Creates (or attaches to) TUN interface `name`; rejects with a one-line UserError. */
-  openTun(name: string, mtu: number): Promise<Tun>;
+  /**
+   * Creates (or attaches to) TUN interface `name`; rejects with a one-line
+   * UserError. With `offload`, asks the kernel for TSO/USO (linux/offload.ts);
+   * the engine it runs with must then be made with EngineOptions.offload.
+   */
+  openTun(name: string, mtu: number, opts?: { offload?: boolean }): Promise<Tun>;
 }
 
 /** A host that may have TUN devices (Linux, with its FFI). A host that never has them leaves this out. */
