@@ -126,7 +126,7 @@ export async function up(rt: Host, target: string, opts: { netstack?: boolean; n
     const engine = new Engine({ wasm: await rt.wasm(), x25519: rt.x25519, epoch: rt.epoch, mtu, allowedIpsNodes: 1 << 20, offload });
     const tun = await tuns.openTun(name, mtu, { offload });
     cleanups.push(() => tun.close());
-    if (tun.offloads !== undefined) rt.stderr(`offloads: ${tun.offloads}\n`);
+
     const bind = await rt.openBind(conf.interface.listenPort ?? 0, engine.maxDatagram);
     cleanups.push(() => bind.close());
     const device = new Device(engine, tun, bind, rt.clock);
@@ -134,6 +134,8 @@ export async function up(rt: Host, target: string, opts: { netstack?: boolean; n
     config.listenPort = bind.port;
     device.apply(engine.set(config, rt.clock.now()));
     device.start();
+    const offloads = [tun.offloads, bind.offloads].filter((o) => o !== undefined);
+    if (offloads.length > 0) rt.stderr(`offloads: ${offloads.join(", ")}\n`);
     cleanups.pop(); cleanups.pop();
     cleanups.push(() => device.close());
 

@@ -62,6 +62,20 @@ class Port {
   }
 
   private flush(): void {
+    const e = this.engine;
+    if (this.bind.readBatch) {
+      // A bind that fills the engine's cells itself: batches until it has no more (a few at most, so
+      // the event loop gets its turn; the bind calls `idle` again for the rest).
+      for (let b = 0; b < 8; b++) {
+        this.pending += this.bind.readBatch(e, this.pending, e.batch - this.pending);
+        if (this.pending === 0) return;
+        const full = this.pending === e.batch, n = this.pending;
+        this.pending = 0;
+        this.handOver(n);
+        if (!full) return;
+      }
+      return;
+    }
     if (this.pending === 0) return;
     const n = this.pending;
     this.pending = 0;
@@ -98,6 +112,7 @@ export class Device {
 
   /** Starts receiving from both sides and timing. */
   start(): void {
+    this.bind.setOffload?.(this.engine.offload !== null);
     this.port.listen();
     this.tun.start(() => this.readTun());
     this.apply(this.engine.tick(this.clock.now()));
@@ -105,6 +120,7 @@ export class Device {
 
   /** Swaps the UDP bind (a new listen port); datagrams in flight on the old one are lost, as in wireguard-go. */
   rebind(bind: Bind): Promise<void> {
+    bind.setOffload?.(this.engine.offload !== null);
     return this.port.rebind(bind);
   }
 
