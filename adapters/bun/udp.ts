@@ -17,13 +17,10 @@ import type { Endpoint } from "../../src/engine.ts";
 import type { Bind } from "../ports/bind.ts";
 import { UserError } from "../ports/errors.ts";
 import { errnoText, type Libc } from "../linux/libc.ts";
-import { MmsgQueue, probeGso } from "../linux/mmsg.ts";
-import { SockaddrCache } from "../linux/sockaddr.ts";
 import { Bun, type UdpSocket } from "./bun.ts";
 import { loadLibc } from "./libc.ts";
 
 const SOCKET_BUFFER = 4 << 20;
-const BATCH = 256; // datagrams per sendmmsg at most
 const SOL_SOCKET = 1, SO_SNDBUF = 7, SO_RCVBUF = 8, SO_SNDBUFFORCE = 32, SO_RCVBUFFORCE = 33, SO_MARK = 36;
 
 /** The UDP port could not be bound or set up; the message says why in one line. */
@@ -34,12 +31,7 @@ class Sender {
   /** [view, port, address, view, port, address, ...] */
   readonly batch: (Uint8Array | number | string)[] = [];
   count = 0;
-  /** With UDP offloads: sendmmsg with GSO runs (linux/mmsg.ts) instead of sendMany. */
-  queue: MmsgQueue<number> | null = null;
-  readonly names: SockaddrCache;
-  constructor(readonly socket: UdpSocket, family: 4 | 6) {
-    this.names = new SockaddrCache(family);
-  }
+  constructor(readonly socket: UdpSocket) {}
 }
 
 export class BunBind implements Bind {
@@ -60,26 +52,12 @@ export class BunBind implements Bind {
   private lastFrom: Endpoint = { address: "", port: 0 };
   sendErrors = 0;
   receiveErrors = 0;
-  offloads = "udp-gso off (no libc through bun:ffi)";
+  /** Offloads are linux/udp-bind.ts's, which the host opens instead when they are asked for: here they are off, and why. */
+  readonly offloads: string;
   private libc: Libc<number> | null = null;
 
-  /**
-   * UDP offloads on: each socket's batches go out through sendmmsg with GSO
-   * runs (linux/mmsg.ts) where the kernel takes UDP_SEGMENT; off: sendMany.
-   */
-  setOffload(on: boolean): void {
-    const libc = this.libc;
-    if (libc === null) return;
-    let granted = on;
-    for (const s of this.senders()) {
-      s.queue = null;
-      if (on && probeGso(libc, s.socket.fd)) {
-        s.queue = new MmsgQueue(libc, s.socket.fd, BATCH);
-        s.queue.enableGso();
-      } else granted = false;
-    }
-    // GRO would need the socket's reads, and Bun.udpSocket reads it itself (a coalesced 64 KB buffer would reach `data` whole).
-    this.offloads = `udp-gso ${granted ? "on" : on ? "off (kernel refused UDP_SEGMENT)" : "off (turned off)"}, udp-gro off (Bun reads its sockets itself)`;
+  constructor(why = "turned off") {
+    this.offloads = `udp-gso off (${why}), udp-gro off (${why})`;
   }
 
   /** Binds `port` (0: any free port) for both families. Throws BindError with a one-line reason. */
@@ -102,13 +80,13 @@ export class BunBind implements Bind {
       this.port = six?.port ?? port;
       try {
         const four = await bindOne("0.0.0.0", this.port);
-        this.v4 = new Sender(four, 4);
+        this.v4 = new Sender(four);
         this.port = four.port;
       } catch (e) {
         // EADDRINUSE right after our own [::] bind: that socket takes IPv4 too.
         if (six === null || code(e) !== "EADDRINUSE") { six?.close(); throw e; }
       }
-      if (six) this.v6 = new Sender(six, 6);
+      if (six) this.v6 = new Sender(six);
     } catch (e) {
       if (code(e) === "EADDRINUSE") throw new BindError(`UDP port ${port} is in use`);
       if (code(e) === "EACCES") throw new BindError(`UDP port ${port}: permission denied`);
@@ -162,32 +140,8 @@ export class BunBind implements Bind {
     if (address.charCodeAt(0) === 91 /* [ */) address = address.slice(1, -1);
     const s = address.includes(":") ? this.v6 : this.v4 ?? this.v6;
     if (s === null) { this.sendErrors++; return; }
-    const q = s.queue;
-    if (q !== null) {
-      const name = s.names.get(to);
-      if (name === null) { this.sendErrors++; return; }
-      q.add(buf, off, len, to, name);
-      if (q.count === q.capacity) this.flushQueue(s, q);
-      return;
-    }
     s.batch.push(this.view(buf, off, len), to.port, address);
     s.count++;
-  }
-
-  /** One sendmmsg; what the kernel will not take now goes through sendMany. */
-  private flushQueue(s: Sender, q: MmsgQueue<number>): void {
-    const before = q.failed;
-    const sent = q.send();
-    this.sendErrors += q.failed - before;
-    for (let i = sent; i < q.count; i++) {
-      const to = q.tos[i]!;
-      let address = to.address;
-      if (address.charCodeAt(0) === 91 /* [ */) address = address.slice(1, -1);
-      s.batch.push(q.bufs[i]!.subarray(q.offs[i], q.offs[i] + q.lens[i]), to.port, address);
-      s.count++;
-    }
-    q.clear();
-    if (s.count > 0) this.flushOne(s);
   }
 
   /** Bytes off..off+len of buf as a Uint8Array, allocating only when the source or the length changes. */
@@ -207,10 +161,8 @@ export class BunBind implements Bind {
 
   /** Sends what `send` queued: the device calls this after each batch, before the engine reuses its memory. */
   flush(): void {
-    for (const s of this.senders()) {
-      if (s.queue !== null && s.queue.count > 0) this.flushQueue(s, s.queue);
-      else if (s.count > 0) this.flushOne(s);
-    }
+    if (this.v6 !== null && this.v6.count > 0) this.flushOne(this.v6);
+    if (this.v4 !== null && this.v4.count > 0) this.flushOne(this.v4);
   }
 
   private flushOne(s: Sender): void {

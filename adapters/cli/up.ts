@@ -127,7 +127,7 @@ export async function up(rt: Host, target: string, opts: { netstack?: boolean; n
     const tun = await tuns.openTun(name, mtu, { offload });
     cleanups.push(() => tun.close());
 
-    const bind = await rt.openBind(conf.interface.listenPort ?? 0, engine.maxDatagram);
+    const bind = await rt.openBind(conf.interface.listenPort ?? 0, engine.maxDatagram, { offload });
     cleanups.push(() => bind.close());
     const device = new Device(engine, tun, bind, rt.clock);
     const config = toDeviceConfig(conf, (host, port) => endpoints.get(`${host}:${port}`)!);

@@ -36,7 +36,7 @@ export interface Libc<P extends Pointer = Pointer> {
 }
 
 // errno values the Linux code tells apart.
-export const EPERM = 1, ENOENT = 2, EINTR = 4, EIO = 5, EBADF = 9, EAGAIN = 11, EACCES = 13, EBUSY = 16, ENODEV = 19, EINVAL = 22;
+export const EPERM = 1, ENOENT = 2, EINTR = 4, EIO = 5, EBADF = 9, EAGAIN = 11, EACCES = 13, EBUSY = 16, ENODEV = 19, EINVAL = 22, EADDRINUSE = 98;
 
 /** "No such device (errno 19)". */
 export function errnoText(libc: Libc, e: number): string {

@@ -76,8 +76,8 @@ export interface Resolver {
 
 /** The WireGuard port: UDP sockets that carry the engine's datagrams. */
 export interface Network extends Resolver {
-  /** Binds UDP on `port` (0: any) for both families. */
-  openBind(port: number, maxDatagram: number): Promise<Bind>;
+  /** Binds UDP on `port` (0: any) for both families; `offload`: the bind may take UDP GSO/GRO (Bind.setOffload). */
+  openBind(port: number, maxDatagram: number, opts?: { offload?: boolean }): Promise<Bind>;
 }
 
 /** One connection on a unix socket. */

@@ -95,10 +95,8 @@ if (why !== null) {
         }), runtime, { env, timeout: 20_000 });
         try {
           const line = /^offloads: .*$/m.exec(ours.stderr)?.[0];
-          // Bun reads its UDP sockets itself: no GRO there (adapters/bun/udp.ts).
-          const gro = runtime === "bun" ? "off \\(Bun reads its sockets itself\\)" : "on";
-          if (mode === "on") assert.match(line ?? "", new RegExp(`^offloads: tso on, uso (on|off \\(kernel refused: .*\\)), udp-gso on, udp-gro ${gro}$`), ours.output());
-          else assert.is(line, `offloads: tso off, uso off (turned off), udp-gso off (turned off)${runtime === "bun" ? ", udp-gro off (Bun reads its sockets itself)" : ", udp-gro off (turned off)"}`, ours.output());
+          if (mode === "on") assert.match(line ?? "", /^offloads: tso on, uso (on|off \(kernel refused: .*\)), udp-gso on, udp-gro on$/, ours.output());
+          else assert.is(line, "offloads: tso off, uso off (turned off), udp-gso off (turned off), udp-gro off (turned off)", ours.output());
           assert.ok(await ping(L.b, INNER.a4), `no ping through the tunnel\n${ours.output()}\n${go.output()}`);
           for (const dir of ["up", "down"] as const) {
             const t = await transfer(L, dir, 6000 + port);
