@@ -6,8 +6,10 @@
 // The way of a packet:
 //   Tun readable -> tun.read into engine memory (packetOffset) -> fromTunnel
 //     -> Output.datagrams -> bind.send each, then one flush
-//   Bind datagram -> engine memory (datagramOffset), a batch per burst
-//     -> fromNetwork -> Output.packets -> tun.write each
+//   Bind datagram -> engine memory (datagramOffset), a batch per burst (or
+//     bind.readBatch, for a bind that fills the cells itself)
+//     -> fromNetwork -> Output.packets -> tun.write each (tun.writeOutput
+//     for a device that joins them: TUN offloads)
 //   one timer at Output.wake -> tick
 import type { Engine, Endpoint, Output } from "../../src/engine.ts";
 import type { Bind } from "./bind.ts";
