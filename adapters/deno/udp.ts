@@ -61,6 +61,7 @@ export class DenoBind implements Bind {
   private queue: MmsgQueue<bigint> | null = null; // sendmmsg, once the descriptor is known
   sendErrors = 0;
   receiveErrors = 0;
+  offloads = "udp-gso off (no sendmmsg without FFI), udp-gro off (no FFI)";
   private gro = false;
   private groRing: UdpRing | null = null;
   private reader: Worker | null = null;
@@ -172,8 +173,6 @@ export class DenoBind implements Bind {
     }
     this.sendLater(buf, off, len, this.lastAddr);
   }
-
-  offloads = "udp-gso off (no sendmmsg without FFI)";
 
   /** GSO sends where the kernel takes UDP_SEGMENT; GRO receives (a reader Worker with recvmmsg), begun by start(). */
   setOffload(on: boolean): void {
