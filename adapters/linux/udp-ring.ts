@@ -137,7 +137,7 @@ export class UdpRing {
   // The last sender, as the endpoint object handed to the engine: a run from one peer allocates nothing.
   private lastKey = new Uint32Array(6);
   private lastFrom: Endpoint = { address: "", port: 0 };
-  /** Buffers whose datagrams are over the engine's size, or from an unknown family, dropped. */
+  /** Buffers from a sender of an unknown family (or empty), dropped. */
   dropped = 0;
 
   constructor(private readonly mapped: boolean) {
@@ -175,8 +175,14 @@ export class UdpRing {
       let seg = this.sv.getUint32(at + SEG_AT, true);
       if (seg === 0 || seg > len) seg = len;
       const from = this.sender(at);
-      if (seg > engine.maxDatagram || seg > MAX_SEGMENT || from === null || len === 0) {
+      if (from === null || len === 0) {
         this.dropped++;
+        this.next();
+        continue;
+      }
+      if (seg > engine.maxDatagram || seg > MAX_SEGMENT) {
+        // Counted as the engine counts a datagram too big for it (Device's Port does the same).
+        engine.drops.malformed += Math.ceil((len - this.segOff) / seg);
         this.next();
         continue;
       }
