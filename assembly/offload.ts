@@ -34,6 +34,8 @@ const MAX_IP: usize = 65535;
 export const MAX_READ: usize = VNET_HDR + 65535;
 /** Read staging: a few super-packets, or a batch's worth of small packets. */
 const STAGE_BYTES: usize = 4 * 65600;
+/** A UDP GRO buffer (64 KB) and the most a copy through a power-of-two view may write past it. */
+const UDP_STAGE_BYTES: usize = 65536 + 4096;
 
 // The area offload_init lays out past the engine's own memory.
 let stage: usize = 0;
@@ -45,6 +47,7 @@ let member: usize = 0; // u8 per packet: 1 if it rides in an earlier packet's tr
 let out: usize = 0; // coalesced output: vnet header + packet, one after another
 let outBytes: usize = 0;
 let results: usize = 0; // (offset u32, length u32) per output packet
+let udpStage: usize = 0; // one UDP GRO buffer, cut into datagram cells by JS
 let maxItems: u32 = 0;
 let dropped: u32 = 0;
 let resume: u32 = 0;
@@ -67,6 +70,7 @@ export function offload_init(batch: u32, stride: u32): usize {
   member = p; p += (n + 63) & ~63;
   results = p; p += n * 8;
   out = p; outBytes = n * (<usize>stride + VNET_HDR + 16); p += outBytes;
+  udpStage = p; p += UDP_STAGE_BYTES;
   maxItems = batch;
   const need = <i32>((p - start + 0xffff) >>> 16);
   if (memory.grow(need) < 0) return 0;
@@ -79,6 +83,8 @@ export function offload_items_ptr(): usize { return items; }
 export function offload_lens_ptr(): usize { return lens; }
 export function offload_pkts_ptr(): usize { return pkts; }
 export function offload_results_ptr(): usize { return results; }
+export function offload_udp_stage_ptr(): usize { return udpStage; }
+export function offload_udp_stage_bytes(): usize { return UDP_STAGE_BYTES; }
 /** Reads split dropped as malformed, since the start. */
 export function offload_dropped(): u32 { return dropped; }
 

@@ -35,6 +35,9 @@ export class Offload {
   private readonly table: Uint32Array;
   private readonly lens: Int32Array;
   private readonly pkts: Uint32Array;
+  /** Where a UDP GRO buffer is staged to be cut into datagram cells (offset in the engine's memory), and its bytes. */
+  readonly udpStageAt: number;
+  readonly udpStageBytes: number;
   /** After coalesce: output packet i is results[2i + 1] bytes at results[2i] (vnet header included). */
   readonly results: Uint32Array;
   private readonly mem: Uint8Array;
@@ -48,6 +51,8 @@ export class Offload {
     this.lens = new Int32Array(buf, x.offload_lens_ptr(), batch);
     this.pkts = new Uint32Array(buf, x.offload_pkts_ptr(), batch * 2);
     this.results = new Uint32Array(buf, x.offload_results_ptr(), batch * 2);
+    this.udpStageAt = x.offload_udp_stage_ptr();
+    this.udpStageBytes = x.offload_udp_stage_bytes();
   }
 
   /** Reads split dropped as malformed. */

@@ -45,6 +45,8 @@ export interface Exports {
   offload_lens_ptr(): number;
   offload_pkts_ptr(): number;
   offload_results_ptr(): number;
+  offload_udp_stage_ptr(): number;
+  offload_udp_stage_bytes(): number;
   offload_dropped(): number;
   offload_split(n: number, cells: number, stride: number, mtu: number, max: number, first: number): number;
   offload_resume(): number;

@@ -2,8 +2,8 @@
 // the socket with recvmmsg(2), where the kernel has coalesced a run of
 // datagrams from one sender into one buffer of up to 64 KB (UDP_GRO,
 // Linux 5.0) and says the segment size in a control message; the main
-// thread cuts each buffer back into datagrams, straight into the engine's
-// datagram cells. One system call fetches up to VLEN buffers, each maybe
+// thread cuts each buffer back into datagrams, into the engine's datagram
+// cells. One system call fetches up to VLEN buffers, each maybe
 // dozens of datagrams, where a socket read event per datagram was the
 // bound before.
 //
@@ -18,9 +18,8 @@ import { control, dataOffset, lengths, ringBytes, DONE, FATAL, MAIN_WAITS, R, RE
 /** Buffers the reader may run ahead (each up to 64 KB: 8.5 MB, resident as it is used). */
 export const UDP_SLOTS = 128;
 const DATA_AT = 64, SEG_AT = 28, CTL_AT = 32, CTL_BYTES = 24;
-/** 64 KB of data and room past it for a whole last segment's view (segments of up to MAX_SEGMENT). */
-const MAX_SEGMENT = 2048;
-export const UDP_SLOT = DATA_AT + 65536 + MAX_SEGMENT;
+/** The sockaddr, segment size and control message, then 64 KB of data. */
+export const UDP_SLOT = DATA_AT + 65536;
 const VLEN = 64, HDR = 64, IOV = 16;
 const MSG_DONTWAIT = 0x40;
 const SOL_UDP = 17, UDP_GRO = 104;
@@ -120,28 +119,41 @@ export function runUdpReader<P extends Pointer>(libc: RecvLibc<P>, { fd, sab }: 
   Atomics.notify(ctrl, DONE);
 }
 
-/** The main thread's side: wakes `ready` when buffers are waiting, and cuts them into the engine's datagram cells. */
+/** A buffer is copied out of its slot through the smallest of these views that holds it (no view made per datagram). */
+const VIEW_SIZES = [128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536];
+
+/**
+ * The main thread's side: wakes `ready` when buffers are waiting, and cuts
+ * them into the engine's datagram cells: a buffer is copied once into the
+ * engine's UDP stage (src/offload.ts), and each datagram from there into
+ * its cell with copyWithin, so nothing is allocated per datagram.
+ */
 export class UdpRing {
   readonly sab = new SharedArrayBuffer(udpRingBytes());
   private readonly ctrl = control(this.sab);
   private readonly lens = lengths(this.sab, UDP_SLOTS);
   private readonly sv = new DataView(this.sab);
+  private readonly bytes = new Uint8Array(this.sab);
   private readonly data = dataOffset(UDP_SLOTS);
   private consumed = 0;
-  /** The next segment of the slot being cut (0: a fresh slot). */
+  /** Where in the slot being cut the next datagram starts (0: a fresh slot). */
   private segOff = 0;
-  /** Per slot: views of its data, one per segment of segSize[slot] bytes (made again only when the size changes). */
+  /** Per slot: views of its data of VIEW_SIZES bytes. */
   private readonly views: Uint8Array[][] = [];
-  private readonly viewSize = new Int32Array(UDP_SLOTS);
   private stopped = false;
   // The last sender, as the endpoint object handed to the engine: a run from one peer allocates nothing.
-  private lastKey = new Uint32Array(6);
+  private readonly lastKey = new Uint32Array(6);
   private lastFrom: Endpoint = { address: "", port: 0 };
+  private readonly a4 = new Uint8Array(4);
+  private readonly a16 = new Uint8Array(16);
   /** Buffers from a sender of an unknown family (or empty), dropped. */
   dropped = 0;
 
   constructor(private readonly mapped: boolean) {
-    for (let i = 0; i < UDP_SLOTS; i++) this.views.push([]);
+    for (let i = 0; i < UDP_SLOTS; i++) {
+      const at = this.data + i * UDP_SLOT + DATA_AT;
+      this.views.push(VIEW_SIZES.map((n) => new Uint8Array(this.sab, at, n)));
+    }
   }
 
   /** Calls `ready` (then waits for `yieldToIo`) whenever the reader has published buffers, until stop(). */
@@ -162,10 +174,15 @@ export class UdpRing {
 
   /**
    * Writes up to `max` datagrams at engine.datagramOffset(first + i), with
-   * their lengths and senders; returns how many.
+   * their lengths and senders; returns how many. The engine must have been
+   * made with EngineOptions.offload (its UDP stage).
    */
   read(engine: Engine, first: number, max: number): number {
-    const ctrl = this.ctrl, mem = engine.memory, lens = this.lens;
+    const o = engine.offload;
+    if (o === null) throw new Error("UDP GRO receives need an engine made with offload: true");
+    const ctrl = this.ctrl, mem = engine.memory, lens = this.lens, stage = o.udpStageAt;
+    // Another ring may have used the stage since a slot was left half cut: it is copied again then.
+    let staged = false;
     let i = 0;
     while (i < max) {
       if (this.consumed === Atomics.load(ctrl, W)) break;
@@ -174,30 +191,30 @@ export class UdpRing {
       const len = lens[s];
       let seg = this.sv.getUint32(at + SEG_AT, true);
       if (seg === 0 || seg > len) seg = len;
-      const from = this.sender(at);
-      if (from === null || len === 0) {
-        this.dropped++;
-        this.next();
-        continue;
+      if (this.segOff === 0) {
+        if (this.sender(at) === null || len === 0) {
+          this.dropped++;
+          this.next();
+          continue;
+        }
+        if (seg > engine.maxDatagram) {
+          // Counted as the engine counts a datagram too big for it (Device's Port does the same).
+          engine.drops.malformed += Math.ceil(len / seg);
+          this.next();
+          continue;
+        }
+        staged = false;
       }
-      if (seg > engine.maxDatagram || seg > MAX_SEGMENT) {
-        // Counted as the engine counts a datagram too big for it (Device's Port does the same).
-        engine.drops.malformed += Math.ceil((len - this.segOff) / seg);
-        this.next();
-        continue;
+      if (!staged) {
+        let v = 0;
+        while (VIEW_SIZES[v] < len) v++;
+        mem.set(this.views[s][v], stage);
+        staged = true;
       }
-      if (this.viewSize[s] !== seg) {
-        const v: Uint8Array[] = [];
-        for (let o = 0; o < 65536; o += seg) v.push(new Uint8Array(this.sab, at + DATA_AT + o, seg));
-        this.views[s] = v;
-        this.viewSize[s] = seg;
-      }
-      // A whole segment's view, also for a shorter last one: the cell has room for it.
-      const k = this.segOff / seg;
-      const d = first + i;
-      mem.set(this.views[s][k], engine.datagramOffset(d));
-      engine.datagramLengths[d] = Math.min(seg, len - this.segOff);
-      engine.datagramFrom[d] = from;
+      const d = first + i, l = Math.min(seg, len - this.segOff);
+      mem.copyWithin(engine.datagramOffset(d), stage + this.segOff, stage + this.segOff + l);
+      engine.datagramLengths[d] = l;
+      engine.datagramFrom[d] = this.lastFrom;
       i++;
       this.segOff += seg;
       if (this.segOff >= len) this.next();
@@ -215,9 +232,9 @@ export class UdpRing {
     }
   }
 
-  /** The sender of the slot at `at`, as an Endpoint (the same object while it does not change). */
+  /** The sender of the slot at `at`, as lastFrom (the same object while it does not change); null for an unknown family. */
   private sender(at: number): Endpoint | null {
-    const sv = this.sv, k = this.lastKey;
+    const sv = this.sv, k = this.lastKey, b = this.bytes;
     const family = sv.getUint16(at, true);
     // sockaddr_in: family, port, address in 8 bytes; sockaddr_in6: family, port, flow label, address in 24.
     const words = family === 2 ? 2 : 6;
@@ -228,15 +245,24 @@ export class UdpRing {
     }
     if (same) return this.lastFrom;
     const port = sv.getUint16(at + 2, false);
-    const b = new Uint8Array(this.sab, at, 28);
     let address: string;
-    if (family === 2) address = formatAddress(b.slice(4, 8));
-    else if (family === 10) {
-      const a = b.slice(8, 24);
+    if (family === 2) {
+      for (let j = 0; j < 4; j++) this.a4[j] = b[at + 4 + j];
+      address = formatAddress(this.a4);
+    } else if (family === 10) {
+      const a = this.a16;
+      for (let j = 0; j < 16; j++) a[j] = b[at + 8 + j];
       // An IPv4 peer on a dual-stack socket: the engine knows it by its IPv4 address.
-      const v4 = this.mapped && a.subarray(0, 10).every((x) => x === 0) && a[10] === 0xff && a[11] === 0xff;
-      address = v4 ? formatAddress(a.slice(12)) : formatAddress(a);
-    } else { this.lastFrom = { address: "", port: 0 }; return null; }
+      let v4 = this.mapped && a[10] === 0xff && a[11] === 0xff;
+      for (let j = 0; v4 && j < 10; j++) if (a[j] !== 0) v4 = false;
+      if (v4) {
+        for (let j = 0; j < 4; j++) this.a4[j] = a[12 + j];
+        address = formatAddress(this.a4);
+      } else address = formatAddress(a);
+    } else {
+      this.lastFrom = { address: "", port: 0 };
+      return null;
+    }
     this.lastFrom = { address, port };
     return this.lastFrom;
   }

@@ -66,7 +66,7 @@ function v6(last: number, port: number, mapped = false): Uint8Array {
 const fill = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff);
 
 function engine(): Engine {
-  return new Engine({ wasm: wasmModule, x25519: nobleX25519, epoch: EPOCH, batch: 64 });
+  return new Engine({ wasm: wasmModule, x25519: nobleX25519, epoch: EPOCH, batch: 64, offload: true });
 }
 
 /** All datagrams the ring gives, read in batches of up to `max`. */
