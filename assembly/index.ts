@@ -26,6 +26,7 @@ export * from "./replay";
 export * from "./allowedips";
 export { heap_start, heap_top } from "./heap";
 export * from "./blake2s";
+export * from "./offload";
 
 // Every exported constant below is an exported global of engine.wasm, and
 // src/wasm.ts checks each one it mirrors when it instantiates the module:

@@ -26,6 +26,7 @@ import {
   UNDER_LOAD_AFTER_TIME,
 } from "./constants.ts";
 import { Keypair, Peer, Timer, type Endpoint } from "./peer.ts";
+import { Offload } from "./offload.ts";
 import * as timers from "./timers.ts";
 import { randomU32, type X25519 } from "./crypto.ts";
 import { wipe, equal } from "./crypto.ts";
@@ -62,6 +63,8 @@ export interface EngineOptions {
   maxPeers?: number;
   /** Most AllowedIPs prefixes, over all peers (default 2^22); also a bound, not a size. */
   maxAllowedIps?: number;
+  /** Lay out the TUN offload area (src/offload.ts), for a TUN device with a vnet header (default false). */
+  offload?: boolean;
   /** Handshake messages in one fromNetwork call from which the engine is under load (default 16). */
   underLoadBacklog?: number;
   /** Handshake messages per second from which the engine is under load (default 400). */
@@ -155,6 +158,8 @@ export class Engine {
   readonly datagramLengths: Int32Array;
   /** The source of each datagram before fromNetwork. */
   readonly datagramFrom: Endpoint[];
+  /** TUN offloads' split and coalesce, when asked for (EngineOptions.offload). */
+  readonly offload: Offload | null;
   readonly drops: Drops = {
     noRoute: 0, badPacket: 0, unknownIndex: 0, expired: 0, replay: 0, auth: 0, source: 0, malformed: 0, loop: 0,
     mac1: 0, rateLimited: 0, handshake: 0, staged: 0,
@@ -230,8 +235,10 @@ export class Engine {
     this.maxDatagram = this.mtu + HEADROOM + 16 + 16;
     this.w = instantiate(opts.wasm, {
       maxPeers: this.maxPeers, maxSlots: this.maxSlots, batch: this.batch, cell: this.maxDatagram, aipNodes: 2 * maxAllowedIps,
+      offload: opts.offload,
     });
     this.noise = new Noise(this.dh, this.w, this.w);
+    this.offload = opts.offload ? new Offload(this.w, this.batch, this.mtu) : null;
     this.packetLengths = new Int32Array(this.batch);
     this.datagramLengths = new Int32Array(this.batch);
     this.datagramFrom = new Array(this.batch).fill(null);

@@ -52,6 +52,19 @@ export interface Exports {
   blake2s(out: number, outLen: number, key: number, keyLen: number, p: number, len: number): void;
   noise_hash(out: number, a: number, aLen: number, b: number, bLen: number): void;
   noise_kdf(n: number, out: number, key: number, keyLen: number, p: number, len: number): void;
+  offload_init(batch: number, stride: number): number;
+  offload_stage_ptr(): number;
+  offload_stage_bytes(): number;
+  offload_items_ptr(): number;
+  offload_lens_ptr(): number;
+  offload_pkts_ptr(): number;
+  offload_results_ptr(): number;
+  offload_udp_stage_ptr(): number;
+  offload_udp_stage_bytes(): number;
+  offload_dropped(): number;
+  offload_split(n: number, cells: number, stride: number, mtu: number, max: number, first: number): number;
+  offload_resume(): number;
+  offload_coalesce(n: number): number;
 }
 
 // Mirrors of assembly/index.ts, checked against engine.wasm's exported
@@ -63,6 +76,8 @@ export const DECAP_DATA = 0, DECAP_KEEPALIVE = 1, DECAP_NOT_DATA = 2, DECAP_UNKN
   DECAP_REPLAY = 5, DECAP_AUTH = 6, DECAP_SOURCE = 7, DECAP_MALFORMED = 8;
 export const SLOT_SEND_KEY = 0, SLOT_RECV_KEY = 32;
 export const SCRATCH_BYTES = 4096;
+/** A virtio_net_hdr's bytes (assembly/offload.ts). */
+export const VNET_HDR = 10;
 
 /**
  * What src/ assumes of engine.wasm, by the name of the global assembly/
@@ -70,7 +85,7 @@ export const SCRATCH_BYTES = 4096;
  * there; the 64-bit counts are u64 there.
  */
 const ABI: [string, number | bigint][] = [
-  ["HEADROOM", HEADROOM], ["SCRATCH_BYTES", SCRATCH_BYTES], ["SLOT_SEND_KEY", SLOT_SEND_KEY], ["SLOT_RECV_KEY", SLOT_RECV_KEY],
+  ["HEADROOM", HEADROOM], ["SCRATCH_BYTES", SCRATCH_BYTES], ["VNET_HDR", VNET_HDR], ["SLOT_SEND_KEY", SLOT_SEND_KEY], ["SLOT_RECV_KEY", SLOT_RECV_KEY],
   ["DESC_LEN", DESC_LEN * 4], ["DESC_PEER", DESC_PEER * 4], ["DESC_STATUS", DESC_STATUS * 4], ["DESC_SLOT", DESC_SLOT * 4], ["DESC_BYTES", 16],
   ["ENCAP_SEND", ENCAP_SEND], ["ENCAP_SEND_REKEY", ENCAP_SEND_REKEY], ["ENCAP_NO_ROUTE", ENCAP_NO_ROUTE], ["ENCAP_NO_KEY", ENCAP_NO_KEY], ["ENCAP_BAD", ENCAP_BAD],
   ["DECAP_DATA", DECAP_DATA], ["DECAP_KEEPALIVE", DECAP_KEEPALIVE], ["DECAP_NOT_DATA", DECAP_NOT_DATA], ["DECAP_UNKNOWN", DECAP_UNKNOWN],
@@ -105,6 +120,8 @@ export interface Layout {
   cell: number;
   /** Most AllowedIPs trie nodes (n prefixes need at most 2n - 1). */
   aipNodes: number;
+  /** Lay out the TUN offload area too (src/offload.ts). */
+  offload?: boolean;
 }
 
 /** Instantiates the engine's module and lays out its memory. */
@@ -135,6 +152,10 @@ export class Wasm implements Aead, NoiseHash {
       throw new RangeError("engine.wasm: not enough memory for the requested layout");
     }
     this.descLen = layout.batch * 3 * 4;
+    // Grows memory: before any view of it is taken.
+    if (layout.offload && x.offload_init(layout.batch, x.arena_stride()) === 0) {
+      throw new RangeError("engine.wasm: not enough memory for the offload area");
+    }
     this.mem = new Uint8Array(x.memory.buffer);
     this.desc = new Int32Array(x.memory.buffer, x.desc_ptr(), this.descLen);
     this.arena = x.arena_ptr();

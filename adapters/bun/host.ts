@@ -18,6 +18,20 @@ import { openBunTun } from "./tun.ts";
 import { BunBind } from "./udp.ts";
 import { listenUnix, connectUnix } from "./unix.ts";
 import { serveWebSockets } from "./websocket-server.ts";
+import { LinuxUdpBind, type UdpReaderHost } from "../linux/udp-bind.ts";
+
+/** The reader thread of a LinuxUdpBind: a Worker over bun:ffi (udp-reader.ts) that does not keep the process alive. */
+const udpReaderHost: UdpReaderHost = {
+  spawn: (start, died) => {
+    const w = new Worker(new URL("./udp-reader.js", import.meta.url).href) as Worker & { unref(): void };
+    let finished = false;
+    w.addEventListener("message", () => { finished = true; });
+    w.addEventListener("error", () => { if (!finished) died(); });
+    w.postMessage(start);
+    w.unref();
+  },
+  yieldToIo: () => new Promise((resolve) => setImmediate(resolve)),
+};
 
 /** Everything a stream has to say, as text. */
 async function text(s: ReadableStream<Uint8Array> | null): Promise<string> {
@@ -180,8 +194,12 @@ export function bunHost(args: string[] = []): ServerHost {
     resolveAll: async (name) => (await Bun.dns.lookup(name, { family: 0 }).catch(() => [])).map((a) => a.address),
 
     tunDevices: async () => { await loadLibc(); return { openTun: openBunTun }; },
-    openBind: async (port) => {
-      const b = new BunBind();
+    openBind: async (port, _maxDatagram, opts) => {
+      // With offloads, a socket of our own through bun:ffi (linux/udp-bind.ts): Bun.udpSocket reads its
+      // socket itself and cannot be paused, so GRO's coalesced buffers would reach it whole.
+      const libc = opts?.offload ? await loadLibc().catch(() => null) : null;
+      if (libc !== null) return new LinuxUdpBind(libc, port, udpReaderHost);
+      const b = new BunBind(opts?.offload ? "no libc through bun:ffi" : "turned off");
       await b.open(port);
       return b;
     },

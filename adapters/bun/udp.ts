@@ -52,7 +52,13 @@ export class BunBind implements Bind {
   private lastFrom: Endpoint = { address: "", port: 0 };
   sendErrors = 0;
   receiveErrors = 0;
+  /** Offloads are linux/udp-bind.ts's, which the host opens instead when they are asked for: here they are off, and why. */
+  readonly offloads: string;
   private libc: Libc<number> | null = null;
+
+  constructor(why = "turned off") {
+    this.offloads = `udp-gso off (${why}), udp-gro off (${why})`;
+  }
 
   /** Binds `port` (0: any free port) for both families. Throws BindError with a one-line reason. */
   async open(port: number): Promise<void> {

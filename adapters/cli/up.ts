@@ -13,6 +13,7 @@ import type { Limits } from "../tunnel/tunnel.ts";
 import { formatShowConf } from "../../src/show.ts";
 import { NoTunError, UserError } from "../ports/errors.ts";
 import type { Host } from "../ports/host.ts";
+import { OFFLOAD_ENV, offloadsOff } from "../../src/offload.ts";
 
 export const RUN_DIR = "/var/run/wireguard";
 
@@ -35,7 +36,11 @@ export function resolveTarget(target: string): { name: string; path: string } {
   return { name, path };
 }
 
-export async function up(rt: Host, target: string, opts: { netstack?: boolean; limits?: Limits } = {}): Promise<number> {
+/**
+ * @param opts.noOffload no TUN offloads (as WG_OFFLOAD=off does), for comparison or a kernel that misbehaves
+ * @param opts.limits the engine's bounds (peers, AllowedIPs prefixes)
+ */
+export async function up(rt: Host, target: string, opts: { netstack?: boolean; noOffload?: boolean; limits?: Limits } = {}): Promise<number> {
   if (opts.netstack) {
     // The userspace TCP/IP stack as the tunnel's inside: no TUN, no root (adapters/common/proxy/up.ts).
     const t = resolveTarget(target);
@@ -117,16 +122,20 @@ export async function up(rt: Host, target: string, opts: { netstack?: boolean; l
   try {
     await hooks(conf.interface.preUp);
     const mtu = conf.interface.mtu ?? 1420;
-    const engine = new Engine({ wasm: await rt.wasm(), x25519: rt.x25519, epoch: rt.epoch, mtu, ...opts.limits });
-    const tun = await tuns.openTun(name, mtu);
+    const offload = !opts.noOffload && !offloadsOff(rt.env(OFFLOAD_ENV));
+    const engine = new Engine({ wasm: await rt.wasm(), x25519: rt.x25519, epoch: rt.epoch, mtu, offload, ...opts.limits });
+    const tun = await tuns.openTun(name, mtu, { offload });
     cleanups.push(() => tun.close());
-    const bind = await rt.openBind(conf.interface.listenPort ?? 0, engine.maxDatagram);
+
+    const bind = await rt.openBind(conf.interface.listenPort ?? 0, engine.maxDatagram, { offload });
     cleanups.push(() => bind.close());
     const device = new Device(engine, tun, bind, rt.clock);
     const config = toDeviceConfig(conf, (host, port) => endpoints.get(`${host}:${port}`)!);
     config.listenPort = bind.port;
     device.apply(engine.set(config, rt.clock.now()));
     device.start();
+    const offloads = [tun.offloads, bind.offloads].filter((o) => o !== undefined);
+    if (offloads.length > 0) rt.stderr(`offloads: ${offloads.join(", ")}\n`);
     cleanups.pop(); cleanups.pop();
     cleanups.push(() => device.close());
 

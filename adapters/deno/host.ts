@@ -207,7 +207,7 @@ async function tunDevices(): Promise<TunDevices> {
       throw new NoTunError(`cannot load libc.so.6: ${e instanceof Error ? e.message : String(e)}`);
     }
   });
-  return { openTun: async (name, mtu) => guardSync("the TUN device, through libc", () => DenoTun.open(name, mtu)) };
+  return { openTun: async (name, mtu, opts) => guardSync("the TUN device, through libc", () => DenoTun.open(name, mtu, opts?.offload)) };
 }
 
 /**

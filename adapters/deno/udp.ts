@@ -27,11 +27,12 @@
 // batch (for plaintext, too). So those datagrams are copied into a ring of
 // buffers that only ever hold ciphertext, and a send is dropped rather than
 // overwrite a slot still queued.
-import type { Endpoint } from "../../src/engine.ts";
+import type { Endpoint, Engine } from "../../src/engine.ts";
 import type { Bind } from "../ports/bind.ts";
 import { UserError } from "../ports/errors.ts";
 import { errnoText } from "../linux/libc.ts";
-import { MmsgQueue } from "../linux/mmsg.ts";
+import { MmsgQueue, probeGso } from "../linux/mmsg.ts";
+import { enableGro, UdpRing } from "../linux/udp-ring.ts";
 import { sockaddr } from "../linux/sockaddr.ts";
 import { libc } from "./libc.ts";
 
@@ -60,6 +61,10 @@ export class DenoBind implements Bind {
   private queue: MmsgQueue<bigint> | null = null; // sendmmsg, once the descriptor is known
   sendErrors = 0;
   receiveErrors = 0;
+  offloads = "udp-gso off (no sendmmsg without FFI), udp-gro off (no FFI)";
+  private gro = false;
+  private groRing: UdpRing | null = null;
+  private reader: Worker | null = null;
 
   constructor(private readonly maxDatagram: number) {
     this.slot = (maxDatagram + 63) & ~63;
@@ -146,6 +151,10 @@ export class DenoBind implements Bind {
         }
       }
     };
+    if (this.gro && this.queue !== null) {
+      if (this.startGro(idle)) return;
+      this.offloads = this.offloads.replace("udp-gro on", "udp-gro off (kernel refused UDP_GRO)");
+    }
     for (let i = 0; i < RECEIVERS; i++) void receiver(this.sock!);
   }
 
@@ -163,6 +172,35 @@ export class DenoBind implements Bind {
       return;
     }
     this.sendLater(buf, off, len, this.lastAddr);
+  }
+
+  /** GSO sends where the kernel takes UDP_SEGMENT; GRO receives (a reader Worker with recvmmsg), begun by start(). */
+  setOffload(on: boolean): void {
+    const q = this.queue;
+    if (q === null) return;
+    q.gso = false;
+    if (on && probeGso(libc(), q.fd)) q.enableGso();
+    this.gro = on;
+    this.offloads = `udp-gso ${q.gso ? "on" : on ? "off (kernel refused UDP_SEGMENT)" : "off (turned off)"}, udp-gro ${on ? "on" : "off (turned off)"}`;
+  }
+
+  /** Receives through a reader Worker (linux/udp-ring.ts) if the socket takes UDP_GRO; Deno's receive() is not called then. */
+  private startGro(ready: () => void): boolean {
+    const fd = this.socketFd();
+    if (fd < 0 || !enableGro(libc(), fd)) return false;
+    const ring = this.groRing = new UdpRing(this.family === 6);
+    const file = import.meta.url.endsWith(".ts") ? "./udp-reader.ts" : "./udp-reader.js";
+    const w = new Worker(new URL(file, import.meta.url).href, { type: "module" });
+    w.onerror = () => ring.died();
+    w.postMessage({ fd, sab: ring.sab });
+    void ring.watch(ready, () => new Promise((resolve) => setTimeout(resolve, 0)));
+    this.reader = w;
+    return true;
+  }
+
+  /** With GRO: datagrams from the reader's ring, straight into the engine's cells. */
+  readBatch(engine: Engine, first: number, max: number): number {
+    return this.groRing === null ? 0 : this.groRing.read(engine, first, max);
   }
 
   /** Sends the datagrams queued since the last flush: one sendmmsg. */
@@ -242,9 +280,11 @@ export class DenoBind implements Bind {
     return -1;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.queue?.clear();
     this.queue = null;
+    // The reader leaves before its descriptor is closed (and maybe reused).
+    if (this.groRing !== null) { await this.groRing.stop(); this.reader?.terminate(); this.groRing = null; }
     const s = this.sock;
     this.sock = null;
     this.fd = -1;

@@ -17,6 +17,8 @@ export interface Libc<P extends Pointer = Pointer> {
   open(path: Uint8Array, flags: number): number;
   close(fd: number): number;
   ioctl(fd: number, request: number, arg: Uint8Array): number;
+  /** ioctl(2) whose argument is an integer passed by value (TUNSETOFFLOAD). */
+  ioctlValue(fd: number, request: number, value: number): number;
   read(fd: number, buf: P, count: number): number;
   write(fd: number, buf: P, count: number): number;
   setsockopt(fd: number, level: number, name: number, value: Uint8Array, len: number): number;
@@ -34,7 +36,7 @@ export interface Libc<P extends Pointer = Pointer> {
 }
 
 // errno values the Linux code tells apart.
-export const EPERM = 1, ENOENT = 2, EINTR = 4, EBADF = 9, EAGAIN = 11, EACCES = 13, EBUSY = 16, ENODEV = 19, EINVAL = 22;
+export const EPERM = 1, ENOENT = 2, EINTR = 4, EIO = 5, EBADF = 9, EAGAIN = 11, EACCES = 13, EBUSY = 16, ENODEV = 19, EINVAL = 22, EADDRINUSE = 98;
 
 /** "No such device (errno 19)". */
 export function errnoText(libc: Libc, e: number): string {

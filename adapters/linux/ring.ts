@@ -6,9 +6,12 @@
 // long-running interface keeps going past 2^31 packets.
 import { EAGAIN, EINTR, type Libc, type Pointer } from "./libc.ts";
 
-/** Packets the reader may run ahead of the main thread (a power of two). */
+/**
+ * Packets the reader may run ahead of the main thread (a power of two), for
+ * MTU-sized slots; a device with offloads reads up to 64 KB at a time, and
+ * has fewer, larger slots (ring-tun.ts).
+ */
 export const SLOTS = 1024;
-export const MASK = SLOTS - 1;
 
 // Control words (Int32Array indices).
 /** Packets published by the reader (wrapping). */
@@ -29,28 +32,31 @@ const CTRL_WORDS = 8;
 
 export const LENS_OFF = CTRL_WORDS * 4;
 
-/** Where slot i starts, for slots of `slot` bytes. */
-export function dataOffset(): number {
-  return (LENS_OFF + SLOTS * 4 + 63) & ~63;
+/** Where slot 0 starts, in a ring of `slots` slots. */
+export function dataOffset(slots: number): number {
+  return (LENS_OFF + slots * 4 + 63) & ~63;
 }
 
-export function ringBytes(slot: number): number {
-  return dataOffset() + SLOTS * slot;
+export function ringBytes(slot: number, slots: number): number {
+  return dataOffset(slots) + slots * slot;
 }
 
 export function control(sab: SharedArrayBuffer): Int32Array {
   return new Int32Array(sab, 0, CTRL_WORDS);
 }
 
-export function lengths(sab: SharedArrayBuffer): Int32Array {
-  return new Int32Array(sab, LENS_OFF, SLOTS);
+export function lengths(sab: SharedArrayBuffer, slots: number): Int32Array {
+  return new Int32Array(sab, LENS_OFF, slots);
 }
 
 /** What the main thread posts to the reader to start it. */
 export interface ReaderStart {
   fd: number;
   sab: SharedArrayBuffer;
+  /** Bytes per slot: the most one read() may return. */
   slot: number;
+  /** Slots in the ring, a power of two. */
+  slots: number;
 }
 
 /** The blocking poll(2) a reader thread waits in (never on a main thread). */
@@ -68,10 +74,10 @@ const TICK = 100;
  * full. Leaves on STOP or a fatal error; the fd is closed by whichever of
  * the two threads is done with it last.
  */
-export function runReader<P extends Pointer>(libc: PollingLibc<P>, { fd, sab, slot }: ReaderStart): void {
-  const ctrl = control(sab), lens = lengths(sab);
+export function runReader<P extends Pointer>(libc: PollingLibc<P>, { fd, sab, slot, slots }: ReaderStart): void {
+  const ctrl = control(sab), lens = lengths(sab, slots), mask = slots - 1;
   // A SharedArrayBuffer never moves: the slots' addresses are fixed.
-  const base = libc.add(libc.addressOf(new Uint8Array(sab)), dataOffset());
+  const base = libc.add(libc.addressOf(new Uint8Array(sab)), dataOffset(slots));
   const pfd = new Uint8Array(8);
   const pv = new DataView(pfd.buffer);
   pv.setInt32(0, fd, true);
@@ -79,12 +85,12 @@ export function runReader<P extends Pointer>(libc: PollingLibc<P>, { fd, sab, sl
   let w = Atomics.load(ctrl, W);
   while (Atomics.load(ctrl, STOP) === 0) {
     const r = Atomics.load(ctrl, R);
-    if (((w - r) | 0) >= SLOTS) {
+    if (((w - r) | 0) >= slots) {
       Atomics.store(ctrl, READER_WAITS, 1);
       Atomics.wait(ctrl, R, r, TICK);
       continue;
     }
-    const i = w & MASK;
+    const i = w & mask;
     const n = libc.read(fd, libc.add(base, i * slot), slot);
     if (n > 0) {
       lens[i] = n;

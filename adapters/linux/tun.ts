@@ -7,7 +7,7 @@ import { cstr, errnoText, EACCES, EBUSY, EINVAL, ENODEV, ENOENT, EPERM, type Lib
 
 const O_RDWR = 2, O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000;
 const TUNSETIFF = 0x400454ca;
-const IFF_TUN = 0x0001, IFF_NO_PI = 0x1000;
+const IFF_TUN = 0x0001, IFF_NO_PI = 0x1000, IFF_VNET_HDR = 0x4000;
 const IFNAMSIZ = 16;
 
 /** A TUN device could not be opened or created; the message says why in one line. */
@@ -21,11 +21,12 @@ export function checkInterfaceName(name: string): void {
 }
 
 /**
- * Creates (or attaches to) TUN interface `name`.
+ * Creates (or attaches to) TUN interface `name`; with `vnet`, every packet
+ * read or written has a virtio_net_hdr before it (linux/offload.ts).
  * @returns its non-blocking file descriptor
  * @throws TunError with a one-line reason
  */
-export function openTunFd(libc: Libc, name: string): number {
+export function openTunFd(libc: Libc, name: string, vnet = false): number {
   checkInterfaceName(name);
   const fd = libc.open(cstr("/dev/net/tun"), O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
@@ -37,7 +38,7 @@ export function openTunFd(libc: Libc, name: string): number {
   // struct ifreq: the name, then ifr_flags (a short) at offset 16.
   const ifr = new Uint8Array(40);
   ifr.set(new TextEncoder().encode(name));
-  new DataView(ifr.buffer).setUint16(IFNAMSIZ, IFF_TUN | IFF_NO_PI, true);
+  new DataView(ifr.buffer).setUint16(IFNAMSIZ, IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0), true);
   if (libc.ioctl(fd, TUNSETIFF, ifr) < 0) {
     const e = libc.errno();
     libc.close(fd);

@@ -6,12 +6,14 @@
 // against dgram's send. Without koffi (or off Linux) dgram sends each
 // datagram from a copy.
 import dgram from "node:dgram";
-import type { Endpoint } from "../../src/engine.ts";
+import { Worker } from "node:worker_threads";
+import type { Endpoint, Engine } from "../../src/engine.ts";
 import type { Bind } from "../ports/bind.ts";
 import { UserError } from "../ports/errors.ts";
 import type { Libc } from "../linux/libc.ts";
-import { MmsgQueue } from "../linux/mmsg.ts";
+import { MmsgQueue, probeGso } from "../linux/mmsg.ts";
 import { SockaddrCache } from "../linux/sockaddr.ts";
+import { enableGro, UdpRing } from "../linux/udp-ring.ts";
 import { loadLibc } from "./libc.ts";
 
 const RING = 2048;
@@ -24,6 +26,8 @@ export class BindError extends UserError {}
 /** One family's socket and its sendmmsg queue. */
 class Family {
   queue: MmsgQueue<number> | null = null;
+  /** With UDP GRO: the reader thread's ring, which receives instead of dgram. */
+  ring: UdpRing | null = null;
   readonly names: SockaddrCache;
   constructor(readonly socket: dgram.Socket, readonly family: 4 | 6) {
     this.names = new SockaddrCache(family);
@@ -33,6 +37,7 @@ class Family {
 export class NodeBind implements Bind {
   port = 0;
   sendErrors = 0;
+  offloads = "udp-gso off (no sendmmsg)";
   private v4: Family | null = null;
   private v6: Family | null = null;
   private libc: Libc<number> | null = null;
@@ -42,6 +47,7 @@ export class NodeBind implements Bind {
   private readonly ring: Buffer[] = [];
   private next = 0;
   private idleArmed = false;
+  private gro = false;
   private srcArr: Uint8Array | null = null;
   private src: Buffer | null = null;
 
@@ -80,6 +86,49 @@ export class NodeBind implements Bind {
     }
   }
 
+  /**
+   * GSO sends on each family's socket where the kernel takes UDP_SEGMENT,
+   * and GRO receives (a reader thread with recvmmsg, linux/udp-ring.ts)
+   * where it takes UDP_GRO; start() begins them.
+   */
+  setOffload(on: boolean): void {
+    const qs = this.families().map((f) => f.queue).filter((q): q is MmsgQueue<number> => q !== null);
+    if (qs.length === 0) return;
+    let granted = on;
+    for (const q of qs) {
+      q.gso = false;
+      if (on && probeGso(this.libc!, q.fd)) q.enableGso();
+      else granted = false;
+    }
+    this.gro = on;
+    const gso = granted ? "on" : on ? "off (kernel refused UDP_SEGMENT)" : "off (turned off)";
+    this.offloads = `udp-gso ${gso}, udp-gro ${on ? "on" : "off (turned off)"}`;
+  }
+
+  /** Receives through a reader thread on each socket that takes UDP_GRO; says whether all did. */
+  private startGro(ready: () => void): boolean {
+    let all = true;
+    for (const f of this.families()) {
+      const fd = socketFd(f.socket), handle = socketHandle(f.socket);
+      if (this.libc === null || fd < 0 || handle === null || !enableGro(this.libc, fd)) { all = false; continue; }
+      // dgram stops reading the socket; the reader thread takes over.
+      handle.recvStop();
+      const ring = f.ring = new UdpRing(false);
+      const w = new Worker(new URL("./udp-reader.js", import.meta.url), { workerData: { fd, sab: ring.sab } });
+      w.unref();
+      w.on("error", () => ring.died());
+      void ring.watch(ready, () => new Promise((resolve) => setImmediate(resolve)));
+    }
+    return all;
+  }
+
+  /** With GRO: datagrams from the reader threads' rings, straight into the engine's cells. */
+  readBatch(engine: Engine, first: number, max: number): number {
+    let n = 0;
+    for (const f of this.families()) if (f.ring !== null && n < max) n += f.ring.read(engine, first + n, max - n);
+    return n;
+  }
+
   private families(): Family[] {
     return [this.v4, this.v6].filter((f): f is Family => f !== null);
   }
@@ -93,6 +142,7 @@ export class NodeBind implements Bind {
         setImmediate(() => { this.idleArmed = false; idle(); });
       }
     };
+    if (this.gro && !this.startGro(idle)) this.offloads = this.offloads.replace("udp-gro on", "udp-gro off (kernel refused UDP_GRO)");
     const ignore = () => { this.sendErrors++; };
     for (const f of this.families()) {
       f.socket.on("message", onMessage);
@@ -155,8 +205,12 @@ export class NodeBind implements Bind {
     q.clear();
   }
 
-  close(): Promise<void> {
-    for (const f of this.families()) f.queue = null;
+  async close(): Promise<void> {
+    for (const f of this.families()) {
+      f.queue = null;
+      // The reader thread leaves before its descriptor is closed (and maybe reused).
+      if (f.ring !== null) await f.ring.stop();
+    }
     const one = (f: Family | null) => new Promise<void>((r) => (f ? f.socket.close(() => r()) : r()));
     const p = Promise.all([one(this.v4), one(this.v6)]).then(() => {});
     this.v4 = this.v6 = null;
@@ -164,9 +218,15 @@ export class NodeBind implements Bind {
   }
 }
 
-/** The file descriptor of a bound dgram socket (Node keeps it in its internal state). */
-function socketFd(s: dgram.Socket): number {
+/** The libuv handle of a bound dgram socket (Node keeps it in its internal state). */
+function socketHandle(s: dgram.Socket): { fd?: number; recvStop(): number } | null {
   const sym = Object.getOwnPropertySymbols(s).find((k) => k.description === "state symbol");
-  const state = sym ? (s as unknown as Record<symbol, { handle?: { fd?: number } }>)[sym] : undefined;
-  return state?.handle?.fd ?? -1;
+  const state = sym ? (s as unknown as Record<symbol, { handle?: { fd?: number; recvStop?(): number } }>)[sym] : undefined;
+  const h = state?.handle;
+  return h && typeof h.recvStop === "function" ? h as { fd?: number; recvStop(): number } : null;
+}
+
+/** The file descriptor of a bound dgram socket. */
+function socketFd(s: dgram.Socket): number {
+  return socketHandle(s)?.fd ?? -1;
 }

@@ -2,7 +2,7 @@
 // sockets on servers (each host's udp.ts), a relay's WebSocket in a page
 // (adapters/browser), a WebSocket session at the edge (adapters/gateway), or
 // an in-memory fake (fake.ts).
-import type { Endpoint } from "../../src/engine.ts";
+import type { Endpoint, Engine } from "../../src/engine.ts";
 
 /** The socket(s) of the WireGuard port. */
 export interface Bind {
@@ -10,12 +10,22 @@ export interface Bind {
   readonly port: number;
   /** Delivers each datagram; `idle` follows a burst, so the device can hand the batch over. */
   start(datagram: (buf: Uint8Array, off: number, len: number, from: Endpoint) => void, idle: () => void): void;
+  /**
+   * For a bind that writes datagrams into the engine itself (UDP GRO): up to
+   * `max` of them at engine.datagramOffset(first + i), with datagramLengths
+   * and datagramFrom; returns how many. The device calls it at each `idle`.
+   */
+  readBatch?(engine: Engine, first: number, max: number): number;
   /** Sends one datagram (or queues it, for a bind that batches: see flush). */
   send(buf: Uint8Array, off: number, len: number, to: Endpoint): void;
   /** Sends what `send` queued, if the bind batches (the engine's buffers are reused after this). */
   flush?(): void;
   /** Marks outgoing packets (SO_MARK), for policy routing of a default route. */
   setMark?(mark: number): void;
+  /** Turns UDP offloads (GSO sends, GRO receives) on where the kernel has them, or off; the Device calls it with the engine's choice. */
+  setOffload?(on: boolean): void;
+  /** Which UDP offloads are on, for the log ("udp-gso on, udp-gro off (...)"). */
+  readonly offloads?: string;
   close(): Promise<void> | void;
 }
 

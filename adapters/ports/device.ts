@@ -6,8 +6,10 @@
 // The way of a packet:
 //   Tun readable -> tun.read into engine memory (packetOffset) -> fromTunnel
 //     -> Output.datagrams -> bind.send each, then one flush
-//   Bind datagram -> engine memory (datagramOffset), a batch per burst
-//     -> fromNetwork -> Output.packets -> tun.write each
+//   Bind datagram -> engine memory (datagramOffset), a batch per burst (or
+//     bind.readBatch, for a bind that fills the cells itself)
+//     -> fromNetwork -> Output.packets -> tun.write each (tun.writeOutput
+//     for a device that joins them: TUN offloads)
 //   one timer at Output.wake -> tick
 import type { Engine, Endpoint, Output } from "../../src/engine.ts";
 import type { Bind } from "./bind.ts";
@@ -62,6 +64,20 @@ class Port {
   }
 
   private flush(): void {
+    const e = this.engine;
+    if (this.bind.readBatch) {
+      // A bind that fills the engine's cells itself: batches until it has no more (a few at most, so
+      // the event loop gets its turn; the bind calls `idle` again for the rest).
+      for (let b = 0; b < 8; b++) {
+        this.pending += this.bind.readBatch(e, this.pending, e.batch - this.pending);
+        if (this.pending === 0) return;
+        const full = this.pending === e.batch, n = this.pending;
+        this.pending = 0;
+        this.handOver(n);
+        if (!full) return;
+      }
+      return;
+    }
     if (this.pending === 0) return;
     const n = this.pending;
     this.pending = 0;
@@ -98,6 +114,7 @@ export class Device {
 
   /** Starts receiving from both sides and timing. */
   start(): void {
+    this.bind.setOffload?.(this.engine.offload !== null);
     this.port.listen();
     this.tun.start(() => this.readTun());
     this.apply(this.engine.tick(this.clock.now()));
@@ -105,6 +122,7 @@ export class Device {
 
   /** Swaps the UDP bind (a new listen port); datagrams in flight on the old one are lost, as in wireguard-go. */
   rebind(bind: Bind): Promise<void> {
+    bind.setOffload?.(this.engine.offload !== null);
     return this.port.rebind(bind);
   }
 
@@ -126,7 +144,8 @@ export class Device {
    */
   apply(out: Output): void {
     if (this.closed) return;
-    for (let i = 0; i < out.packets; i++) this.tun.write(out.packetBuf[i], out.packetOff[i], out.packetLen[i]);
+    if (out.packets > 0 && this.tun.writeOutput) this.tun.writeOutput(this.engine, out);
+    else for (let i = 0; i < out.packets; i++) this.tun.write(out.packetBuf[i], out.packetOff[i], out.packetLen[i]);
     this.port.send(out);
     this.arm(out.wake);
   }

@@ -76,8 +76,8 @@ export interface Resolver {
 
 /** The WireGuard port: UDP sockets that carry the engine's datagrams. */
 export interface Network extends Resolver {
-  /** Binds UDP on `port` (0: any) for both families. */
-  openBind(port: number, maxDatagram: number): Promise<Bind>;
+  /** Binds UDP on `port` (0: any) for both families; `offload`: the bind may take UDP GSO/GRO (Bind.setOffload). */
+  openBind(port: number, maxDatagram: number, opts?: { offload?: boolean }): Promise<Bind>;
 }
 
 /** One connection on a unix socket. */
@@ -162,8 +162,12 @@ export interface UdpSockets {
 
 /** TUN devices. */
 export interface TunDevices {
-  /** Creates (or attaches to) TUN interface `name`; rejects with a one-line UserError. */
-  openTun(name: string, mtu: number): Promise<Tun>;
+  /**
+   * Creates (or attaches to) TUN interface `name`; rejects with a one-line
+   * UserError. With `offload`, asks the kernel for TSO/USO (linux/offload.ts);
+   * the engine it runs with must then be made with EngineOptions.offload.
+   */
+  openTun(name: string, mtu: number, opts?: { offload?: boolean }): Promise<Tun>;
 }
 
 /** A host that may have TUN devices (Linux, with its FFI). A host that never has them leaves this out. */

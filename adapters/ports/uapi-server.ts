@@ -31,7 +31,7 @@ export async function serveUapi(rt: UapiServerHost, runDir: string, name: string
   // A new listen port (wg set listen-port) means a new UDP bind, marked like the old one.
   const rebind = async (port: number) => {
     if (port === device.bind.port) return;
-    const b = await rt.openBind(port, engine.maxDatagram);
+    const b = await rt.openBind(port, engine.maxDatagram, { offload: engine.offload !== null });
     if (engine.fwmark) b.setMark?.(engine.fwmark);
     await device.rebind(b);
     engine.listenPort = b.port;

@@ -541,7 +541,7 @@ test("down: gives up after 10 seconds when the process does not stop", async () 
 
 test("up: argument errors, and up's own errors as one line", async () => {
   const rt = new FakeHost();
-  const UP_USAGE = "Usage: wg up [--netstack] [--max-peers=<n>] [--max-allowed-ips=<n>] { <interface> | <config file> }\n";
+  const UP_USAGE = "Usage: wg up [--netstack] [--no-offload] [--max-peers=<n>] [--max-allowed-ips=<n>] { <interface> | <config file> }\n";
   assert.equal(await wg(rt, ["up"]), { code: 1, out: "", err: UP_USAGE });
   assert.equal(await wg(rt, ["up", "a", "b"]), { code: 1, out: "", err: UP_USAGE });
   assert.equal(await wg(rt, ["up", "--bogus", "wg0"]), { code: 1, out: "", err: `Invalid argument: --bogus\n${UP_USAGE}` });
