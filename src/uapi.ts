@@ -198,9 +198,11 @@ const PEER_UNITS = 64;
  */
 export function* sliceSet(
   config: DeviceConfig, units = SET_SLICE_UNITS, packed?: ReadonlyMap<PeerConfig, readonly string[]>,
+  glued?: ReadonlySet<PeerConfig>,
 ): Generator<DeviceConfig, void, undefined> {
   const { peers = [], ...device } = config;
-  let cur: PeerConfig[] = [], used = 0, first = true;
+  // `glued` entries stay in one slice with the entry after them.
+  let cur: PeerConfig[] = [], used = 0, first = true, hold = false;
   const take = (): DeviceConfig => {
     const slice = first ? (cur.length > 0 ? { ...device, peers: cur } : device) : { peers: cur };
     first = false;
@@ -209,13 +211,21 @@ export function* sliceSet(
     return slice;
   };
   for (const p of peers) {
+    if (glued?.has(p)) {
+      if (used + PEER_UNITS >= units && cur.length > 0) yield take();
+      cur.push(p);
+      used += PEER_UNITS;
+      hold = true;
+      continue;
+    }
     let started = false;
     for (const chunk of packed?.get(p) ?? [null]) {
       const ips = chunk === null ? p.allowedIps ?? [] : chunk.split("\n");
       let i = 0;
       do {
         const fixed = started ? 0 : PEER_UNITS;
-        if (used + fixed >= units && cur.length > 0) yield take();
+        if (!hold && used + fixed >= units && cur.length > 0) yield take();
+        hold = false;
         const n = Math.min(ips.length - i, Math.max(1, units - used - fixed));
         const bit = ips.slice(i, i + n);
         // Past the section's first part, only prefixes are added: nothing else of it again.
@@ -470,6 +480,45 @@ export function formatUapiStats(engine: Engine, now: number): string {
 
 const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
+/** Peers removed per slice when a set replaces them all (each frees its prefixes' trie nodes). */
+const REMOVE_SLICE = 256;
+
+/**
+ * sliceSet, with replace_peers carried out as removals, a slice of them at a
+ * time: the same change (every peer goes, then the request's peers come)
+ * without one slice that frees every peer and prefix at once. Peers the
+ * request gives again are removed where they come, in the slice that adds
+ * them back, so their traffic never meets a moment with no such peer.
+ */
+function* replacing(engine: Engine, config: DeviceConfig, packed: ReadonlyMap<PeerConfig, readonly string[]>): Generator<DeviceConfig, void, undefined> {
+  // A few peers go in the first slice itself, as set() removes them.
+  if (!config.replacePeers || engine.peerIdBound <= REMOVE_SLICE) { yield* sliceSet(config, SET_SLICE_UNITS, packed); return; }
+  const wanted = new Set<string>();
+  for (const p of config.peers ?? []) if (!p.remove) wanted.add(keyHex(p.publicKey));
+  const gone: Uint8Array[] = [], again = new Set<string>();
+  for (let id = 0; id < engine.peerIdBound; id++) {
+    const p = engine.peerStatus(id, { allowedIps: false });
+    if (!p) continue;
+    const hex = keyHex(p.publicKey);
+    if (wanted.has(hex)) again.add(hex);
+    else gone.push(p.publicKey);
+  }
+  for (let i = 0; i < gone.length; i += REMOVE_SLICE) {
+    yield { peers: gone.slice(i, i + REMOVE_SLICE).map((publicKey) => ({ publicKey, remove: true })) };
+  }
+  const peers: PeerConfig[] = [], glued = new Set<PeerConfig>();
+  for (const p of config.peers ?? []) {
+    const hex = keyHex(p.publicKey);
+    if (again.delete(hex)) {
+      const remove: PeerConfig = { publicKey: p.publicKey, remove: true };
+      glued.add(remove);
+      peers.push(remove);
+    }
+    peers.push(p);
+  }
+  yield* sliceSet({ ...config, replacePeers: false, peers }, SET_SLICE_UNITS, packed, glued);
+}
+
 /** What a session is in the middle of: applying a set's slices, or writing a get's. */
 type Job =
   | { kind: "set"; slices: Iterator<DeviceConfig, void>; next: IteratorResult<DeviceConfig, void>; listenPort: number | undefined }
@@ -661,7 +710,7 @@ export class UapiSession {
             if (e instanceof RangeError) return `errno=-${EINVAL}\n\n`;
             throw e;
           }
-          const slices = sliceSet(req.config, SET_SLICE_UNITS, parser.packedIps);
+          const slices = replacing(engine, req.config, parser.packedIps);
           this.job = { kind: "set", slices, next: slices.next(), listenPort: req.listenPort };
           return "";
         }

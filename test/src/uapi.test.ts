@@ -574,4 +574,21 @@ test("between slices the data path runs, and a get sees changes made meanwhile",
   assert.ok(parsed.peers.every((p) => p.public_key !== "00000064".repeat(8)));
 });
 
+test("replace_peers over many peers removes them a slice at a time, and ends as set() would", () => {
+  const e = engine(), ref = engine(), s = new UapiSession();
+  const many = bigSet(1000, 20).replace("set=1\n", `set=1\nprivate_key=${PRIV_A_HEX}\n`);
+  for (const x of [e, ref]) { const t = new UapiSession(); t.feed(many, x, 0); while (t.busy) t.work(x, 0); }
+  assert.is(e.status().peers.length, 1000);
+  // Replace them all with 5 peers (3 of them among the old, with new prefixes).
+  const next = `set=1\nreplace_peers=true\n${bigSet(5, 3, 998).slice(6, -1)}\n`;
+  assert.is(s.feed(next, e, 0), "");
+  let steps = 1, out = "";
+  while (s.busy) { out += s.work(e, 0); steps++; }
+  assert.is(out, "errno=0\n\n");
+  assert.ok(steps >= 1000 / 256, `in ${steps} slices`);
+  ref.set(parseUapiSet(next.split("\n").slice(1, -2)).config, 0);
+  assert.equal(e.status(), ref.status());
+  assert.is(e.status().peers.length, 5);
+});
+
 test.run();
