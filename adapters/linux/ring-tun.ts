@@ -16,7 +16,7 @@ import { MAX_VNET_READ, Offload, VNET_HDR } from "../../src/offload.ts";
 import type { Tun } from "../ports/tun.ts";
 import type { Libc, Pointer } from "./libc.ts";
 import {
-  control, dataOffset, lengths, ringBytes, DONE, FATAL, MAIN_WAITS, R, READER_WAITS, SLOTS, STOP, W, type ReaderStart,
+  control, dataOffset, lengths, ringBytes, written, DONE, FATAL, R, READER_WAITS, SLOTS, STOP, W, type ReaderStart,
 } from "./ring.ts";
 
 /** Slots of a ring with offloads: 256 x 64 KB (the pages of a slot are resident only once a read has filled them). */
@@ -103,13 +103,7 @@ export class RingTun<P extends Pointer> implements Tun {
     const ctrl = this.ctrl;
     while (this.fd >= 0) {
       if (Atomics.load(ctrl, FATAL) !== 0) { this.gone?.(); return; }
-      const w = Atomics.load(ctrl, W);
-      if (w === this.consumed) {
-        Atomics.store(ctrl, MAIN_WAITS, 1);
-        const r = Atomics.waitAsync(ctrl, W, w);
-        if (r.async) await r.value;
-        continue;
-      }
+      if (Atomics.load(ctrl, W) === this.consumed) { await written(ctrl, this.consumed); continue; }
       this.readable?.();
       // A macrotask between batches: UDP receives and timers get their turn.
       await this.host.yieldToIo();

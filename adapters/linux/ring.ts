@@ -95,11 +95,7 @@ export function runReader<P extends Pointer>(libc: PollingLibc<P>, { fd, sab, sl
     if (n > 0) {
       lens[i] = n;
       w = (w + 1) | 0;
-      Atomics.store(ctrl, W, w);
-      if (Atomics.load(ctrl, MAIN_WAITS) !== 0) {
-        Atomics.store(ctrl, MAIN_WAITS, 0);
-        Atomics.notify(ctrl, W);
-      }
+      publish(ctrl, w);
       continue;
     }
     const e = libc.errno();
@@ -111,6 +107,24 @@ export function runReader<P extends Pointer>(libc: PollingLibc<P>, { fd, sab, sl
     }
   }
   if (Atomics.add(ctrl, DONE, 1) === 1) libc.close(fd);
+}
+
+/** The reader thread's side: slots up to `w` are written; wakes the main thread if it waits. */
+export function publish(ctrl: Int32Array, w: number): void {
+  Atomics.store(ctrl, W, w);
+  if (Atomics.load(ctrl, MAIN_WAITS) !== 0) {
+    Atomics.store(ctrl, MAIN_WAITS, 0);
+    Atomics.notify(ctrl, W);
+  }
+}
+
+/** The main thread's side: resolves once the reader has written past `consumed` (or failed), without blocking. */
+export async function written(ctrl: Int32Array, consumed: number): Promise<void> {
+  const w = Atomics.load(ctrl, W);
+  if (w !== consumed) return;
+  Atomics.store(ctrl, MAIN_WAITS, 1);
+  const r = Atomics.waitAsync(ctrl, W, w);
+  if (r.async) await r.value;
 }
 
 function fail(ctrl: Int32Array, e: number): void {

@@ -13,7 +13,7 @@
 import type { Endpoint, Engine } from "../../src/engine.ts";
 import { formatAddress } from "../../src/ip.ts";
 import { EAGAIN, EINTR, type Libc, type Pointer } from "./libc.ts";
-import { control, dataOffset, lengths, ringBytes, DONE, FATAL, MAIN_WAITS, R, READER_WAITS, STOP, W, type PollingLibc } from "./ring.ts";
+import { control, dataOffset, lengths, publish, ringBytes, written, DONE, FATAL, R, READER_WAITS, STOP, W, type PollingLibc } from "./ring.ts";
 
 /** Buffers the reader may run ahead (each up to 64 KB: 8.5 MB, resident as it is used). */
 export const UDP_SLOTS = 128;
@@ -99,11 +99,7 @@ export function runUdpReader<P extends Pointer>(libc: RecvLibc<P>, { fd, sab }: 
         sv.setUint32(at + SEG_AT, seg, true);
       }
       w = (w + n) | 0;
-      Atomics.store(ctrl, W, w);
-      if (Atomics.load(ctrl, MAIN_WAITS) !== 0) {
-        Atomics.store(ctrl, MAIN_WAITS, 0);
-        Atomics.notify(ctrl, W);
-      }
+      publish(ctrl, w);
       continue;
     }
     const e = libc.errno();
@@ -160,13 +156,7 @@ export class UdpRing {
   async watch(ready: () => void, yieldToIo: () => Promise<void>): Promise<void> {
     const ctrl = this.ctrl;
     while (!this.stopped && Atomics.load(ctrl, FATAL) === 0) {
-      const w = Atomics.load(ctrl, W);
-      if (w === this.consumed) {
-        Atomics.store(ctrl, MAIN_WAITS, 1);
-        const r = Atomics.waitAsync(ctrl, W, w);
-        if (r.async) await r.value;
-        continue;
-      }
+      if (Atomics.load(ctrl, W) === this.consumed) { await written(ctrl, this.consumed); continue; }
       ready();
       await yieldToIo();
     }
