@@ -804,11 +804,28 @@ export class Engine {
    * @returns each peer's AllowedIPs, parsed (empty lists with allowedIps false)
    */
   check(config: DeviceConfig, opts: { allowedIps?: boolean } = {}): Prefix[][] {
+    const steps = this.checking(config, opts, Infinity);
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /**
+   * check() a part at a time, for a change of many peers: yields after each
+   * `every` of the change's peers, returns what check() returns (or throws
+   * as it does, at the end). A change made to the engine between steps is
+   * counted where the walk meets it, not before; set() checks each part
+   * again.
+   */
+  *checking(config: DeviceConfig, opts: { allowedIps?: boolean } = {}, every = 1024): Generator<void, Prefix[][], undefined> {
     const parsed = validate(config, opts.allowedIps !== false);
     // Only the peers the change names can change the count: O(change), not O(peers).
     let count = config.replacePeers ? 0 : this.byKey.size;
     const present = new Map<string, boolean>();
+    let n = 0;
     for (const p of config.peers ?? []) {
+      if (++n % every === 0) yield;
       const hex = keyHex(p.publicKey);
       const was = present.get(hex) ?? (!config.replacePeers && this.byKey.has(hex));
       const is = p.remove ? false : was || !p.updateOnly;

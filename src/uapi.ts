@@ -130,7 +130,7 @@ function peerLines(p: PeerStatus): string {
 }
 
 /** Lines of a get=1 answer per slice. */
-export const GET_SLICE_LINES = 4096;
+export const GET_SLICE_LINES = 1024;
 
 /**
  * A get=1 answer a slice at a time, read from the engine as it goes (as
@@ -185,7 +185,7 @@ export class UapiGetWriter {
 const PACK_PREFIXES = 1024;
 
 /** Work units of a set slice: a prefix is one, a peer section PEER_UNITS (a new peer costs a DH). */
-export const SET_SLICE_UNITS = 4096;
+export const SET_SLICE_UNITS = 1024;
 const PEER_UNITS = 64;
 
 /**
@@ -481,22 +481,38 @@ export function formatUapiStats(engine: Engine, now: number): string {
 const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /** Peers removed per slice when a set replaces them all (each frees its prefixes' trie nodes). */
-const REMOVE_SLICE = 256;
+const REMOVE_SLICE = 64;
+/** Peers looked at between yields while a large set is checked and planned. */
+const PLAN_STEP = 512;
 
 /**
- * sliceSet, with replace_peers carried out as removals, a slice of them at a
- * time: the same change (every peer goes, then the request's peers come)
- * without one slice that frees every peer and prefix at once. Peers the
- * request gives again are removed where they come, in the slice that adds
- * them back, so their traffic never meets a moment with no such peer.
+ * A set request's slices, to be applied in order, with `null` between them
+ * where only planning was done: the request is first checked whole
+ * (Engine.checking, so a refused request changes nothing) and, with
+ * replace_peers, the peers to remove are found, each a step at a time, so
+ * no step of a request of 10,000 peers holds the event loop up for long.
+ *
+ * replace_peers is carried out as removals, a slice of them at a time: the
+ * same change (every peer goes, then the request's peers come) without one
+ * slice that frees every peer and prefix at once. Peers the request gives
+ * again are removed where they come, in the slice that adds them back, so
+ * their traffic never meets a moment with no such peer.
  */
-function* replacing(engine: Engine, config: DeviceConfig, packed: ReadonlyMap<PeerConfig, readonly string[]>): Generator<DeviceConfig, void, undefined> {
+function* planned(engine: Engine, config: DeviceConfig, packed: ReadonlyMap<PeerConfig, readonly string[]>): Generator<DeviceConfig | null, void, undefined> {
+  // parseAllowedIp checked each prefix already.
+  const checks = engine.checking(config, { allowedIps: false }, PLAN_STEP);
+  for (let r = checks.next(); !r.done; r = checks.next()) yield null;
   // A few peers go in the first slice itself, as set() removes them.
   if (!config.replacePeers || engine.peerIdBound <= REMOVE_SLICE) { yield* sliceSet(config, SET_SLICE_UNITS, packed); return; }
   const wanted = new Set<string>();
-  for (const p of config.peers ?? []) if (!p.remove) wanted.add(keyHex(p.publicKey));
+  let n = 0;
+  for (const p of config.peers ?? []) {
+    if (++n % PLAN_STEP === 0) yield null;
+    if (!p.remove) wanted.add(keyHex(p.publicKey));
+  }
   const gone: Uint8Array[] = [], again = new Set<string>();
   for (let id = 0; id < engine.peerIdBound; id++) {
+    if (id % PLAN_STEP === PLAN_STEP - 1) yield null;
     const p = engine.peerStatus(id, { allowedIps: false });
     if (!p) continue;
     const hex = keyHex(p.publicKey);
@@ -507,7 +523,9 @@ function* replacing(engine: Engine, config: DeviceConfig, packed: ReadonlyMap<Pe
     yield { peers: gone.slice(i, i + REMOVE_SLICE).map((publicKey) => ({ publicKey, remove: true })) };
   }
   const peers: PeerConfig[] = [], glued = new Set<PeerConfig>();
+  n = 0;
   for (const p of config.peers ?? []) {
+    if (++n % PLAN_STEP === 0) yield null;
     const hex = keyHex(p.publicKey);
     if (again.delete(hex)) {
       const remove: PeerConfig = { publicKey: p.publicKey, remove: true };
@@ -521,7 +539,7 @@ function* replacing(engine: Engine, config: DeviceConfig, packed: ReadonlyMap<Pe
 
 /** What a session is in the middle of: applying a set's slices, or writing a get's. */
 type Job =
-  | { kind: "set"; slices: Iterator<DeviceConfig, void>; next: IteratorResult<DeviceConfig, void>; listenPort: number | undefined }
+  | { kind: "set"; slices: Iterator<DeviceConfig | null, void>; next: IteratorResult<DeviceConfig | null, void> | null; listenPort: number | undefined }
   | { kind: "get"; writer: UapiGetWriter };
 
 /**
@@ -635,11 +653,12 @@ export class UapiSession {
       this.job = null;
       return s + "errno=0\n\n";
     }
-    let out: Output;
+    let out: Output | null = null;
     try {
-      const slice = job.next.value as DeviceConfig;
+      // (The first step takes the first slice, or the first planning step, itself.)
+      const slice = (job.next ??= job.slices.next()).value as DeviceConfig | null | undefined;
       job.next = job.slices.next();
-      out = engine.set(slice, now);
+      if (slice != null) out = engine.set(slice, now);
     } catch (e) {
       // The request was checked whole before its first slice; what is left is
       // "AllowedIPs table full" (or out of memory) part-way through, the
@@ -649,8 +668,8 @@ export class UapiSession {
       this.job = null;
       return `errno=-${EINVAL}\n\n`;
     }
-    this.onOutput?.(out);
-    if (!job.next.done) return "";
+    if (out !== null) this.onOutput?.(out);
+    if (!job.next!.done) return "";
     this.job = null;
     if (job.listenPort !== undefined && this.onListenPort) {
       try {
@@ -703,15 +722,10 @@ export class UapiSession {
           this.parser = null;
           if (parser === null) return `errno=-${this.setError}\n\n`;
           const req = parser.result();
-          try {
-            engine.check(req.config, { allowedIps: false }); // parseAllowedIp checked each already
-          } catch (e) {
-            // More peers than the engine's bound: refused whole.
-            if (e instanceof RangeError) return `errno=-${EINVAL}\n\n`;
-            throw e;
-          }
-          const slices = replacing(engine, req.config, parser.packedIps);
-          this.job = { kind: "set", slices, next: slices.next(), listenPort: req.listenPort };
+          // Checked and planned in the job's first steps; a refusal there (more
+          // peers than the engine's bound) comes back as EINVAL with nothing applied.
+          const slices = planned(engine, req.config, parser.packedIps);
+          this.job = { kind: "set", slices, next: null, listenPort: req.listenPort };
           return "";
         }
     }

@@ -31,6 +31,18 @@ class BunConn implements Conn {
     if (n < bytes.length) this.unsent = bytes.subarray(Math.max(0, n));
   }
 
+  /** Who waits for the unsent bytes to go. */
+  private waiting: (() => void)[] = [];
+
+  drained(): Promise<void> {
+    if (this.unsent === null || this.finished) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private wake(): void {
+    for (const w of this.waiting.splice(0)) w();
+  }
+
   start(data: (chunk: string) => void, end: () => void): void {
     this.onData = data;
     this.onEnd = end;
@@ -67,12 +79,14 @@ class BunConn implements Conn {
     if (this.unsent === null) return;
     const n = this.socket.write(this.unsent);
     this.unsent = n >= this.unsent.length ? null : this.unsent.subarray(Math.max(0, n));
+    if (this.unsent === null) this.wake();
     if (this.unsent === null && this.closing) this.socket.end();
   }
 
   private ended(): void {
     if (this.finished) return;
     this.finished = true;
+    this.wake();
     this.onEnd?.();
   }
 }

@@ -95,6 +95,7 @@ function conn(c: Deno.UnixConn): Conn {
         while (off < b.length) off += await c.write(b.subarray(off));
       });
     },
+    drained: () => queue.then(() => {}),
     start: (data, end) => {
       void (async () => {
         const dec = new TextDecoder();

@@ -23,6 +23,12 @@ function conn(s: net.Socket): Conn {
   s.setEncoding("utf8");
   return {
     write: (t) => { s.write(t); },
+    drained: () => new Promise((resolve) => {
+      if (!s.writableNeedDrain || s.destroyed) { resolve(); return; }
+      const done = () => { s.off("drain", done); s.off("close", done); resolve(); };
+      s.on("drain", done);
+      s.on("close", done);
+    }),
     start: (data, end) => {
       s.on("data", (c: string) => data(c));
       s.on("end", end);

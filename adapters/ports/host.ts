@@ -83,6 +83,12 @@ export interface Network extends Resolver {
 /** One connection on a unix socket. */
 export interface Conn {
   write(text: string): void;
+  /**
+   * Resolves once what was written has gone to the kernel (at once if it
+   * has, or the connection is closed): a long answer is made as fast as the
+   * reader takes it, not held in memory.
+   */
+  drained(): Promise<void>;
   /** Calls `data` for each chunk and `end` once. */
   start(data: (chunk: string) => void, end: () => void): void;
   close(): void;

@@ -11,6 +11,9 @@ const nextTurn: () => Promise<void> = typeof setImmediate === "function"
   ? () => new Promise((r) => setImmediate(r))
   : () => new Promise((r) => setTimeout(r, 0));
 
+/** The longest a large request works in one turn of the event loop (ms). */
+const TURN_MS = 3;
+
 /** What serving the UAPI uses of its host. */
 export type UapiServerHost = Files & UnixSockets & Network & Pick<Processes, "pid"> & { readonly clock: Clock };
 
@@ -49,13 +52,17 @@ export async function serveUapi(rt: UapiServerHost, runDir: string, name: string
       if (reply) conn.write(reply);
       if (session.closed) conn.close();
     };
-    // A large request goes a slice per turn of the event loop, so packets
-    // (and timers) keep their usual latency meanwhile.
+    // A large request goes a few slices per turn of the event loop, for at
+    // most TURN_MS, so packets (and timers) keep their usual latency
+    // meanwhile; and an answer is made only as fast as the client reads it.
     const pump = async () => {
       pumping = true;
       while (session.busy) {
         await nextTurn();
-        answer(session.work(engine, rt.clock.now(), resolve));
+        await conn.drained();
+        const start = rt.clock.now();
+        do answer(session.work(engine, rt.clock.now(), resolve));
+        while (session.busy && rt.clock.now() - start < TURN_MS);
       }
       pumping = false;
     };

@@ -35,6 +35,7 @@ export function pipe(): [Conn, Conn] {
       other.inbox.push(text);
       queueMicrotask(() => drain(other));
     },
+    drained: () => Promise.resolve(),
     start(data, end) {
       me.data = data;
       me.end = end;

@@ -591,4 +591,29 @@ test("replace_peers over many peers removes them a slice at a time, and ends as 
   assert.is(e.status().peers.length, 5);
 });
 
+test("a set of many peers is checked and planned a step at a time: the request's end applies nothing, a refusal found last leaves all as it was", () => {
+  const e = new Engine({ wasm, x25519: nobleX25519, epoch: EPOCH, maxPeers: 1000 });
+  const t = new UapiSession();
+  t.feed(bigSet(600, 2).replace("set=1\n", `set=1\nprivate_key=${PRIV_A_HEX}\n`), e, 0);
+  while (t.busy) t.work(e, 0);
+  const before = e.status();
+  assert.is(before.peers.length, 600);
+  // 1100 new peers in place of the 600: past maxPeers, which only the whole walk shows.
+  const s = new UapiSession();
+  assert.is(s.feed(bigSet(1100, 1, 5000).replace("set=1\n", "set=1\nreplace_peers=true\n"), e, 0), "");
+  assert.ok(s.busy, "the check is work of its own, not done as the request's last line is read");
+  assert.equal(e.status(), before);
+  let steps = 0, out = "";
+  while (s.busy) { out += s.work(e, 0); steps++; }
+  assert.is(out, `errno=-${EINVAL}\n\n`);
+  assert.ok(steps >= 1, `checked in ${steps} more steps`);
+  assert.equal(e.status(), before, "nothing applied");
+  // 900 of them fit: then the old peers go a slice at a time, after the check's steps.
+  assert.is(s.feed(bigSet(900, 1, 5000).replace("set=1\n", "set=1\nreplace_peers=true\n"), e, 0), "");
+  assert.equal(e.status(), before, "nothing applied as the request ends");
+  while (s.busy) out += s.work(e, 0);
+  assert.is(e.status().peers.length, 900);
+  assert.ok(e.status().peers.every((p) => !before.peers.some((q) => keyHex(q.publicKey) === keyHex(p.publicKey))));
+});
+
 test.run();

@@ -643,6 +643,7 @@ class RealHost extends FakeHost {
         s.on("error", () => { /* reported through end() once started */ });
         resolve({
           write: (t) => { s.write(t); },
+          drained: () => Promise.resolve(),
           start: (data, end) => { s.on("data", data); s.on("end", end); s.on("error", end); },
           close: () => { s.destroy(); },
         });
