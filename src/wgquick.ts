@@ -11,7 +11,7 @@
 //   whitespace removed, keys matched case-insensitively; a key with an empty
 //   value is rejected.
 // Extra sections as wireproxy reads them ([Socks5], [http], [TCPClientTunnel],
-// [TCPServerTunnel], [STDIOTunnel]) are kept raw for their users.
+// [TCPServerTunnel], [UDPProxyTunnel], [STDIOTunnel]) are kept raw for their users.
 import { keyFromBase64, keyHex, type DeviceConfig, type PeerConfig } from "./config.ts";
 import { formatAddress, formatPrefix, parseAddress, parsePrefix } from "./ip.ts";
 import type { Endpoint } from "./peer.ts";
@@ -90,7 +90,7 @@ export interface WgQuickConfig {
 }
 
 /** wireproxy's sections, by lowercase name. */
-const EXTRA_SECTIONS = new Set(["socks5", "http", "tcpclienttunnel", "tcpservertunnel", "stdiotunnel"]);
+const EXTRA_SECTIONS = new Set(["socks5", "http", "tcpclienttunnel", "tcpservertunnel", "udpproxytunnel", "stdiotunnel"]);
 /** The [Interface] keys wg-quick handles itself (lowercase). */
 const QUICK_KEYS = new Set(["address", "mtu", "dns", "table", "preup", "postup", "predown", "postdown", "saveconfig"]);
 /** The engine accepts inner MTUs from 576 to 65535 minus the 80 bytes of outer headers. */

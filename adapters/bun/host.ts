@@ -10,7 +10,7 @@ import { wasmBytes } from "#engine-wasm";
 import type { Endpoint } from "../../src/engine.ts";
 import { parseAddress } from "../../src/ip.ts";
 import type { HostStream, ServerHost } from "../ports/host.ts";
-import { nodeFiles, nodeSignals, stdoutMode } from "../node-compat/process.ts";
+import { nodeFiles, nodeSignals, stdioStreams, stdoutMode } from "../node-compat/process.ts";
 import { nodeX25519 } from "../node-compat/x25519.ts";
 import { Bun, type SpawnIO } from "./bun.ts";
 import { loadLibc } from "./libc.ts";
@@ -158,6 +158,7 @@ export function bunHost(args: string[] = []): ServerHost {
     drained: async () => { await Promise.all([out, err]); },
 
     readFile: (p) => Bun.file(p).text(),
+    stdioStreams,
     readStdin: () => Bun.stdin.text(),
     ...nodeFiles,
 

@@ -5,6 +5,8 @@
 //   [http]            BindAddress, Username, Password   HTTP proxy (CONNECT, absolute URIs)
 //   [TCPClientTunnel] BindAddress, Target               host -> tunnel
 //   [TCPServerTunnel] ListenPort, Target                tunnel -> host
+//   [UDPProxyTunnel]  BindAddress, Target, InactivityTimeout   host UDP -> tunnel
+//   [STDIOTunnel]     Target                            stdin/stdout <-> tunnel (ssh ProxyCommand)
 // plus the UAPI socket (wg show/set work) when /var/run/wireguard is
 // writable. Host names in Targets and requests resolve through the tunnel's
 // DNS when the config sets DNS, else on the host. Runs until SIGINT/SIGTERM
@@ -18,7 +20,8 @@ import { UserError } from "../ports/errors.ts";
 import { readConfig } from "./config-file.ts";
 import type { HostServer, Host } from "../ports/host.ts";
 import { openTunnel, type Limits, type Tunnel } from "../tunnel/tunnel.ts";
-import { serveHost, tcpClientTunnel, tcpServerTunnel } from "../proxy/forward.ts";
+import { serveHost, stdioTunnel, tcpClientTunnel, tcpServerTunnel } from "../proxy/forward.ts";
+import { udpProxyTunnel } from "../proxy/udp-forward.ts";
 import { serveHttpProxy } from "../proxy/http-proxy.ts";
 import { Slots } from "../proxy/connections.ts";
 import { serveSocks5 } from "../proxy/socks5.ts";
@@ -35,7 +38,13 @@ export interface ProxySections {
   http: ({ bind: [string, number]; line: number } & ProxyAuth)[];
   clientTunnels: { bind: [string, number]; target: [string, number]; line: number }[];
   serverTunnels: { port: number; target: [string, number]; line: number }[];
+  udpTunnels: { bind: [string, number]; target: [string, number]; idleMs: number; line: number }[];
+  /** At most one: there is one stdin. */
+  stdio: { target: [string, number]; line: number } | null;
 }
+
+/** [UDPProxyTunnel]'s InactivityTimeout when none is given (seconds), as a NAT's UDP entries last. */
+export const UDP_IDLE_DEFAULT = 60;
 
 /** host:port, [v6]:port, or :port (every IPv4 address), as wireproxy's BindAddress and Target are written. */
 export function parseHostPort(value: string, key: string, line: number): [string, number] {
@@ -47,13 +56,14 @@ export function parseHostPort(value: string, key: string, line: number): [string
 
 /** The wireproxy sections of a parsed config, checked. */
 export function parseProxySections(extra: ExtraSection[]): ProxySections {
-  const out: ProxySections = { socks5: [], http: [], clientTunnels: [], serverTunnels: [] };
+  const out: ProxySections = { socks5: [], http: [], clientTunnels: [], serverTunnels: [], udpTunnels: [], stdio: null };
   for (const x of extra) {
     const kind = x.name.toLowerCase();
     const keys = new Map<string, [string, number]>();
     const allowed: Record<string, string[]> = {
       socks5: ["bindaddress", "username", "password"], http: ["bindaddress", "username", "password"],
       tcpclienttunnel: ["bindaddress", "target"], tcpservertunnel: ["listenport", "target"],
+      udpproxytunnel: ["bindaddress", "target", "inactivitytimeout"], stdiotunnel: ["target"],
     };
     if (!allowed[kind]) throw new ConfigError(x.line, `[${x.name}] is not supported by --netstack`);
     for (const [k, v, line] of x.entries) {
@@ -76,6 +86,18 @@ export function parseProxySections(extra: ExtraSection[]): ProxySections {
     } else if (kind === "tcpclienttunnel") {
       const [b, bl] = need("bindaddress", "BindAddress"), [t, tl] = need("target", "Target");
       out.clientTunnels.push({ bind: parseHostPort(b, "BindAddress", bl), target: parseHostPort(t, "Target", tl), line: x.line });
+    } else if (kind === "udpproxytunnel") {
+      const [b, bl] = need("bindaddress", "BindAddress"), [t, tl] = need("target", "Target");
+      const idle = keys.get("inactivitytimeout");
+      if (idle && !/^\d{1,9}$/.test(idle[0])) throw new ConfigError(idle[1], `invalid InactivityTimeout '${idle[0]}': expected seconds (0: never)`);
+      out.udpTunnels.push({
+        bind: parseHostPort(b, "BindAddress", bl), target: parseHostPort(t, "Target", tl),
+        idleMs: (idle ? Number(idle[0]) : UDP_IDLE_DEFAULT) * 1000, line: x.line,
+      });
+    } else if (kind === "stdiotunnel") {
+      if (out.stdio) throw new ConfigError(x.line, `only one [${x.name}]: there is one stdin (the first is on line ${out.stdio.line})`);
+      const [t, tl] = need("target", "Target");
+      out.stdio = { target: parseHostPort(t, "Target", tl), line: x.line };
     } else {
       const [p, pl] = need("listenport", "ListenPort"), [t, tl] = need("target", "Target");
       if (!/^\d{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535) throw new ConfigError(pl, `invalid ListenPort '${p}': expected 1 to 65535`);
@@ -99,7 +121,8 @@ export async function upNetstack(rt: Host, name: string, path: string, runDir: s
   let stop: (why: string) => void = () => {};
   const stopped = new Promise<string>((resolve) => { stop = resolve; });
   rt.onSignal((signal) => stop(signal));
-  const note = (s: string) => rt.stderr(`[#] ${s}\n`);
+  let quiet = false;
+  const note = (s: string) => { if (!quiet) rt.stderr(`[#] ${s}\n`); };
 
   let text: string;
   try {
@@ -115,10 +138,17 @@ export async function upNetstack(rt: Host, name: string, path: string, runDir: s
     throw new NetstackError(`${path}: ${(e as Error).message}`);
   }
   const where = `${path}: line ${conf.interface.line}`;
+  // With [STDIOTunnel], stdin and stdout carry the connection: the config cannot come from stdin, and the
+  // process is one ssh session's (no UAPI socket, so that sessions may run at once; no chatter on stderr).
+  const stdio = sections.stdio;
+  if (stdio && path === "-") throw new NetstackError(`${path}: line ${stdio.line}: [STDIOTunnel] needs stdin for its connection: give the config as a file`);
+  if (stdio && !rt.stdioStreams) throw new NetstackError(`this host cannot hand over stdin and stdout for [STDIOTunnel]`);
+  quiet = stdio !== null;
   if (conf.interface.addresses.length === 0) throw new NetstackError(`${where}: --netstack needs Address = (the tunnel's own addresses)`);
   const hostNeeds = sections.socks5.length + sections.http.length + sections.clientTunnels.length + sections.serverTunnels.length;
   const { listenTcp, connectTcp, bindUdp } = rt;
   if (hostNeeds > 0 && (!listenTcp || !connectTcp)) throw new NetstackError(`this host has no TCP sockets for the proxies`);
+  if (sections.udpTunnels.length > 0 && !bindUdp) throw new NetstackError(`this host has no UDP sockets for [UDPProxyTunnel]`);
   const ignored = [
     ...(conf.interface.preUp.length + conf.interface.postUp.length + conf.interface.preDown.length + conf.interface.postDown.length ? ["PreUp/PostUp/PreDown/PostDown"] : []),
     ...(conf.interface.table !== undefined ? ["Table"] : []), ...(conf.interface.dnsSearch.length ? ["DNS search domains"] : []),
@@ -136,7 +166,7 @@ export async function upNetstack(rt: Host, name: string, path: string, runDir: s
   }
   const sock = `${runDir}/${name}.sock`;
   // Another `wg up` of this name is running when its socket answers (not knowable without read access: then no UAPI either).
-  const live = await rt.exists(sock).then((e) => e && rt.connectUnix(sock).then((c) => { c.close(); return true; }, () => false), () => false);
+  const live = !stdio && await rt.exists(sock).then((e) => e && rt.connectUnix(sock).then((c) => { c.close(); return true; }, () => false), () => false);
   if (live) throw new NetstackError(`'${name}' is already up (${sock} answers)`);
 
   const cleanups: (() => Promise<void> | void)[] = [];
@@ -160,7 +190,7 @@ export async function upNetstack(rt: Host, name: string, path: string, runDir: s
     note(`netstack ${name}: ${tunnel.addresses.join(", ")}, UDP port ${engine.listenPort}${tunnel.dns.length ? `, DNS ${tunnel.dns.join(", ")}` : ""}`);
 
     // The userspace API, when its folder may be written (not as an ordinary user, usually).
-    try {
+    if (!stdio) try {
       cleanups.push(await serveUapi(rt, runDir, name, engine, tunnel.device));
       note(`UAPI on ${sock}`);
     } catch (e) {
@@ -213,8 +243,26 @@ export async function upNetstack(rt: Host, name: string, path: string, runDir: s
       }
       note(`tunnel port ${t.port} to ${addr(t.target)} on the host`);
     }
+    for (const t of sections.udpTunnels) {
+      try {
+        const f = await udpProxyTunnel(bindUdp!, t.bind, t.target, tunnel, { idleMs: t.idleMs, now: () => rt.clock.now() });
+        cleanups.push(() => f.close());
+      } catch (e) {
+        throw new NetstackError(`${path}: line ${t.line}: UDP forward cannot bind ${addr(t.bind)}: ${(e as Error).message}`);
+      }
+      note(`UDP forward on ${addr(t.bind)} to ${addr(t.target)}${t.idleMs ? `, flows idle ${t.idleMs / 1000} s closed` : ""}`);
+    }
     note("ready");
 
+    if (stdio) {
+      // The session ends when both directions have, or at a signal.
+      const done = stdioTunnel(rt.stdioStreams!(), stdio.target, tunnel).then(() => "", (e) => {
+        throw new NetstackError(`${path}: line ${stdio.line}: [STDIOTunnel] cannot connect to ${addr(stdio.target)}: ${(e as Error).message}`);
+      });
+      await Promise.race([done, stopped]);
+      await cleanup();
+      return 0;
+    }
     const signal = await stopped;
     note(`${signal}: taking ${name} down`);
     await cleanup();

@@ -72,6 +72,11 @@ export async function up(rt: Host, target: string, opts: { netstack?: boolean; n
   } catch (e) {
     throw new UpError(`${path}: ${(e as Error).message}`);
   }
+  // wireproxy's sections are served by the userspace stack only: refused here rather than ignored.
+  if (conf.extra.length > 0) {
+    const x = conf.extra[0];
+    throw new UpError(`${path}: line ${x.line}: [${x.name}] runs with wg up --netstack (the proxies and forwards are the userspace stack's)`);
+  }
   const ipr = async (...argv: string[]): Promise<{ code: number; stderr: string }> => {
     log(["ip", ...argv].join(" "));
     const r = await rt.run(["ip", ...argv]);

@@ -232,6 +232,7 @@ export function denoHost(args: string[] = []): ServerHost & WebTransportServers 
     isRoot: () => guardSync("checking for root", () => Deno.uid() === 0),
 
     readFile: (p) => guard(`reading ${p}`, () => Deno.readTextFile(p).catch((e) => { throw tidy(e, p); })),
+    stdioStreams: () => ({ readable: Deno.stdin.readable, writable: Deno.stdout.writable }),
     readStdin: async () => {
       const chunks: Uint8Array[] = [];
       for await (const c of Deno.stdin.readable) chunks.push(c);
@@ -370,6 +371,7 @@ export function denoHost(args: string[] = []): ServerHost & WebTransportServers 
     onSignal: (handler) => {
       Deno.addSignalListener("SIGINT", () => handler("SIGINT"));
       Deno.addSignalListener("SIGTERM", () => handler("SIGTERM"));
+      Deno.addSignalListener("SIGHUP", () => handler("SIGHUP"));
     },
     kill: (pid, signal) => {
       try {

@@ -3,6 +3,7 @@
 // environment, signals, and who this process is.
 import { fstatSync } from "node:fs";
 import { access, mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { Readable } from "node:stream";
 import type { Files, Processes, Stdio } from "../ports/host.ts";
 
 /** Files, except reading (each runtime reads its own way). */
@@ -14,6 +15,22 @@ export const nodeFiles: Omit<Files, "readFile"> = {
   rename: (from, to) => rename(from, to),
   mode: (p) => stat(p).then((s) => s.mode & 0o7777, () => null),
 };
+
+/**
+ * stdin and stdout as byte streams (Node and Bun). stdout is written with
+ * a callback per chunk, so a slow reader holds the writer back; it is not
+ * closed at the end (the process exiting does that).
+ */
+export function stdioStreams(): { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> } {
+  const out = process.stdout;
+  out.on("error", () => {}); // the reader went away: the write below fails instead
+  return {
+    readable: Readable.toWeb(process.stdin) as unknown as ReadableStream<Uint8Array>,
+    writable: new WritableStream<Uint8Array>({
+      write: (chunk) => new Promise<void>((resolve, reject) => { out.write(chunk, (e) => e ? reject(e) : resolve()); }),
+    }),
+  };
+}
 
 /** stdout's permission bits when it is a regular file, else null. */
 export function stdoutMode(): number | null {
@@ -30,6 +47,7 @@ export const nodeSignals: Pick<Processes, "onSignal" | "kill" | "pid" | "isRoot"
   onSignal: (handler) => {
     process.on("SIGINT", () => handler("SIGINT"));
     process.on("SIGTERM", () => handler("SIGTERM"));
+    process.on("SIGHUP", () => handler("SIGHUP"));
   },
   kill: (pid, signal) => {
     try { process.kill(pid, signal as NodeJS.Signals); return true; } catch { return false; }

@@ -12,7 +12,7 @@ import { wasmBytes } from "#engine-wasm";
 import type { Endpoint } from "../../src/engine.ts";
 import dgram from "node:dgram";
 import type { Conn, HostStream, ServerHost } from "../ports/host.ts";
-import { nodeFiles, nodeSignals, stdoutMode } from "../node-compat/process.ts";
+import { nodeFiles, nodeSignals, stdioStreams, stdoutMode } from "../node-compat/process.ts";
 import { nodeX25519 } from "../node-compat/x25519.ts";
 import { loadLibc } from "./libc.ts";
 import { openNodeTun } from "./tun.ts";
@@ -117,6 +117,7 @@ export function nodeHost(args: string[] = []): ServerHost {
     drained: async () => { await Promise.all([out, err]); },
 
     readFile: (p) => readFile(p, "utf8"),
+    stdioStreams,
     readStdin: async () => {
       const chunks: Buffer[] = [];
       for await (const c of process.stdin) chunks.push(c as Buffer);

@@ -33,6 +33,12 @@ export interface Stdio {
   stdout(text: string): void;
   stderr(text: string): void;
   readStdin(): Promise<string>;
+  /**
+   * Standard input and output as byte streams, for a connection carried over
+   * them ([STDIOTunnel], ssh's ProxyCommand). Call once; nothing else may
+   * read stdin or write stdout after.
+   */
+  stdioStreams?(): { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> };
   env(name: string): string | undefined;
   /** stdout's permission bits when it is a regular file (`wg genkey > file`); null when it is not, or cannot be known here. */
   stdoutMode?(): number | null;
@@ -58,7 +64,10 @@ export interface Processes {
   run(argv: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>;
   /** Runs a shell command line (wg-quick's hooks), output passed through; resolves with its status. */
   shell(command: string): Promise<number>;
-  /** Calls `handler` on SIGINT and SIGTERM. */
+  /**
+   * Calls `handler` on SIGINT, SIGTERM and SIGHUP (a closed terminal; ssh
+   * ends its ProxyCommand so): each is a request to take things down cleanly.
+   */
   onSignal(handler: (signal: string) => void): void;
   /** Sends `signal` to `pid`; false when that failed. */
   kill(pid: number, signal: string): boolean;

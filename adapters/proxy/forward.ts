@@ -64,3 +64,17 @@ export function tcpServerTunnel(tunnel: { listen(port: number, on: (c: TcpConn) 
     })().catch(() => conn.abort()).finally(() => slots.give());
   });
 }
+
+/**
+ * [STDIOTunnel]: `stdio` (the process's stdin and stdout) joined to target
+ * inside the tunnel, as ssh's ProxyCommand wants. Resolves when both
+ * directions have ended: stdin's end half-closes the connection, the
+ * target's end closes stdout.
+ * @throws NetError when the connection cannot be made (ECONNREFUSED, ETIMEDOUT, ENOTFOUND...)
+ */
+export async function stdioTunnel(stdio: { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> },
+  target: [string, number], tunnel: TunnelSide): Promise<void> {
+  const conn = await tunnel.connect(target[0], target[1]);
+  // Nothing to tear down on our side: the process ends once this resolves.
+  await join({ readable: stdio.readable, writable: stdio.writable, abort: () => {} }, tunnelEnd(conn));
+}

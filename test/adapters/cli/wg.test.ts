@@ -556,6 +556,14 @@ test("up: argument errors, and up's own errors as one line", async () => {
   assert.not.match(r.err, /internal error|    at /);
 });
 
+test("up without --netstack refuses wireproxy's sections with one line, rather than ignoring them", async () => {
+  const rt = new FakeHost();
+  rt.files.set("/tmp/wg7.conf", "[Interface]\nPrivateKey = yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=\n\n[UDPProxyTunnel]\nBindAddress = 127.0.0.1:53\nTarget = 10.0.0.1:53\n");
+  rt.modes.set("/tmp/wg7.conf", 0o600);
+  const r = await wg(rt, ["up", "/tmp/wg7.conf"]);
+  assert.equal(r, { code: 1, out: "", err: "wg: /tmp/wg7.conf: line 4: [UDPProxyTunnel] runs with wg up --netstack (the proxies and forwards are the userspace stack's)\n" });
+});
+
 // ---- usage, errors ----
 
 test("usage: --help, help, -h on stdout; an unknown command on stderr with exit 1", async () => {
