@@ -985,6 +985,23 @@ export class Engine {
     return this.w;
   }
 
+  /**
+   * Initiations sent to a peer that are still unanswered: 0 while none is
+   * pending (or none was ever sent), 1 after the first, one more for each
+   * retry. What endpoint re-resolution watches: a peer whose handshakes go
+   * unanswered may have moved. null for an unknown key.
+   */
+  unansweredHandshakes(publicKey: Uint8Array): number | null {
+    const p = this.byKey.get(keyHex(publicKey));
+    if (p === undefined) return null;
+    return p.timers[Timer.RetransmitHandshake] === Infinity ? 0 : p.handshakeAttempts + 1;
+  }
+
+  /** A peer's current endpoint (configured, or learned from its packets); null when it has none or the key is unknown. */
+  endpointOf(publicKey: Uint8Array): Endpoint | null {
+    return this.byKey.get(keyHex(publicKey))?.endpoint ?? null;
+  }
+
   /** For tests: a peer's record by public key. */
   peer(publicKey: Uint8Array): Peer | undefined {
     return this.byKey.get(keyHex(publicKey));

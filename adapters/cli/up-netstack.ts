@@ -22,6 +22,7 @@ import type { HostServer, Host } from "../ports/host.ts";
 import { openTunnel, type Limits, type Tunnel } from "../tunnel/tunnel.ts";
 import { serveHost, stdioTunnel, tcpClientTunnel, tcpServerTunnel } from "../proxy/forward.ts";
 import { udpProxyTunnel } from "../proxy/udp-forward.ts";
+import { namedEndpoints, watchDevice } from "../ports/reresolve.ts";
 import { serveHttpProxy } from "../proxy/http-proxy.ts";
 import { Slots } from "../proxy/connections.ts";
 import { serveSocks5 } from "../proxy/socks5.ts";
@@ -187,6 +188,8 @@ export async function upNetstack(rt: Host, name: string, path: string, runDir: s
     }
     cleanups.push(() => tunnel.close());
     const engine = tunnel.engine;
+    // Endpoints given as names follow their name when handshakes go unanswered.
+    cleanups.push(watchDevice(tunnel.device, rt.clock, namedEndpoints(conf.peers), (h, p) => rt.resolve(h, p), note));
     note(`netstack ${name}: ${tunnel.addresses.join(", ")}, UDP port ${engine.listenPort}${tunnel.dns.length ? `, DNS ${tunnel.dns.join(", ")}` : ""}`);
 
     // The userspace API, when its folder may be written (not as an ordinary user, usually).

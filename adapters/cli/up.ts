@@ -6,6 +6,7 @@ import type { Endpoint } from "../../src/engine.ts";
 import { parseWgQuick, toDeviceConfig, type WgQuickConfig } from "../../src/wgquick.ts";
 import { parsePrefix, maskPrefix, formatPrefix } from "../../src/ip.ts";
 import { Device } from "../ports/device.ts";
+import { namedEndpoints, watchDevice } from "../ports/reresolve.ts";
 import { serveUapi } from "../ports/uapi-server.ts";
 import { readConfig, writeConfig } from "./config-file.ts";
 import { upNetstack } from "./up-netstack.ts";
@@ -146,6 +147,8 @@ export async function up(rt: Host, target: string, opts: { netstack?: boolean; n
 
     // The userspace API, so the stock wg(8) works against this interface.
     cleanups.push(await serveUapi(rt, RUN_DIR, name, engine, device));
+    // Endpoints given as names follow their name when handshakes go unanswered.
+    cleanups.push(watchDevice(device, rt.clock, namedEndpoints(conf.peers), (h, p) => rt.resolve(h, p), (l) => rt.stderr(`[#] ${l}\n`)));
 
     // A default route goes into its own table, with rules that send everything
     // there except our own (fwmark-ed) datagrams: wg-quick's policy routing.

@@ -21,6 +21,7 @@ import type { Bind } from "../ports/bind.ts";
 import { Device } from "../ports/device.ts";
 import type { Clock } from "../ports/host.ts";
 import { StackTun } from "../ports/stack-tun.ts";
+import { namedEndpoints, watchDevice, type NamedEndpoint } from "../ports/reresolve.ts";
 import { httpFetch, type HttpRequestInit } from "../http/client.ts";
 import { serveHttp, type HttpHandler } from "../http/server.ts";
 
@@ -89,8 +90,11 @@ export interface TunnelStatus extends DeviceStatus {
  */
 export async function openTunnel(deps: TunnelDeps, config: string | TunnelConfig, opts: TunnelOptions = {}): Promise<Tunnel> {
   let conf: TunnelConfig;
+  let named: NamedEndpoint[] = [];
   if (typeof config === "string") {
     const parsed = parseWgQuick(config);
+    // Names this process resolves itself are resolved again when handshakes go unanswered (a relay resolves its own).
+    if (!deps.endpoint && deps.resolve) named = namedEndpoints(parsed.peers);
     const endpoints = new Map<string, Endpoint>();
     for (const p of parsed.peers) {
       if (!p.endpoint) continue;
@@ -123,7 +127,10 @@ export async function openTunnel(deps: TunnelDeps, config: string | TunnelConfig
     throw e;
   }
   device.start();
-  return new Tunnel(deps, device, stack, addresses, conf.dns ?? []);
+  const tunnel = new Tunnel(deps, device, stack, addresses, conf.dns ?? []);
+  const resolve = deps.resolve;
+  if (named.length > 0 && resolve) tunnel.onClose(watchDevice(device, deps.clock, named, (h, p) => resolve.call(deps, h, p)));
+  return tunnel;
 }
 
 async function resolveEndpoint(deps: TunnelDeps, host: string, port: number): Promise<Endpoint> {
@@ -140,6 +147,7 @@ export class Tunnel {
   private readonly conns = new Set<TcpConn>();
   private readonly listeners = new Set<TcpListener>();
   private readonly sockets = new Set<UdpSocket>();
+  private readonly closers: (() => void)[] = [];
   private closed = false;
 
   /** @internal Made by openTunnel. */
@@ -247,10 +255,16 @@ export class Tunnel {
     };
   }
 
+  /** @internal Runs `f` when the tunnel closes (before the device stops). */
+  onClose(f: () => void): void {
+    this.closers.push(f);
+  }
+
   /** Resets what is still open through this object, then stops the device and closes the UDP port. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const f of this.closers.splice(0)) f();
     for (const l of this.listeners) l.close();
     for (const s of this.sockets) s.close();
     for (const c of this.conns) c.abort();
