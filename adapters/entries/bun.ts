@@ -23,7 +23,7 @@ import type { ListenOptions } from "../relay/relay.ts";
 export * from "./core.ts";
 export { bunHost, nodeTls, withSockets };
 export { StreamSocket, type StreamConn, type StreamSocketOptions } from "../node-compat/socket.ts";
-export type { SocketMethods, SocketConnectOptions, Dialer } from "../node-compat/sockets.ts";
+export type { SocketMethods, SocketConnectOptions, Dialer, UndiciConnector, UndiciConnectOptions } from "../node-compat/sockets.ts";
 export type { TlsConnector, TlsConn, TlsClientOptions } from "../ports/tls.ts";
 
 /** A tunnel with sockets for this runtime's node: ecosystem (net.Socket-like, http/https Agents). */

@@ -1,15 +1,18 @@
 // The tunnel for Node's ecosystem: net.Socket-like sockets (StreamSocket)
 // for client libraries that take a socket or a connector (ioredis, pg,
-// mysql2, undici), and http/https Agents whose connections go through the
-// tunnel (http.request, and the libraries built on it). Written against the
+// mysql2), http/https Agents whose connections go through the tunnel
+// (http.request, and the libraries built on it), and a connector for the
+// npm undici's Agent (fetch with a dispatcher). Written against the
 // two calls it needs of a tunnel (Dialer), so this shared layer does not
 // depend on the tunnel application; the host entries attach it.
 import * as http from "node:http";
 import * as https from "node:https";
+import type * as net from "node:net";
 import type { Duplex } from "node:stream";
 import * as tls from "node:tls";
 import type { TlsConn } from "../ports/tls.ts";
 import { StreamSocket, type StreamConn, type StreamSocketOptions } from "./socket.ts";
+import { tlsConnectOptions, tlsError } from "./tls.ts";
 
 /** What the sockets need of a tunnel (Tunnel has both). */
 export interface Dialer {
@@ -41,7 +44,23 @@ export interface SocketMethods {
   httpAgent(options?: http.AgentOptions): http.Agent;
   /** An https.Agent whose TCP connections go through the tunnel; TLS is node:tls's, verified as https.request verifies it. */
   httpsAgent(options?: https.AgentOptions): https.Agent;
+  /**
+   * A connector for undici's Agent (the npm package): its http: and https:
+   * connections go through the tunnel, https: verified against the runtime's
+   * roots plus `tls.ca`, with SNI from the host name.
+   * @example const dispatcher = new Agent({ connect: tunnel.connector() }); await fetch(url, { dispatcher });
+   */
+  connector(tls?: { ca?: string | Uint8Array | (string | Uint8Array)[]; rejectUnauthorized?: boolean }): UndiciConnector;
 }
+
+/** The options undici passes a connector (its types/connector.d.ts), the part used here. */
+export interface UndiciConnectOptions { hostname: string; protocol: string; port: string; servername?: string | null }
+/**
+ * undici's connector contract: call back once, with the open socket or the
+ * error. Typed with net.Socket as undici's own is, so it fits Agent({ connect })
+ * as it is; the socket given is a StreamSocket (or a TLSSocket over one).
+ */
+export type UndiciConnector = (o: UndiciConnectOptions, callback: (...args: [null, net.Socket | tls.TLSSocket] | [Error, null]) => void) => void;
 
 /** The socket of createConnection, validated as net.connect validates its options. */
 export function connectSocket(d: Dialer, o: SocketConnectOptions, onConnect?: () => void): StreamSocket {
@@ -54,6 +73,9 @@ export function connectSocket(d: Dialer, o: SocketConnectOptions, onConnect?: ()
   if (onConnect) s.once("connect", onConnect);
   return s;
 }
+
+/** An IPv4 or IPv6 literal: no SNI for it (RFC 6066 3), the certificate's IP address is checked instead. */
+const IP_LITERAL = /^[\d.]+$|:/;
 
 type Callback = (err: Error | null, stream: Duplex) => void;
 
@@ -72,9 +94,34 @@ class TunnelHttpsAgent extends https.Agent {
   override createConnection(options: tls.ConnectionOptions & { hostname?: string }, _cb?: Callback): tls.TLSSocket {
     const host = options.hostname ?? options.host ?? "localhost", port = Number(options.port ?? 443);
     const raw = connectSocket(this.dialer, { host, port, allowHalfOpen: true });
-    const servername = options.servername ?? (/^[\d.]+$|:/.test(host) ? undefined : host);
+    const servername = options.servername ?? (IP_LITERAL.test(host) ? undefined : host);
     return tls.connect({ ...options, host, servername, socket: raw, ALPNProtocols: options.ALPNProtocols ?? ["http/1.1"] });
   }
+}
+
+function undiciConnector(d: Dialer, t: { ca?: string | Uint8Array | (string | Uint8Array)[]; rejectUnauthorized?: boolean } = {}): UndiciConnector {
+  return (o, callback) => {
+    const secure = o.protocol === "https:";
+    const host = o.hostname.replace(/^\[|\]$/g, ""), port = Number(o.port) || (secure ? 443 : 80);
+    let called = false;
+    const once = (e: Error | null, s: Duplex | null) => {
+      if (called) return;
+      called = true;
+      if (e) callback(e, null);
+      else callback(null, s as net.Socket); // the stand-in has the parts undici uses
+    };
+    let raw: StreamSocket;
+    try { raw = connectSocket(d, { host, port, allowHalfOpen: secure }); } catch (e) { once(e as Error, null); return; }
+    if (!secure) {
+      raw.once("connect", () => once(null, raw));
+      raw.once("error", (e) => once(e, null));
+      return;
+    }
+    const opts = { host, servername: o.servername || (IP_LITERAL.test(host) ? undefined : host), ca: t.ca, alpn: ["http/1.1"], rejectUnauthorized: t.rejectUnauthorized };
+    const s = tls.connect(tlsConnectOptions(raw, opts));
+    s.once("secureConnect", () => once(null, s));
+    s.once("error", (e) => { once(tlsError(opts, e), null); s.destroy(); });
+  };
 }
 
 /**
@@ -86,6 +133,7 @@ export function withSockets<T extends Dialer>(t: T): T & SocketMethods {
     createConnection: (o, onConnect) => connectSocket(t, o, onConnect),
     httpAgent: (o) => new TunnelHttpAgent(t, o),
     httpsAgent: (o) => new TunnelHttpsAgent(t, o),
+    connector: (o) => undiciConnector(t, o),
   };
   return Object.assign(t, methods);
 }

@@ -7,10 +7,12 @@
 //   <runtime> client.proc.js <wg-quick config> <CA PEM> <server address>
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import * as http from "node:http";
 import * as https from "node:https";
 import process from "node:process";
 import { Redis } from "ioredis";
+import { Agent, fetch as undiciFetch } from "undici";
 import type { SocketTunnel } from "../../../adapters/entries/node.ts";
 import type { StreamSocket } from "../../../adapters/node-compat/socket.ts";
 import { ROOT } from "../../helpers/root.ts";
@@ -32,8 +34,9 @@ async function step(name: string, fn: () => Promise<Record<string, unknown>>, ms
     const r = await Promise.race([fn(), new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms); })]);
     out[name] = { ok: true, ...r, ms: Math.round(performance.now() - t0) };
   } catch (e) {
-    const err = e as { message?: string; code?: string };
-    out[name] = { ok: false, error: String(err?.message ?? e).split("\n")[0], code: err?.code };
+    const err = e as { message?: string; code?: string; cause?: { message?: string; code?: string } };
+    const cause = err?.cause?.message ? ` (cause: ${err.cause.message.split("\n")[0]})` : "";
+    out[name] = { ok: false, error: String(err?.message ?? e).split("\n")[0] + cause, code: err?.code ?? err?.cause?.code };
   } finally {
     clearTimeout(timer);
   }
@@ -159,6 +162,43 @@ try {
       return { status: r.status, body: r.body.slice(0, 40) };
     } finally {
       agent.destroy();
+    }
+  });
+
+  await step("undici", async () => {
+    // The npm undici's fetch with an Agent over the tunnel: http: and https:, the second request on a kept-alive socket.
+    const dispatcher = new Agent({ connect: t.connector({ ca }) });
+    try {
+      const a = await undiciFetch(`http://${server}:8080/hello`, { dispatcher });
+      const b = await undiciFetch(`http://${server}:8080/hello`, { dispatcher });
+      const c = await undiciFetch("https://files.wg:8443/", { dispatcher });
+      return { status: a.status, body: await a.text(), second: await b.text(), https: c.status };
+    } finally {
+      await dispatcher.close?.(); // Bun's built-in undici stand-in has no close
+    }
+  });
+
+  await step("undiciByPath", async () => {
+    // The same npm package loaded by its file: Bun maps the name "undici" to a built-in stand-in, not a file path.
+    const u = await import(pathToFileURL(join(ROOT, "node_modules", "undici", "index.js")).href) as typeof import("undici");
+    const dispatcher = new u.Agent({ connect: t.connector({ ca }) });
+    try {
+      const a = await u.fetch(`http://${server}:8080/hello`, { dispatcher });
+      const c = await u.fetch("https://files.wg:8443/", { dispatcher });
+      return { status: a.status, body: await a.text(), https: c.status };
+    } finally {
+      await dispatcher.close();
+    }
+  });
+
+  await step("globalFetch", async () => {
+    // The runtime's own fetch given the same dispatcher: Node's takes it (its bundled undici), others may not.
+    const dispatcher = new Agent({ connect: t.connector() });
+    try {
+      const r = await fetch(`http://${server}:8080/hello`, { dispatcher, signal: AbortSignal.timeout(3000) } as RequestInit);
+      return { status: r.status, body: await r.text() };
+    } finally {
+      await dispatcher.close?.(); // Bun's built-in undici stand-in has no close
     }
   });
 
