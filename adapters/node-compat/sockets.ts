@@ -112,15 +112,18 @@ function undiciConnector(d: Dialer, t: { ca?: string | Uint8Array | (string | Ui
     };
     let raw: StreamSocket;
     try { raw = connectSocket(d, { host, port, allowHalfOpen: secure }); } catch (e) { once(e as Error, null); return; }
+    // Until the callback, errors are the connector's to report; after it, the caller's listeners have them.
     if (!secure) {
-      raw.once("connect", () => once(null, raw));
-      raw.once("error", (e) => once(e, null));
+      const failed = (e: Error) => once(e, null);
+      raw.once("error", failed);
+      raw.once("connect", () => { raw.off("error", failed); once(null, raw); });
       return;
     }
     const opts = { host, servername: o.servername || (IP_LITERAL.test(host) ? undefined : host), ca: t.ca, alpn: ["http/1.1"], rejectUnauthorized: t.rejectUnauthorized };
     const s = tls.connect(tlsConnectOptions(raw, opts));
-    s.once("secureConnect", () => once(null, s));
-    s.once("error", (e) => { once(tlsError(opts, e), null); s.destroy(); });
+    const failed = (e: Error) => { once(tlsError(opts, e), null); s.destroy(); };
+    s.once("error", failed);
+    s.once("secureConnect", () => { s.off("error", failed); once(null, s); });
   };
 }
 

@@ -39,11 +39,13 @@ export const nodeTls: TlsConnector = (conn, o) => new Promise<TlsConn>((resolve,
   const inner = new StreamSocket(Promise.resolve(conn as StreamConn), { allowHalfOpen: true });
   const s = tls.connect(tlsConnectOptions(inner, o));
   const fail = (e: unknown) => { s.destroy(); inner.destroy(); reject(tlsError(o, e)); };
+  const closed = () => fail(new Error("the connection closed during the handshake"));
   s.once("error", fail);
-  s.once("close", () => fail(new Error("the connection closed during the handshake")));
+  s.once("close", closed);
   s.once("secureConnect", () => {
+    // Only these two: node:tls has "close" listeners of its own (freeing the SSL state).
     s.off("error", fail);
-    s.removeAllListeners("close");
+    s.off("close", closed);
     resolve(streamsOf(s, conn, typeof s.alpnProtocol === "string" ? s.alpnProtocol : null));
   });
 });
