@@ -1,14 +1,15 @@
 // Sockets and TLS through the tunnel, with real clients against real
 // servers: wireguard-go in namespace a serves, on its tunnel address,
 // Debian's redis-server, a node:http server, a byte-counting TCP service
-// (answers after the client's FIN) and three `openssl s_server`s (a
-// certificate from a CA this suite makes with `openssl req`, one from
-// another CA, one for another name). In namespace b, sockets/client.proc.ts
+// (answers after the client's FIN), a node:https server for bulk bodies and
+// three `openssl s_server`s (a certificate from a CA this suite makes with
+// `openssl req`, one from another CA, one for another name). In namespace b, sockets/client.proc.ts
 // opens the tunnel with the package's entry for Node, Deno and Bun in turn
 // and drives ioredis (SET/GET, a 2000-command pipeline, 1 MiB values),
 // http.request with tunnel.httpAgent() (keep-alive reuse), a half-closed
 // socket, setTimeout, a refused connection, https: fetch and connectTls
-// (SNI from the name, ALPN), https.request with tunnel.httpsAgent(), the npm
+// (SNI from the name, ALPN, 8 MB down and a streamed 4 MB up, checksums
+// compared; rejectUnauthorized: false), https.request with tunnel.httpsAgent(), the npm
 // undici's fetch with Agent({ connect: tunnel.connector() }), the runtime's
 // own fetch with that dispatcher, and the three refusals, whose one-line
 // errors are asserted. What works on some runtimes only is asserted as it
@@ -33,9 +34,19 @@ const RUNTIMES: Record<string, string[]> = {
 
 /** In namespace a: the HTTP server (8080) and the TCP service that counts bytes until the FIN (7070). */
 const SERVERS_JS = `
-import http from "node:http"; import net from "node:net";
-const host = process.argv[2];
+import http from "node:http"; import https from "node:https"; import net from "node:net";
+import { createHash } from "node:crypto"; import { readFileSync } from "node:fs";
+const [host, key, cert] = process.argv.slice(2);
 http.createServer((req, res) => { res.end("hello through the tunnel\\n"); }).listen(8080, host);
+// HTTPS with bodies large enough to need backpressure: GET /big?n= sends n bytes of a known stream, POST /sha answers the body's SHA-256.
+const stream = (n) => { const out = Buffer.alloc(n); let x = 2463534242; for (let i = 0; i < n; i++) { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; out[i] = x & 255; } return out; };
+https.createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
+  const u = new URL(req.url, "https://x");
+  if (u.pathname === "/big") { res.end(stream(Number(u.searchParams.get("n")))); return; }
+  const h = createHash("sha256"); let n = 0;
+  req.on("data", (d) => { h.update(d); n += d.length; });
+  req.on("end", () => res.end(JSON.stringify({ bytes: n, sha256: h.digest("hex") })));
+}).listen(8446, host);
 net.createServer({ allowHalfOpen: true }, (s) => {
   let n = 0; s.on("data", (d) => { n += d.length; }); s.on("end", () => s.end("got " + n));
   s.on("error", () => {});
@@ -91,7 +102,7 @@ function suite(): void {
     });
     const started: Proc[] = [
       L.spawn(L.a, ["redis-server", "--bind", INNER.a4, "--port", "6379", "--save", "", "--appendonly", "no", "--protected-mode", "no"]),
-      L.spawn(L.a, [process.execPath, L.file("servers.mjs", SERVERS_JS, 0o644), INNER.a4]),
+      L.spawn(L.a, [process.execPath, L.file("servers.mjs", SERVERS_JS, 0o644), INNER.a4, join(d, "good.key"), join(d, "good.pem")]),
     ];
     for (const [port, cert] of [[8443, "good"], [8444, "rogue-leaf"], [8445, "other"]] as const) {
       started.push(L.spawn(L.a, ["openssl", "s_server", "-accept", `${INNER.a4}:${port}`, "-cert", join(d, `${cert}.pem`), "-key", join(d, `${cert}.key`),
@@ -101,7 +112,7 @@ function suite(): void {
     await poll("servers listening in namespace a", async () => {
       for (const p of started) if (!p.running) throw new Error(p.output());
       const ss = (await run(["ss", "-Hltn"], { ns: L.a })).stdout;
-      return [6379, 8080, 7070, 8443, 8444, 8445].every((port) => ss.includes(`${INNER.a4}:${port} `));
+      return [6379, 8080, 7070, 8443, 8444, 8445, 8446].every((port) => ss.includes(`${INNER.a4}:${port} `));
     }, 10_000, 50);
     conf = L.file("client.conf", wgQuickConf({
       priv: B.priv, addresses: [`${INNER.b4}/24`],
@@ -147,6 +158,12 @@ function suite(): void {
       assert.match(s.body as string, /^<HTML>/);
     }],
     ["tlsIp", "fetch(https://10.77.0.1:8443/): the certificate's IP address checked", (s) => { assert.is(s.status, 200); }],
+    ["tlsBulk", "https: 8 MB down and 4 MB up (a streamed body) against node:https, checksums equal", (s) => {
+      assert.ok(s.downOk, "the 8 MB came back as the server sent it");
+      assert.is(s.upBytes, 4 << 20);
+      assert.ok(s.upOk, "the server's SHA-256 of the upload is ours");
+    }],
+    ["tlsInsecure", "rejectUnauthorized: false accepts the certificate without the CA", (s) => { assert.is(s.status, 200); }],
     ["tlsAlpn", "connectTls offering h2 and http/1.1: the server picks http/1.1", (s) => { assert.is(s.alpn, "http/1.1"); }],
     ["httpsAgent", "https.request with tunnel.httpsAgent() and ca: 200", (s) => { assert.is(s.status, 200); }],
     ["undiciByPath", "the npm undici (loaded by its file) with Agent({ connect: tunnel.connector() }): http: and https:", (s) => {
@@ -185,7 +202,8 @@ function suite(): void {
       const steps = Object.entries(results[rt]).filter(([, v]) => typeof v === "object") as [string, Step][];
       const ms = (k: string) => (results[rt][k] as Step | undefined)?.ms;
       console.log(`  ${results[rt].runtime}: ${steps.filter(([, v]) => v.ok).length} steps succeeded, ${steps.filter(([, v]) => !v.ok).length} failed (${REFUSALS.length} are refusals); ` +
-        `redis pipeline of 2000 ${(results[rt].redis as Step)?.pipelineMs} ms, https fetch ${ms("tlsFetch")} ms (first handshake), ${ms("tlsIp")} ms`);
+        `redis pipeline of 2000 ${(results[rt].redis as Step)?.pipelineMs} ms, https fetch ${ms("tlsFetch")} ms (first handshake), ${ms("tlsIp")} ms; ` +
+        `https 8 MB down + 4 MB up ${ms("tlsBulk")} ms`);
       for (const [k, v] of steps) if (!v.ok && !REFUSALS.some(([r]) => r === k)) console.log(`    ${k} failed: ${v.error}${v.code ? ` (${v.code})` : ""}`);
     });
     for (const [key, what, check] of CHECKS) {

@@ -5,6 +5,7 @@
 // outcome goes into one JSON line ("RESULT {...}"): the suite decides what
 // must pass on which runtime.
 //   <runtime> client.proc.js <wg-quick config> <CA PEM> <server address>
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -41,6 +42,15 @@ async function step(name: string, fn: () => Promise<Record<string, unknown>>, ms
     clearTimeout(timer);
   }
 }
+
+/** The server's known byte stream (xorshift32), as SERVERS_JS makes it. */
+function known(n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  let x = 2463534242;
+  for (let i = 0; i < n; i++) { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; b[i] = x & 255; }
+  return b;
+}
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
 /** ioredis's connector contract (connect, check, disconnect), over the tunnel's sockets. */
 class TunnelConnector {
@@ -145,6 +155,25 @@ try {
 
   await step("tlsIp", async () => {
     const r = await t.fetch(`https://${server}:8443/`, { tls: { ca } });
+    await r.text();
+    return { status: r.status };
+  });
+
+  await step("tlsBulk", async () => {
+    const N = 8 << 20, want = sha256(known(N));
+    const r = await t.fetch(`https://files.wg:8446/big?n=${N}`, { tls: { ca } });
+    const down = new Uint8Array(await r.arrayBuffer());
+    const up = known(4 << 20).map((b) => b ^ 0x5a);
+    // A stream body: chunked, written as the TLS socket takes it.
+    const body = new ReadableStream<Uint8Array>({
+      start(c) { for (let o = 0; o < up.length; o += 65536) c.enqueue(up.subarray(o, o + 65536)); c.close(); },
+    });
+    const u = await (await t.fetch("https://files.wg:8446/sha", { method: "POST", body, tls: { ca } })).json() as { bytes: number; sha256: string };
+    return { downOk: down.length === N && sha256(down) === want, upBytes: u.bytes, upOk: u.sha256 === sha256(up) };
+  }, 60_000);
+
+  await step("tlsInsecure", async () => {
+    const r = await t.fetch("https://files.wg:8443/", { tls: { rejectUnauthorized: false } });
     await r.text();
     return { status: r.status };
   });
