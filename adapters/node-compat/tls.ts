@@ -11,7 +11,7 @@ import { StreamSocket, type StreamConn } from "./socket.ts";
 /** The TLS chunks a TlsConn's readable holds before it pauses the socket. */
 const READ_AHEAD = 4;
 
-/** What tls.connect is given for `o` (shared with TunnelSocket's TLS sockets). */
+/** What tls.connect is given for `o` (the connector here and undici's in sockets.ts). */
 export function tlsConnectOptions(socket: Duplex, o: TlsClientOptions): tls.ConnectionOptions {
   const extra = o.ca === undefined ? [] : (Array.isArray(o.ca) ? o.ca : [o.ca]).map((c) => typeof c === "string" ? c : new TextDecoder().decode(c));
   return {
