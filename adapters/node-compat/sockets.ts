@@ -34,9 +34,13 @@ export interface SocketMethods {
   /**
    * A net.Socket-like Duplex connecting to host:port through the tunnel
    * ("connect" when it is open, "error" with a NetError otherwise).
+   * Takes net.createConnection's two forms: (options, onConnect) and (port, host?, onConnect?).
+   * @throws RangeError for a port outside 1-65535
    * @example const s = tunnel.createConnection({ host: "10.0.0.1", port: 6379 }); s.on("connect", ...)
    */
   createConnection(options: SocketConnectOptions, onConnect?: () => void): StreamSocket;
+  createConnection(port: number, host?: string, onConnect?: () => void): StreamSocket;
+  createConnection(port: number, onConnect?: () => void): StreamSocket;
   /**
    * An http.Agent whose connections go through the tunnel.
    * @example http.get("http://10.0.0.1/", { agent: tunnel.httpAgent() }, (res) => ...)
@@ -133,7 +137,10 @@ function undiciConnector(d: Dialer, t: { ca?: string | Uint8Array | (string | Ui
  */
 export function withSockets<T extends Dialer>(t: T): T & SocketMethods {
   const methods: SocketMethods = {
-    createConnection: (o, onConnect) => connectSocket(t, o, onConnect),
+    createConnection: (a: SocketConnectOptions | number, b?: string | (() => void), c?: () => void) => {
+      if (typeof a !== "number") return connectSocket(t, a, typeof b === "function" ? b : undefined);
+      return typeof b === "function" ? connectSocket(t, { port: a }, b) : connectSocket(t, { port: a, host: b }, c);
+    },
     httpAgent: (o) => new TunnelHttpAgent(t, o),
     httpsAgent: (o) => new TunnelHttpsAgent(t, o),
     connector: (o) => undiciConnector(t, o),

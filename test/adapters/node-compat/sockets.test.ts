@@ -84,14 +84,16 @@ test("createConnection: connect, then 4 MB through an echo with pipe (backpressu
   assert.is(s.bytesRead, data.length);
 });
 
-test("end() half-closes: the peer sees EOF and answers, the socket still reads the answer", async () => {
-  const s = B.createConnection({ host: SERVER, port: 9 });
+test("end() half-closes: the peer sees EOF and answers, the socket still reads the answer (net's (port, host, onConnect) form)", async () => {
+  let connected = false;
+  const s = B.createConnection(9, SERVER, () => { connected = true; });
   let answer = "";
   s.on("data", (d: Uint8Array) => { answer += new TextDecoder().decode(d); });
   s.write(bytes(100_000));
   s.end();
   await new Promise<void>((resolve, reject) => { s.once("end", resolve); s.once("error", reject); });
   assert.is(answer, "got 100000");
+  assert.ok(connected, "onConnect was called");
 });
 
 test("destroy() resets the connection: the peer's streams fail", async () => {
