@@ -42,6 +42,14 @@ export interface SocketMethods {
   createConnection(port: number, host?: string, onConnect?: () => void): StreamSocket;
   createConnection(port: number, onConnect?: () => void): StreamSocket;
   /**
+   * A TLSSocket (node:tls) over a tunnel connection, for libraries that take
+   * a TLS stream (ioredis with `tls`, database drivers): verified against
+   * the runtime's roots plus `ca`, SNI from `host` when it is a name;
+   * "secureConnect" when the handshake is done.
+   * @example const s = tunnel.createTlsConnection({ host: "redis.wg", port: 6380, ca });
+   */
+  createTlsConnection(options: SocketConnectOptions & { ca?: string | Uint8Array | (string | Uint8Array)[]; servername?: string; rejectUnauthorized?: boolean; ALPNProtocols?: string[] }): tls.TLSSocket;
+  /**
    * An http.Agent whose connections go through the tunnel.
    * @example http.get("http://10.0.0.1/", { agent: tunnel.httpAgent() }, (res) => ...)
    */
@@ -140,6 +148,15 @@ export function withSockets<T extends Dialer>(t: T): T & SocketMethods {
     createConnection: (a: SocketConnectOptions | number, b?: string | (() => void), c?: () => void) => {
       if (typeof a !== "number") return connectSocket(t, a, typeof b === "function" ? b : undefined);
       return typeof b === "function" ? connectSocket(t, { port: a }, b) : connectSocket(t, { port: a, host: b }, c);
+    },
+    createTlsConnection: (o) => {
+      const raw = connectSocket(t, { host: o.host, port: o.port, allowHalfOpen: true });
+      const host = o.host ?? "localhost";
+      const s = tls.connect(tlsConnectOptions(raw, {
+        host, servername: o.servername ?? (IP_LITERAL.test(host) ? undefined : host), ca: o.ca, alpn: o.ALPNProtocols, rejectUnauthorized: o.rejectUnauthorized,
+      }));
+      if (o.timeout !== undefined) s.setTimeout(o.timeout);
+      return s;
     },
     httpAgent: (o) => new TunnelHttpAgent(t, o),
     httpsAgent: (o) => new TunnelHttpsAgent(t, o),

@@ -5,7 +5,8 @@
 // three `openssl s_server`s (a certificate from a CA this suite makes with
 // `openssl req`, one from another CA, one for another name). In namespace b, sockets/client.proc.ts
 // opens the tunnel with the package's entry for Node, Deno and Bun in turn
-// and drives ioredis (SET/GET, a 2000-command pipeline, 1 MiB values),
+// and drives ioredis (SET/GET, a 2000-command pipeline, 1 MiB values; and
+// over redis-server's TLS port with tunnel.createTlsConnection()),
 // http.request with tunnel.httpAgent() (keep-alive reuse), a half-closed
 // socket, setTimeout, a refused connection, https: fetch and connectTls
 // (SNI from the name, ALPN, 8 MB down and a streamed 4 MB up, checksums
@@ -101,7 +102,8 @@ function suite(): void {
       peers: [{ pub: B.pub, allowedIps: [`${INNER.b4}/32`] }],
     });
     const started: Proc[] = [
-      L.spawn(L.a, ["redis-server", "--bind", INNER.a4, "--port", "6379", "--save", "", "--appendonly", "no", "--protected-mode", "no"]),
+      L.spawn(L.a, ["redis-server", "--bind", INNER.a4, "--port", "6379", "--save", "", "--appendonly", "no", "--protected-mode", "no",
+        "--tls-port", "6380", "--tls-cert-file", join(d, "good.pem"), "--tls-key-file", join(d, "good.key"), "--tls-ca-cert-file", join(d, "ca.pem"), "--tls-auth-clients", "no"]),
       L.spawn(L.a, [process.execPath, L.file("servers.mjs", SERVERS_JS, 0o644), INNER.a4, join(d, "good.key"), join(d, "good.pem")]),
     ];
     for (const [port, cert] of [[8443, "good"], [8444, "rogue-leaf"], [8445, "other"]] as const) {
@@ -112,7 +114,7 @@ function suite(): void {
     await poll("servers listening in namespace a", async () => {
       for (const p of started) if (!p.running) throw new Error(p.output());
       const ss = (await run(["ss", "-Hltn"], { ns: L.a })).stdout;
-      return [6379, 8080, 7070, 8443, 8444, 8445, 8446].every((port) => ss.includes(`${INNER.a4}:${port} `));
+      return [6379, 6380, 8080, 7070, 8443, 8444, 8445, 8446].every((port) => ss.includes(`${INNER.a4}:${port} `));
     }, 10_000, 50);
     conf = L.file("client.conf", wgQuickConf({
       priv: B.priv, addresses: [`${INNER.b4}/24`],
@@ -134,6 +136,9 @@ function suite(): void {
       assert.is(s.errors, 0);
       assert.is(s.last, 1000, "the 1000th INCR answers 1000: replies in order");
       assert.ok(s.bigOk, "1 MiB back as it went");
+    }],
+    ["redisTls", "ioredis with tls, its connector giving tunnel.createTlsConnection(): redis-server's TLS port, SET/GET", (s, rt) => {
+      assert.is(s.get, rt);
     }],
     ["http", "http.request with tunnel.httpAgent({ keepAlive }): 200, the body, the second request on the same socket", (s) => {
       assert.is(s.status, 200);

@@ -55,7 +55,7 @@ const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 /** ioredis's connector contract (connect, check, disconnect), over the tunnel's sockets. */
 class TunnelConnector {
   firstError?: Error;
-  private stream: StreamSocket | null = null;
+  protected stream: StreamSocket | null = null;
   constructor(private readonly o: { host: string; port: number }) {}
   check(): boolean { return true; }
   connect(): Promise<StreamSocket> {
@@ -105,6 +105,25 @@ try {
       await r.set("big", big);
       const bigBack = await r.get("big");
       return { set, get, commands: replies.length, errors, last, pipelineMs: Math.round(pipelineMs), bigOk: bigBack === big };
+    } finally {
+      r.disconnect();
+    }
+  });
+
+  await step("redisTls", async () => {
+    // ioredis with `tls`: the connector hands it a TLSSocket over the tunnel; ioredis waits for its "secureConnect".
+    class TlsConnector extends TunnelConnector {
+      override connect(): Promise<StreamSocket> {
+        const s = t.createTlsConnection({ host: "files.wg", port: 6380, ca });
+        s.once("error", (e) => { this.firstError = e; });
+        return Promise.resolve(s as unknown as StreamSocket);
+      }
+    }
+    const r = new Redis({ host: "files.wg", port: 6380, tls: {}, Connector: TlsConnector as never, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 5000 });
+    r.on("error", () => {});
+    try {
+      await r.set("over-tls", runtime);
+      return { get: await r.get("over-tls") };
     } finally {
       r.disconnect();
     }
