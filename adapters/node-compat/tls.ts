@@ -10,6 +10,8 @@ import { StreamSocket, type StreamConn } from "./socket.ts";
 
 /** The TLS chunks a TlsConn's readable holds before it pauses the socket. */
 const READ_AHEAD = 4;
+/** A server that accepts the connection but never answers the handshake fails after this (node:tls has no limit of its own). */
+const HANDSHAKE_MS = 30_000;
 
 /** What tls.connect is given for `o` (the connector here and undici's in sockets.ts). */
 export function tlsConnectOptions(socket: Duplex, o: TlsClientOptions): tls.ConnectionOptions {
@@ -38,11 +40,14 @@ export function tlsError(o: TlsClientOptions, e: unknown): Error {
 export const nodeTls: TlsConnector = (conn, o) => new Promise<TlsConn>((resolve, reject) => {
   const inner = new StreamSocket(Promise.resolve(conn as StreamConn), { allowHalfOpen: true });
   const s = tls.connect(tlsConnectOptions(inner, o));
-  const fail = (e: unknown) => { s.destroy(); inner.destroy(); reject(tlsError(o, e)); };
+  const ms = o.timeout ?? HANDSHAKE_MS;
+  const timer = setTimeout(() => fail(new Error(`no handshake within ${ms / 1000} s`)), ms);
+  const fail = (e: unknown) => { clearTimeout(timer); s.destroy(); inner.destroy(); reject(tlsError(o, e)); };
   const closed = () => fail(new Error("the connection closed during the handshake"));
   s.once("error", fail);
   s.once("close", closed);
   s.once("secureConnect", () => {
+    clearTimeout(timer);
     // Only these two: node:tls has "close" listeners of its own (freeing the SSL state).
     s.off("error", fail);
     s.off("close", closed);

@@ -16,6 +16,8 @@ export interface TlsClientOptions {
   alpn?: string[];
   /** false accepts any certificate (the default, true, verifies it). */
   rejectUnauthorized?: boolean;
+  /** ms the handshake may take (default 30000): a server that accepts but never answers fails then. */
+  timeout?: number;
 }
 
 /** A TLS connection: the plaintext streams, as a TcpConn's. */

@@ -66,6 +66,8 @@ export interface ConnectTlsOptions {
   alpn?: string[];
   /** false accepts any certificate; verified unless said. */
   rejectUnauthorized?: boolean;
+  /** ms the handshake may take (default 30000). */
+  timeout?: number;
 }
 
 /** Tunnel.fetch's init: HttpRequestInit, plus how an https: server is checked. */
@@ -257,7 +259,7 @@ export class Tunnel {
     try {
       return await tls(conn, {
         host: bare, servername: opts.servername ?? (literal ? undefined : bare),
-        ca: opts.ca, alpn: opts.alpn, rejectUnauthorized: opts.rejectUnauthorized,
+        ca: opts.ca, alpn: opts.alpn, rejectUnauthorized: opts.rejectUnauthorized, timeout: opts.timeout,
       });
     } catch (e) {
       conn.abort();

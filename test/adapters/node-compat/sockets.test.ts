@@ -3,7 +3,8 @@
 // runtime's host (Node, Deno, Bun): bytes both ways with backpressure
 // (pipe), half-close, reset, timeouts, http.request with the tunnel's agent
 // against a page served inside the tunnel, a TLS handshake with a server
-// that speaks no TLS, and one-line errors for bad input. Real servers and
+// that speaks no TLS and with one that never answers, and one-line errors
+// for bad input. Real servers and
 // certificates are in test/system/sockets.test.ts.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -144,6 +145,16 @@ test("connectTls to a server that speaks no TLS: one line naming the host", asyn
   const msg = (err as Error).message;
   assert.match(msg, /^TLS with 10\.92\.0\.1 failed: \S/);
   assert.not.match(msg, /\n/);
+});
+
+test("connectTls to a server that never answers the handshake: one line after the timeout", async () => {
+  const l = A.listen(444, () => { /* accepts, says nothing */ });
+  const t0 = performance.now();
+  let err: unknown = null;
+  try { await B.connectTls(SERVER, 444, { timeout: 200 }); } catch (e) { err = e; }
+  assert.is((err as Error)?.message, "TLS with 10.92.0.1 failed: no handshake within 0.2 s");
+  assert.ok(performance.now() - t0 < 2000);
+  l.close();
 });
 
 test("bad input: one-line RangeErrors", () => {
