@@ -7,30 +7,41 @@
  * @example
  * import { openTunnel } from "wg-js/bun";
  * const tunnel = await openTunnel(configText); // a wg-quick(8) config
- * const res = await tunnel.fetch("http://10.0.0.1/");
+ * const res = await tunnel.fetch("https://10.0.0.1/");
+ * http.get("http://10.0.0.1/", { agent: tunnel.httpAgent() }, (r) => r.pipe(process.stdout));
  * await tunnel.close();
  * @module
  */
 import type { ServerHost } from "../ports/host.ts";
 import { bunHost } from "../bun/host.ts";
 import { openTunnel as openTunnelWith, type Tunnel, type TunnelConfig, type TunnelOptions } from "../tunnel/tunnel.ts";
+import { nodeTls } from "../node-compat/tls.ts";
+import { withSockets, type SocketMethods } from "../node-compat/sockets.ts";
 import { startRelay as startRelayWith, type RunningRelay, type TlsOptions } from "../relay/server.ts";
 import type { ListenOptions } from "../relay/relay.ts";
 
 export * from "./core.ts";
-export { bunHost };
+export { bunHost, nodeTls, withSockets };
+export { StreamSocket, type StreamConn, type StreamSocketOptions } from "../node-compat/socket.ts";
+export type { SocketMethods, SocketConnectOptions, Dialer, UndiciConnector, UndiciConnectOptions } from "../node-compat/sockets.ts";
+export type { TlsConnector, TlsConn, TlsClientOptions } from "../ports/tls.ts";
+
+/** A tunnel with sockets for this runtime's node: ecosystem (net.Socket-like, http/https Agents). */
+export type SocketTunnel = Tunnel & SocketMethods;
 
 let shared: (ServerHost) | null = null;
 const host = (): ServerHost => shared ??= bunHost();
 
 /**
  * Opens a tunnel inside this process: a UDP port of its own, the userspace
- * TCP/IP stack as its inside (no TUN device, no root).
+ * TCP/IP stack as its inside (no TUN device, no root), TLS by node:tls
+ * (connectTls, https: fetch), and sockets for node: libraries
+ * (createConnection, httpAgent, httpsAgent).
  * @param config a wg-quick(8) config's text, or a TunnelConfig
  * @throws ConfigError (text) or RangeError (object) for a bad configuration; the system's error when the port cannot be bound
  */
-export function openTunnel(config: string | TunnelConfig, options?: TunnelOptions): Promise<Tunnel> {
-  return openTunnelWith(host(), config, options);
+export async function openTunnel(config: string | TunnelConfig, options?: TunnelOptions): Promise<SocketTunnel> {
+  return withSockets(await openTunnelWith({ ...host(), tls: nodeTls }, config, options));
 }
 
 /**

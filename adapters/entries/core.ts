@@ -37,7 +37,10 @@ export {
 } from "../../src/netstack/index.ts";
 
 // A tunnel in the process, over a host's parts.
-export { openTunnel, Tunnel, type TunnelDeps, type TunnelConfig, type TunnelOptions, type TunnelStatus } from "../tunnel/tunnel.ts";
+export {
+  openTunnel, Tunnel, type TunnelDeps, type TunnelConfig, type TunnelOptions, type TunnelStatus, type ConnectTlsOptions, type TunnelFetchInit,
+} from "../tunnel/tunnel.ts";
+export type { TlsConnector, TlsConn, TlsClientOptions } from "../ports/tls.ts";
 export type { HttpRequestInit } from "../http/client.ts";
 export type { HttpHandler } from "../http/server.ts";
 

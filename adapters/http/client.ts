@@ -2,8 +2,9 @@
 // the tunnel): what Tunnel.fetch is made of. One request per connection
 // (Connection: close); request bodies with Content-Length (strings, bytes) or
 // chunked (streams); responses with Content-Length, chunked, or read to the
-// end; 1xx answers skipped. No TLS (http: only), no redirects followed, no
+// end; 1xx answers skipped. No TLS of its own, no redirects followed, no
 // compression negotiated, no cookies, no proxy. RFC 9110 and RFC 9112.
+// https: when the caller gives a TLS opener (the tunnel's, with its host's TLS).
 import { ProtocolError, StreamReader, latin1Bytes } from "./reader.ts";
 import { TOKEN, bodyStream, parseResponseHead, responseFraming, writeChunked, type ResponseHead } from "./http1.ts";
 
@@ -29,15 +30,21 @@ export interface HttpRequestInit {
 const MAX_HEAD = 64 * 1024;
 
 /**
- * Fetches an http: URL over a connection opened by `open`.
+ * Fetches an http: URL over a connection opened by `open` (an https: one
+ * over `openTls`, when given).
  * @param open opens a connection to host:port (the host as in the URL, IPv6 without brackets)
+ * @param openTls opens a TLS connection to host:port, its certificate checked for that host
  * @returns a standard Response whose body streams from the connection
- * @throws TypeError for a URL that is not http: (there is no TLS), a bad method or header
+ * @throws TypeError for a URL that is not http: (nor https: with `openTls`), a bad method or header
  * @example const r = await httpFetch((h, p) => tunnel.connect(h, p), "http://10.0.0.1/"); await r.text();
  */
-export async function httpFetch(open: (host: string, port: number) => Promise<HttpConn>, input: string | URL, init: HttpRequestInit = {}): Promise<Response> {
+export async function httpFetch(
+  open: (host: string, port: number) => Promise<HttpConn>, input: string | URL, init: HttpRequestInit = {},
+  openTls?: (host: string, port: number) => Promise<HttpConn>,
+): Promise<Response> {
   const url = new URL(String(input));
-  if (url.protocol !== "http:") {
+  const secure = url.protocol === "https:" && openTls !== undefined;
+  if (url.protocol !== "http:" && !secure) {
     throw new TypeError(`${url.protocol} URLs are not supported: this client speaks plain HTTP/1.1 (no TLS)`);
   }
   const method = (init.method ?? "GET").toUpperCase();
@@ -56,7 +63,7 @@ export async function httpFetch(open: (host: string, port: number) => Promise<Ht
   if (body !== null && (method === "GET" || method === "HEAD")) throw new TypeError(`a ${method} request cannot have a body`);
 
   const host = url.hostname.replace(/^\[|\]$/g, "");
-  const port = url.port ? Number(url.port) : 80;
+  const port = url.port ? Number(url.port) : secure ? 443 : 80;
   let req = `${method} ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n`;
   headers.forEach((v, k) => {
     if (k === "host" || k === "connection" || k === "content-length" || k === "transfer-encoding") return;
@@ -71,7 +78,7 @@ export async function httpFetch(open: (host: string, port: number) => Promise<Ht
 
   const signal = init.signal ?? null;
   signal?.throwIfAborted();
-  const conn = await open(host, port);
+  const conn = await (secure ? openTls! : open)(host, port);
   const onAbort = () => conn.abort();
   signal?.addEventListener("abort", onAbort, { once: true });
   try {

@@ -1,12 +1,14 @@
 // The library API: a WireGuard tunnel inside the process, no TUN device and
 // no root. Its inside is the userspace TCP/IP stack (src/netstack), driven by
 // a Device whose Tun is the stack (ports/stack-tun.ts); the application
-// gets TCP streams, UDP sockets, ping, DNS and an HTTP/1.1 fetch through it. The same on every runtime: what differs is
+// gets TCP streams, UDP sockets, ping, DNS, TLS (when the host gives it) and
+// an HTTP/1.1 fetch through it. The same on every runtime: what differs is
 // passed in as `deps` (the host of adapters/node, deno or bun fits).
 //
 //   const t = await openTunnel(nodeHost(), await readFile("wg0.conf", "utf8"));
 //   const conn = await t.connect("10.0.0.1", 22);        // WHATWG streams
 //   const page = await (await t.fetch("http://10.0.0.1/")).text();
+//   const tls = await t.connectTls("files.wg", 443, { ca });   // with deps.tls
 //   t.serve(80, (req) => new Response("hello\n"));          // HTTP inside the tunnel
 //   await t.close();
 import { Engine, type Endpoint } from "../../src/engine.ts";
@@ -22,6 +24,7 @@ import { Device } from "../ports/device.ts";
 import type { Clock } from "../ports/host.ts";
 import { StackTun } from "../ports/stack-tun.ts";
 import { namedEndpoints, watchDevice, type NamedEndpoint } from "../ports/reresolve.ts";
+import type { TlsClientOptions, TlsConn, TlsConnector } from "../ports/tls.ts";
 import { httpFetch, type HttpRequestInit } from "../http/client.ts";
 import { serveHttp, type HttpHandler } from "../http/server.ts";
 
@@ -50,6 +53,27 @@ export interface TunnelDeps {
   defaultEndpoint?: Endpoint;
   /** The inner MTU when the config gives none (default 1420): a bind whose datagrams are smaller says so. */
   defaultMtu?: number;
+  /** TLS over a tunnel connection (connectTls, https: fetch); without it both fail with one line. */
+  tls?: TlsConnector;
+}
+
+/** connectTls's options: what is checked and offered (the server's name comes from `host`). */
+export interface ConnectTlsOptions {
+  /** PEM certificates trusted besides the runtime's roots. */
+  ca?: TlsClientOptions["ca"];
+  /** The name sent as SNI and checked against the certificate (default: `host` when it is a name). */
+  servername?: string;
+  /** ALPN protocols offered (default none; fetch offers http/1.1). */
+  alpn?: string[];
+  /** false accepts any certificate; verified unless said. */
+  rejectUnauthorized?: boolean;
+  /** ms the handshake may take (default 30000). */
+  timeout?: number;
+}
+
+/** Tunnel.fetch's init: HttpRequestInit, plus how an https: server is checked. */
+export interface TunnelFetchInit extends HttpRequestInit {
+  tls?: Omit<ConnectTlsOptions, "alpn">;
 }
 
 /** A tunnel configured as an object: the engine's DeviceConfig plus what wg-quick adds. */
@@ -225,13 +249,44 @@ export class Tunnel {
   }
 
   /**
-   * An HTTP/1.1 request through the tunnel, as the standard fetch returns it.
-   * Plain http: only (no TLS); one connection per request; redirects are
-   * returned, not followed.
+   * Opens a TCP connection through the tunnel and runs a TLS handshake over
+   * it with the host's TLS (TunnelDeps.tls): the certificate is verified
+   * against the runtime's roots plus `ca`, for `servername` or else `host`.
+   * @returns the plaintext streams (`readable`, `writable`), `alpn`, close(), abort()
+   * @throws TypeError when the host has no TLS; Error with one line when the
+   *   handshake fails (untrusted certificate, wrong name); NetError as connect()
+   * @example const s = await tunnel.connectTls("files.wg", 443, { ca: pem, alpn: ["http/1.1"] });
    */
-  fetch(url: string | URL, init: HttpRequestInit = {}): Promise<Response> {
+  async connectTls(host: string, port: number, opts: ConnectTlsOptions = {}): Promise<TlsConn> {
     this.check();
-    return httpFetch((host, port) => this.connect(host, port), url, init);
+    const tls = this.tlsConnector();
+    const bare = host.replace(/^\[|\]$/g, "");
+    let literal = true;
+    try { parseAddress(bare); } catch { literal = false; }
+    const conn = await this.connect(bare, port);
+    try {
+      return await tls(conn, {
+        host: bare, servername: opts.servername ?? (literal ? undefined : bare),
+        ca: opts.ca, alpn: opts.alpn, rejectUnauthorized: opts.rejectUnauthorized, timeout: opts.timeout,
+      });
+    } catch (e) {
+      conn.abort();
+      throw e;
+    }
+  }
+
+  /**
+   * An HTTP/1.1 request through the tunnel, as the standard fetch returns it.
+   * http:, and https: over connectTls (ALPN http/1.1, certificate verified;
+   * `init.tls` adds a CA). One connection per request; redirects are
+   * returned, not followed.
+   * @throws TypeError for https: when the host has no TLS
+   */
+  fetch(url: string | URL, init: TunnelFetchInit = {}): Promise<Response> {
+    this.check();
+    const { tls, ...rest } = init;
+    return httpFetch((host, port) => this.connect(host, port), url, rest,
+      (host, port) => this.connectTls(host, port, { ...tls, alpn: ["http/1.1"] }));
   }
 
   /**
@@ -278,6 +333,11 @@ export class Tunnel {
     const gone = () => { this.conns.delete(c); };
     c.closed.then(gone, gone);
     return c;
+  }
+
+  private tlsConnector(): TlsConnector {
+    if (!this.deps.tls) throw new TypeError("TLS is not available on this host: its TunnelDeps give no tls connector");
+    return this.deps.tls;
   }
 
   private check(): void {

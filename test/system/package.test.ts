@@ -6,8 +6,8 @@
 // - a consumer type-checked with tsc --strict against the package's .d.ts
 //   (skipLibCheck off, so every declaration it loads is checked);
 // - every example the README marks as run by this suite, as written: the
-//   library example on Node (and on Deno and Bun with its import changed as
-//   its comment says), the engine's and the relay's on Node, the worker on
+//   library example and the sockets example on Node (and on Deno and Bun
+//   with the import changed as the comment says), the engine's and the relay's on Node, the worker on
 //   workerd, the Deno gateway under deno serve, and the page's module
 //   bundled with esbuild, in Chromium, through the installed `wg relay` to
 //   wireguard-go (needs root);
@@ -143,14 +143,14 @@ function readmeBlock(what: string): string {
 
 test("the README marks its examples, and this suite runs each one", () => {
   const blocks = readmeBlocks();
-  const ran = ["openTunnel, generatePrivateKey", "new Engine(", "startRelay } from", "gatewayWorker(wasm)", "wg-js/deno-gateway", "fetchThroughTunnel(", "fetchInWorker("];
+  const ran = ["tunnel.mjs: two WireGuard peers", "sockets.mjs: node:http", "new Engine(", "startRelay } from", "gatewayWorker(wasm)", "wg-js/deno-gateway", "fetchThroughTunnel(", "fetchInWorker("];
   assert.is(blocks.length, ran.length, "every marked block is one of the blocks run below");
   for (const r of ran) readmeBlock(r);
 });
 
 for (const runtime of ["node", "deno", "bun"] as const) {
   test(`the README's library example runs on ${runtime} from the installed package`, () => {
-    const code = readmeBlock("openTunnel, generatePrivateKey");
+    const code = readmeBlock("tunnel.mjs: two WireGuard peers");
     assert.match(code, /from "wg-js\/node"/);
     const file = join(app, `readme-${runtime}.mjs`);
     writeFileSync(file, code.replace('from "wg-js/node"', `from "wg-js/${runtime}"`));
@@ -170,6 +170,21 @@ for (const runtime of ["node", "deno", "bun"] as const) {
     } finally {
       if (ns) spawnSync("ip", ["netns", "delete", ns]);
     }
+  });
+}
+
+for (const runtime of ["node", "deno", "bun"] as const) {
+  test(`the README's sockets example (http.request with the agent, a net.Socket stand-in) runs on ${runtime} from the installed package`, () => {
+    const code = readmeBlock("sockets.mjs: node:http");
+    assert.match(code, /from "wg-js\/node"/);
+    const file = join(app, `readme-sockets-${runtime}.mjs`);
+    writeFileSync(file, code.replace('from "wg-js/node"', `from "wg-js/${runtime}"`));
+    const argv = runtime === "node" ? [process.execPath, file]
+      : runtime === "deno" ? [bin("deno"), "run", "--allow-net", "--unstable-net", "--node-modules-dir=manual", "--no-lock", file]
+      : [bin("bun"), file];
+    const r = run(argv, { timeout: 60_000 });
+    assert.is(r.code, 0, r.err);
+    assert.is(r.out, "200 hello /agent\nechoed\n");
   });
 }
 

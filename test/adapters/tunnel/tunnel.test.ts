@@ -189,8 +189,12 @@ test("fetch: pages served inside the tunnel (Content-Length, chunked, POST, by n
   assert.is(await r.text(), "");
   let err: unknown = null;
   try { await B.fetch("https://10.91.0.1/"); } catch (e) { err = e; }
+  // This tunnel's deps give no TLS: https: fails at once, with one line saying so.
   assert.instance(err, TypeError);
-  assert.match(String(err), /no TLS/);
+  assert.is(String(err), "TypeError: TLS is not available on this host: its TunnelDeps give no tls connector");
+  err = null;
+  try { await B.fetch("ftp://10.91.0.1/"); } catch (e) { err = e; }
+  assert.match(String(err), /^TypeError: ftp: URLs are not supported/);
 });
 
 test("the proxies over this runtime's host sockets: SOCKS5 CONNECT and UDP ASSOCIATE, HTTP proxy, both forwards", async () => {
