@@ -986,6 +986,24 @@ export class Engine {
   }
 
   /**
+   * The path to `to` changed under its peers (a relay reconnected: the peer
+   * would see us from a new address, but only once we send). Sends each peer
+   * at `to` a keepalive now (an initiation where there is no session), so it
+   * roams to the new path at once, as it would on any authenticated packet.
+   */
+  announce(to: Endpoint, now: number): Output {
+    const out = this.out;
+    out.reset();
+    if (this.closed) return out;
+    now = this.clock(now);
+    for (const peer of this.peers) {
+      if (peer && peer.endpoint !== null && peer.endpoint.address === to.address && peer.endpoint.port === to.port) this.sendKeepalive(peer, now);
+    }
+    out.wake = this.nextWake();
+    return out;
+  }
+
+  /**
    * Initiations sent to a peer that are still unanswered: 0 while none is
    * pending (or none was ever sent), 1 after the first, one more for each
    * retry. What endpoint re-resolution watches: a peer whose handshakes go

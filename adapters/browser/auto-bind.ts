@@ -7,8 +7,8 @@
 import type { Endpoint } from "../../src/engine.ts";
 import type { Bind } from "../ports/bind.ts";
 import { WebTransportBind, type WebTransportBindOptions, type WebTransportCounters } from "./webtransport-bind.ts";
-import { keyOf } from "./endpoint.ts";
-import { WebSocketBind, type RelayEvent, type WebSocketBindOptions } from "./websocket-bind.ts";
+import { keyOf } from "../ports/relay-channel.ts";
+import { WebSocketBind, type RelayEvent, type WebSocketBindOptions } from "../ports/websocket-bind.ts";
 
 export type TransportName = "webtransport" | "websocket";
 
@@ -53,6 +53,16 @@ export class AutoBind implements Bind {
         return true;
       } : undefined,
     });
+  }
+
+  /** Passed on to both sides: a reconnect on either is a new path to the peer. */
+  set onPathChange(f: ((to: Endpoint) => void) | undefined) {
+    this.ws.onPathChange = f;
+    this.wt.onPathChange = f;
+  }
+
+  get onPathChange(): ((to: Endpoint) => void) | undefined {
+    return this.ws.onPathChange;
   }
 
   start(datagram: (buf: Uint8Array, off: number, len: number, from: Endpoint) => void, idle: () => void): void {

@@ -20,8 +20,8 @@
 // Only web-standard APIs.
 import type { Endpoint } from "../../src/engine.ts";
 import { endOfBurst, type Bind } from "../ports/bind.ts";
-import type { RelayCounters, RelayEvent } from "./websocket-bind.ts";
-import { channelUrl, keyOf } from "./endpoint.ts";
+import type { RelayCounters, RelayEvent } from "../ports/websocket-bind.ts";
+import { channelUrl, keyOf } from "../ports/relay-channel.ts";
 
 /** The WebTransport constructor (the global one in a page). */
 export type WebTransportLike = new (url: string, options?: WebTransportOptions) => WebTransport;
@@ -81,6 +81,9 @@ export class WebTransportBind implements Bind {
   };
   private readonly url: URL;
   private readonly sessions = new Map<string, Session>();
+  /** Endpoint keys whose session has been open before. */
+  private readonly opened = new Set<string>();
+  onPathChange?: (to: Endpoint) => void;
   private readonly backoff = new Map<string, number>();
   /** Endpoints given to `fallback`. */
   private readonly handedOver = new Set<string>();
@@ -189,6 +192,9 @@ export class WebTransportBind implements Bind {
     this.opts.onevent?.({ type: "open", endpoint: key });
     for (const d of q) this.write(key, s, d);
     void this.read(key, s);
+    // Open again after a close: a new path through the relay, which the peer learns from our next packet.
+    if (this.opened.has(key)) this.onPathChange?.(s.to);
+    this.opened.add(key);
   }
 
   private async read(key: string, s: Session): Promise<void> {

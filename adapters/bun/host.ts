@@ -233,6 +233,7 @@ export function bunHost(args: string[] = []): ServerHost {
     },
     webSocketTls: true,
     serveWebSockets,
+    webSocketClient: async () => WebSocket,
     ...nodeSignals,
     stdoutMode,
   };

@@ -23,6 +23,7 @@ import { openTunnel, type Limits, type Tunnel } from "../tunnel/tunnel.ts";
 import { serveHost, stdioTunnel, tcpClientTunnel, tcpServerTunnel } from "../proxy/forward.ts";
 import { udpProxyTunnel } from "../proxy/udp-forward.ts";
 import { namedEndpoints, watchDevice } from "../ports/reresolve.ts";
+import { openRelayBind } from "./relay-bind.ts";
 import { serveHttpProxy } from "../proxy/http-proxy.ts";
 import { Slots } from "../proxy/connections.ts";
 import { serveSocks5 } from "../proxy/socks5.ts";
@@ -118,7 +119,7 @@ function addr(h: [string, number]): string {
  * @returns the exit code
  * @throws NetstackError (or ConfigError text in it) as one line for the user
  */
-export async function upNetstack(rt: Host, name: string, path: string, runDir: string, limits: Limits = {}): Promise<number> {
+export async function upNetstack(rt: Host, name: string, path: string, runDir: string, limits: Limits = {}, relay: URL | null = null): Promise<number> {
   let stop: (why: string) => void = () => {};
   const stopped = new Promise<string>((resolve) => { stop = resolve; });
   rt.onSignal((signal) => stop(signal));
@@ -159,6 +160,8 @@ export async function upNetstack(rt: Host, name: string, path: string, runDir: s
   const endpoints = new Map<string, Endpoint>();
   for (const peer of conf.peers) {
     if (!peer.endpoint) continue;
+    // Through a relay a name is the relay's to resolve.
+    if (relay) { endpoints.set(`${peer.endpoint.host}:${peer.endpoint.port}`, { address: peer.endpoint.host.replace(/^\[|\]$/g, ""), port: peer.endpoint.port }); continue; }
     try {
       endpoints.set(`${peer.endpoint.host}:${peer.endpoint.port}`, await rt.resolve(peer.endpoint.host, peer.endpoint.port));
     } catch {
@@ -180,7 +183,8 @@ export async function upNetstack(rt: Host, name: string, path: string, runDir: s
     const device = toDeviceConfig(conf, (host, port) => endpoints.get(`${host}:${port}`)!);
     let tunnel: Tunnel;
     try {
-      tunnel = await openTunnel(rt, {
+      const deps = relay ? { ...rt, openBind: () => openRelayBind(rt, relay, note) } : rt;
+      tunnel = await openTunnel(deps, {
         ...device, addresses: conf.interface.addresses.map((a) => a.address), dns: conf.interface.dns, mtu: conf.interface.mtu,
       }, { limits });
     } catch (e) {
@@ -189,8 +193,8 @@ export async function upNetstack(rt: Host, name: string, path: string, runDir: s
     cleanups.push(() => tunnel.close());
     const engine = tunnel.engine;
     // Endpoints given as names follow their name when handshakes go unanswered.
-    cleanups.push(watchDevice(tunnel.device, rt.clock, namedEndpoints(conf.peers), (h, p) => rt.resolve(h, p), note));
-    note(`netstack ${name}: ${tunnel.addresses.join(", ")}, UDP port ${engine.listenPort}${tunnel.dns.length ? `, DNS ${tunnel.dns.join(", ")}` : ""}`);
+    if (!relay) cleanups.push(watchDevice(tunnel.device, rt.clock, namedEndpoints(conf.peers), (h, p) => rt.resolve(h, p), note));
+    note(`netstack ${name}: ${tunnel.addresses.join(", ")}, ${relay ? `through the relay ${relay.protocol}//${relay.host}` : `UDP port ${engine.listenPort}`}${tunnel.dns.length ? `, DNS ${tunnel.dns.join(", ")}` : ""}`);
 
     // The userspace API, when its folder may be written (not as an ordinary user, usually).
     if (!stdio) try {

@@ -7,6 +7,7 @@ import { parseWgQuick, toDeviceConfig, type WgQuickConfig } from "../../src/wgqu
 import { parsePrefix, maskPrefix, formatPrefix } from "../../src/ip.ts";
 import { Device } from "../ports/device.ts";
 import { namedEndpoints, watchDevice } from "../ports/reresolve.ts";
+import { checkRelayRoute, openRelayBind, parseRelayUrl } from "./relay-bind.ts";
 import { serveUapi } from "../ports/uapi-server.ts";
 import { readConfig, writeConfig } from "./config-file.ts";
 import { upNetstack } from "./up-netstack.ts";
@@ -41,11 +42,12 @@ export function resolveTarget(target: string): { name: string; path: string } {
  * @param opts.noOffload no TUN offloads (as WG_OFFLOAD=off does), for comparison or a kernel that misbehaves
  * @param opts.limits the engine's bounds (peers, AllowedIPs prefixes)
  */
-export async function up(rt: Host, target: string, opts: { netstack?: boolean; noOffload?: boolean; limits?: Limits } = {}): Promise<number> {
+export async function up(rt: Host, target: string, opts: { netstack?: boolean; noOffload?: boolean; limits?: Limits; relay?: string } = {}): Promise<number> {
+  const relay = opts.relay !== undefined ? parseRelayUrl(opts.relay) : null;
   if (opts.netstack) {
-    // The userspace TCP/IP stack as the tunnel's inside: no TUN, no root (adapters/common/proxy/up.ts).
+    // The userspace TCP/IP stack as the tunnel's inside: no TUN, no root (up-netstack.ts).
     const t = resolveTarget(target);
-    return upNetstack(rt, t.name, t.path, RUN_DIR, opts.limits);
+    return upNetstack(rt, t.name, t.path, RUN_DIR, opts.limits, relay);
   }
   const { name, path } = resolveTarget(target);
   const log = (cmd: string) => rt.stderr(`[#] ${cmd}\n`);
@@ -78,6 +80,7 @@ export async function up(rt: Host, target: string, opts: { netstack?: boolean; n
     const x = conf.extra[0];
     throw new UpError(`${path}: line ${x.line}: [${x.name}] runs with wg up --netstack (the proxies and forwards are the userspace stack's)`);
   }
+  if (relay) await checkRelayRoute(rt, relay, conf.peers, path);
   const ipr = async (...argv: string[]): Promise<{ code: number; stderr: string }> => {
     log(["ip", ...argv].join(" "));
     const r = await rt.run(["ip", ...argv]);
@@ -103,6 +106,8 @@ export async function up(rt: Host, target: string, opts: { netstack?: boolean; n
   for (const peer of conf.peers) {
     if (!peer.endpoint) continue;
     const key = `${peer.endpoint.host}:${peer.endpoint.port}`;
+    // Through a relay a name is the relay's to resolve: its network is the one that reaches the peer.
+    if (relay) { endpoints.set(key, { address: peer.endpoint.host.replace(/^\[|\]$/g, ""), port: peer.endpoint.port }); continue; }
     try {
       endpoints.set(key, await rt.resolve(peer.endpoint.host, peer.endpoint.port));
     } catch {
@@ -133,7 +138,8 @@ export async function up(rt: Host, target: string, opts: { netstack?: boolean; n
     const tun = await tuns.openTun(name, mtu, { offload });
     cleanups.push(() => tun.close());
 
-    const bind = await rt.openBind(conf.interface.listenPort ?? 0, engine.maxDatagram, { offload });
+    const bind = relay ? await openRelayBind(rt, relay, (l) => rt.stderr(`[#] ${l}\n`))
+      : await rt.openBind(conf.interface.listenPort ?? 0, engine.maxDatagram, { offload });
     cleanups.push(() => bind.close());
     const device = new Device(engine, tun, bind, rt.clock);
     const config = toDeviceConfig(conf, (host, port) => endpoints.get(`${host}:${port}`)!);
@@ -148,7 +154,7 @@ export async function up(rt: Host, target: string, opts: { netstack?: boolean; n
     // The userspace API, so the stock wg(8) works against this interface.
     cleanups.push(await serveUapi(rt, RUN_DIR, name, engine, device));
     // Endpoints given as names follow their name when handshakes go unanswered.
-    cleanups.push(watchDevice(device, rt.clock, namedEndpoints(conf.peers), (h, p) => rt.resolve(h, p), (l) => rt.stderr(`[#] ${l}\n`)));
+    if (!relay) cleanups.push(watchDevice(device, rt.clock, namedEndpoints(conf.peers), (h, p) => rt.resolve(h, p), (l) => rt.stderr(`[#] ${l}\n`)));
 
     // A default route goes into its own table, with rules that send everything
     // there except our own (fwmark-ed) datagrams: wg-quick's policy routing.

@@ -60,7 +60,7 @@ const SHOWCONF_USAGE = `Usage: ${PROG} showconf <interface>\n`;
 const SET_USAGE = `Usage: ${PROG} set <interface> [listen-port <port>] [fwmark <mark>] [private-key <file path>] ` +
   "[peer <base64 public key> [remove] [preshared-key <file path>] [endpoint <ip>:<port>] " +
   "[persistent-keepalive <interval seconds>] [allowed-ips <ip1>/<cidr1>[,<ip2>/<cidr2>]...] ]...\n";
-const UP_USAGE = `Usage: ${PROG} up [--netstack] [--no-offload] [--max-peers=<n>] [--max-allowed-ips=<n>] { <interface> | <config file> }\n`;
+const UP_USAGE = `Usage: ${PROG} up [--netstack] [--relay=<ws-url>] [--no-offload] [--max-peers=<n>] [--max-allowed-ips=<n>] { <interface> | <config file> }\n`;
 const DOWN_USAGE = `Usage: ${PROG} down { <interface> | <config file> }\n`;
 
 const isHelp = (a: string | undefined) => a === "--help" || a === "-h" || a === "help";
@@ -462,7 +462,7 @@ async function upCommand(rt: Host, args: string[]): Promise<number> {
     rt.stderr(UP_USAGE);
     return 0;
   }
-  let netstack = false, noOffload = false;
+  let netstack = false, noOffload = false, relay: string | undefined;
   const rest: string[] = [];
   const limits: Limits = {};
   // Bounds for what the configuration and the UAPI may add (the engine's tables grow up to them).
@@ -474,13 +474,14 @@ async function upCommand(rt: Host, args: string[]): Promise<number> {
   for (const a of args) {
     if (a === "--netstack") netstack = true;
     else if (a === "--no-offload") noOffload = true;
+    else if (a.startsWith("--relay=")) relay = a.slice(8);
     else if (a.startsWith("--max-peers=")) limits.maxPeers = bound(a, "max-peers", 1 << 24);
     else if (a.startsWith("--max-allowed-ips=")) limits.maxAllowedIps = bound(a, "max-allowed-ips", 1 << 25);
     else if (a.startsWith("--")) throw new Printed(`Invalid argument: ${a}\n${UP_USAGE}`);
     else rest.push(a);
   }
   if (rest.length !== 1) throw new Printed(UP_USAGE);
-  return await up(rt, rest[0], { netstack, noOffload, limits });
+  return await up(rt, rest[0], { netstack, noOffload, limits, relay });
 }
 
 /** The interface a `down` argument names: NAME, or a config path whose file name is NAME.conf. */

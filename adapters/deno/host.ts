@@ -366,6 +366,7 @@ export function denoHost(args: string[] = []): ServerHost & WebTransportServers 
       hostStream(await Deno.connect({ transport: "tcp", hostname: host.replace(/^\[|\]$/g, ""), port }))),
     bindUdp: (host, port, receive) => guard(`binding UDP ${host}:${port}`, () => listenDatagram(host, port, receive)),
     webSocketTls: true,
+    webSocketClient: async () => WebSocket,
     serveWebSockets: (options, handler) => guard("the relay's sockets", () => serveWebSockets(options, handler)),
     serveWebTransport: (options, session) => guard("the relay's WebTransport endpoint", () => serveWebTransport(options, session)),
     onSignal: (handler) => {

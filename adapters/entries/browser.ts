@@ -18,15 +18,15 @@ import { parseWgQuick } from "../../src/wgquick.ts";
 import { openTunnel, Tunnel, type TunnelConfig, type TunnelOptions } from "../tunnel/tunnel.ts";
 import { AutoBind, type TransportEvent } from "../browser/auto-bind.ts";
 import type { WebTransportBindOptions } from "../browser/webtransport-bind.ts";
-import { WebSocketBind, type WebSocketBindOptions } from "../browser/websocket-bind.ts";
-import { GATEWAY } from "../browser/endpoint.ts";
+import { WebSocketBind, type WebSocketBindOptions } from "../ports/websocket-bind.ts";
+import { GATEWAY } from "../ports/relay-channel.ts";
 import { ConfigError } from "../../src/wgquick.ts";
 import { RemoteTunnel } from "../tunnel/remote.ts";
 
 export { Tunnel, type TunnelConfig, type TunnelStatus } from "../tunnel/tunnel.ts";
 export { NetError } from "../../src/netstack/index.ts";
 export { ConfigError } from "../../src/wgquick.ts";
-export { WebSocketBind, type RelayEvent, type RelayCounters } from "../browser/websocket-bind.ts";
+export { WebSocketBind, type RelayEvent, type RelayCounters } from "../ports/websocket-bind.ts";
 export { WebTransportBind, type WebTransportBindOptions, type WebTransportCounters } from "../browser/webtransport-bind.ts";
 export { AutoBind, type TransportEvent, type TransportName } from "../browser/auto-bind.ts";
 export { RemoteTunnel, type RemoteConn } from "../tunnel/remote.ts";

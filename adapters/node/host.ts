@@ -17,7 +17,7 @@ import { nodeX25519 } from "../node-compat/x25519.ts";
 import { loadLibc } from "./libc.ts";
 import { openNodeTun } from "./tun.ts";
 import { NodeBind } from "./udp.ts";
-import { serveWebSockets } from "./websocket-server.ts";
+import { serveWebSockets, webSocketClient } from "./websocket-server.ts";
 
 function conn(s: net.Socket): Conn {
   s.setEncoding("utf8");
@@ -212,6 +212,7 @@ export function nodeHost(args: string[] = []): ServerHost {
     }),
     webSocketTls: true,
     serveWebSockets,
+    webSocketClient,
     ...nodeSignals,
     stdoutMode,
   };

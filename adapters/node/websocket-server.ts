@@ -8,11 +8,22 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import { createServer as createTlsServer } from "node:https";
 import type { Duplex } from "node:stream";
 import type { WebSocket, WebSocketServer } from "ws";
+import type { WebSocketLike } from "../ports/websocket-bind.ts";
 import { MissingPackageError } from "../ports/errors.ts";
 import { parseSubprotocols } from "../ports/framing.ts";
 import type { ServerSocket, UpgradeRequest, WebSocketHandler, WebSocketListener, WebSocketListenOptions } from "../ports/websocket.ts";
 
 const STATUS_TEXT: Record<number, string> = { 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 426: "Upgrade Required", 503: "Service Unavailable" };
+
+/**
+ * The ws package's WebSocket, for `wg up --relay` (Node 20 has no global
+ * one). Its API is the WHATWG one a bind uses: binaryType, onmessage,
+ * bufferedAmount, protocol.
+ */
+export async function webSocketClient(): Promise<WebSocketLike> {
+  const ws = await loadWs().catch(() => { throw new MissingPackageError("ws", "wg up --relay on Node"); });
+  return ws.WebSocket as WebSocketLike;
+}
 
 /** A refusal as a raw HTTP/1.1 response, for an upgrade answered on the socket itself. */
 function httpRefusal(status: number, message: string): string {
@@ -28,7 +39,7 @@ function remoteOf(socket: Duplex): string {
   return a.includes(":") ? `[${a}]:${s.remotePort}` : `${a}:${s.remotePort}`;
 }
 
-type WsModule = { WebSocketServer: typeof WebSocketServer };
+type WsModule = { WebSocketServer: typeof WebSocketServer; WebSocket: unknown };
 
 /** The subprotocol admit chose for a request, kept on it for ws's handleProtocols. */
 const CHOSEN = Symbol("subprotocol");

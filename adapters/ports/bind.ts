@@ -26,6 +26,13 @@ export interface Bind {
   setOffload?(on: boolean): void;
   /** Which UDP offloads are on, for the log ("udp-gso on, udp-gro off (...)"). */
   readonly offloads?: string;
+  /**
+   * Set by the Device. A bind whose path to an endpoint can change under the
+   * peer (a relay's WebSocket opened again: the relay's UDP port for us is a
+   * new one) calls it, so that the peer hears from us at once and roams to
+   * the new path, instead of sending into the old one until our next packet.
+   */
+  onPathChange?: (to: Endpoint) => void;
   close(): Promise<void> | void;
 }
 

@@ -115,6 +115,7 @@ export class Device {
   /** Starts receiving from both sides and timing. */
   start(): void {
     this.bind.setOffload?.(this.engine.offload !== null);
+    this.watchPath(this.bind);
     this.port.listen();
     this.tun.start(() => this.readTun());
     this.apply(this.engine.tick(this.clock.now()));
@@ -123,7 +124,14 @@ export class Device {
   /** Swaps the UDP bind (a new listen port); datagrams in flight on the old one are lost, as in wireguard-go. */
   rebind(bind: Bind): Promise<void> {
     bind.setOffload?.(this.engine.offload !== null);
+    this.watchPath(bind);
     return this.port.rebind(bind);
+  }
+
+  private watchPath(bind: Bind): void {
+    bind.onPathChange = (to) => {
+      if (!this.closed) this.apply(this.engine.announce(to, this.clock.now()));
+    };
   }
 
   private readTun(): void {

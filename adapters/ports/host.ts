@@ -10,6 +10,7 @@ import type { X25519 } from "../../src/crypto.ts";
 import type { Bind } from "./bind.ts";
 import type { Tun } from "./tun.ts";
 import type { WebSocketServers, WebTransportServers } from "./websocket.ts";
+import type { WebSocketLike } from "./websocket-bind.ts";
 
 /** A monotonic clock. */
 export interface Clock {
@@ -175,6 +176,12 @@ export interface UdpSockets {
     options?: { receiveBuffer?: number }): Promise<HostUdp>;
 }
 
+/** WebSocket clients (`wg up --relay`): the platform's WebSocket, or a package's with its API. */
+export interface WebSocketClients {
+  /** The constructor, loaded on first use (Node's comes from the ws package). */
+  webSocketClient(): Promise<WebSocketLike>;
+}
+
 /** TUN devices. */
 export interface TunDevices {
   /**
@@ -200,7 +207,7 @@ export interface TunSupport {
  * host may lack; code that needs one checks for it and says what is missing.
  */
 export interface Host extends EngineHost, Stdio, Files, Processes, Network, UnixSockets,
-  Partial<TunSupport>, Partial<TcpSockets>, Partial<UdpSockets>, Partial<WebSocketServers>, Partial<WebTransportServers> {
+  Partial<TunSupport>, Partial<TcpSockets>, Partial<UdpSockets>, Partial<WebSocketServers>, Partial<WebTransportServers>, Partial<WebSocketClients> {
   /** How a user runs the CLI here ("npx wg", "deno run -A wg.ts", "bun wg"), for hints in messages. */
   readonly command: string;
   /** The runtime and its version ("Node 20.20.2"), for `wg --version`. */

@@ -541,7 +541,7 @@ test("down: gives up after 10 seconds when the process does not stop", async () 
 
 test("up: argument errors, and up's own errors as one line", async () => {
   const rt = new FakeHost();
-  const UP_USAGE = "Usage: wg up [--netstack] [--no-offload] [--max-peers=<n>] [--max-allowed-ips=<n>] { <interface> | <config file> }\n";
+  const UP_USAGE = "Usage: wg up [--netstack] [--relay=<ws-url>] [--no-offload] [--max-peers=<n>] [--max-allowed-ips=<n>] { <interface> | <config file> }\n";
   assert.equal(await wg(rt, ["up"]), { code: 1, out: "", err: UP_USAGE });
   assert.equal(await wg(rt, ["up", "a", "b"]), { code: 1, out: "", err: UP_USAGE });
   assert.equal(await wg(rt, ["up", "--bogus", "wg0"]), { code: 1, out: "", err: `Invalid argument: --bogus\n${UP_USAGE}` });
@@ -554,6 +554,20 @@ test("up: argument errors, and up's own errors as one line", async () => {
   assert.is(r.out, "");
   assert.match(r.err, /^wg: [^\n]+\n$/);
   assert.not.match(r.err, /internal error|    at /);
+});
+
+test("up --relay: a URL that is not ws: or wss: is one line; AllowedIPs holding the relay's address is refused before anything is made", async () => {
+  const rt = new FakeHost();
+  for (const [bad, why] of [["http://relay.example/", "expected a ws:// or wss:// URL, not http:"], ["relay:8080", "expected a ws:// or wss:// URL, not relay:"], ["::", "expected a ws:// or wss:// URL"]]) {
+    const r = await wg(rt, ["up", `--relay=${bad}`, "/tmp/wg7.conf"]);
+    assert.equal(r, { code: 1, out: "", err: `wg: invalid --relay '${bad}': ${why}\n` });
+  }
+  rt.files.set("/tmp/wg6.conf", "[Interface]\nPrivateKey = yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=\nAddress = 10.0.0.2/24\n\n[Peer]\nPublicKey = yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=\nAllowedIPs = 10.0.0.1/32, 0.0.0.0/0\nEndpoint = vpn.example:51820\n");
+  rt.modes.set("/tmp/wg6.conf", 0o600);
+  const r = await wg(rt, ["up", "--relay=ws://192.0.2.7:8081/", "/tmp/wg6.conf"]);
+  assert.is(r.code, 1);
+  assert.match(r.err, /^wg: \/tmp\/wg6\.conf: line 5: AllowedIPs 0\.0\.0\.0\/0 holds the relay's address 192\.0\.2\.7: its WebSocket would be routed into the tunnel/);
+  assert.not.match(r.err, /\n./);
 });
 
 test("up without --netstack refuses wireproxy's sections with one line, rather than ignoring them", async () => {

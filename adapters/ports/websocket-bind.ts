@@ -1,14 +1,14 @@
-// The WireGuard "UDP port" of a page: datagrams carried over WebSockets to a
-// relay (adapters/relay) or an edge gateway (adapters/gateway): several per
+// The WireGuard "UDP port" of a page, or of `wg up --relay` on a network
+// that drops UDP: datagrams carried over WebSockets to a relay (adapters/relay) or an edge gateway (adapters/gateway): several per
 // binary message where the server speaks the batch framing, else one
-// (ports/framing.ts). One WebSocket per peer endpoint, opened on the first
+// (framing.ts). One WebSocket per peer endpoint, opened on the first
 // datagram to it: the relay gives each a UDP socket of its own, so a
 // reconnect looks to the server like a roaming client, which WireGuard
-// handles. Only web-standard APIs.
+// handles. Only web-standard APIs (Node 20 passes in the ws package's WebSocket).
 import type { Endpoint } from "../../src/engine.ts";
-import { endOfBurst, type Bind } from "../ports/bind.ts";
-import { BatchWriter, SUBPROTOCOL, countBatch, forEachInBatch, framingOf, type Framing } from "../ports/framing.ts";
-import { channelUrl, keyOf } from "./endpoint.ts";
+import { endOfBurst, type Bind } from "./bind.ts";
+import { BatchWriter, SUBPROTOCOL, countBatch, forEachInBatch, framingOf, type Framing } from "./framing.ts";
+import { channelUrl, keyOf } from "./relay-channel.ts";
 
 /** The WebSocket constructor (the global one in a page; Node 20 needs one passed in). */
 export type WebSocketLike = new (url: string, protocols?: string | string[]) => WebSocket;
@@ -59,6 +59,11 @@ export interface RelayCounters {
   closes: number;
 }
 
+/** Close codes after which a channel is opened again unasked: going away, abnormal (no close frame), server error, restart, try again later. */
+const REOPEN_CODES = new Set([1001, 1006, 1011, 1012, 1013]);
+/** The longest wait between attempts to reopen a channel (ms). */
+const RETRY_MAX = 30_000;
+
 interface Channel {
   ws: WebSocket;
   to: Endpoint;
@@ -78,8 +83,13 @@ export class WebSocketBind implements Bind {
   };
   private readonly url: URL;
   private readonly channels = new Map<string, Channel>();
+  /** Endpoint keys whose channel has been open before. */
+  private readonly opened = new Set<string>();
+  onPathChange?: (to: Endpoint) => void;
   /** Endpoint key -> time before which it is not reopened. */
   private readonly backoff = new Map<string, number>();
+  /** Endpoint key -> opens that failed in a row. */
+  private readonly fails = new Map<string, number>();
   private readonly Ws: WebSocketLike;
   /**
    * Whether to give send a copy: a WebSocket passed in may keep the bytes it
@@ -189,6 +199,9 @@ export class WebSocketBind implements Bind {
       ch.queue = [];
       for (const d of queue) this.send(d, 0, d.length, to);
       this.flush();
+      // Open again after a close: the relay has a new UDP port for us, which the peer learns from our next packet.
+      if (this.opened.has(key)) this.onPathChange?.(to);
+      this.opened.add(key);
     };
     // Delivers one datagram of a message (a closure made once per channel, not per message).
     let msg: Uint8Array = new Uint8Array(0);
@@ -213,8 +226,19 @@ export class WebSocketBind implements Bind {
       this.dirty.delete(ch);
       this.counters.closes++;
       this.counters.dropped += ch.queue.length;
-      this.backoff.set(key, Date.now() + (this.opts.retry ?? 1000));
-      if (!this.closed) this.opts.onevent?.({ type: "close", endpoint: key, code: ev.code, reason: ev.reason });
+      // Failures in a row double the wait (up to 30 s); an open resets it.
+      const fails = ch.open ? 0 : (this.fails.get(key) ?? 0) + 1;
+      this.fails.set(key, fails);
+      const wait = Math.min((this.opts.retry ?? 1000) * 2 ** fails, RETRY_MAX);
+      this.backoff.set(key, Date.now() + wait);
+      if (this.closed) return;
+      this.opts.onevent?.({ type: "close", endpoint: key, code: ev.code, reason: ev.reason });
+      // A relay that went away (restarting, or unreachable) is tried again without waiting for a datagram to
+      // send: a peer that was sending to us would otherwise send into the old path until we next spoke.
+      // One closed on purpose (idle, refused: codes 1000, 1008, 4xxx...) waits for the next datagram.
+      if (REOPEN_CODES.has(ev.code)) {
+        setTimeout(() => { if (!this.closed && !this.channels.has(key)) this.openChannel(key, to); }, wait);
+      }
     };
     return ch;
   }

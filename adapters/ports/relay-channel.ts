@@ -1,5 +1,5 @@
-// What the page's binds (websocket-bind.ts, webtransport-bind.ts) share: how
-// a peer's endpoint names its channel to the relay.
+// What the relay binds (websocket-bind.ts, adapters/browser/webtransport-bind.ts)
+// share: how a peer's endpoint names its channel to the relay.
 import type { Endpoint } from "../../src/engine.ts";
 
 /** The Endpoint of a peer reached through the URL itself (no `to`): an edge gateway. */
