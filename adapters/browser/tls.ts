@@ -13,7 +13,8 @@
 // A page has no API for the platform's roots, so nothing is trusted unless
 // given: each call's `ca`, or `roots` for every call (see README, "TLS in a
 // page"). SubtleCrypto exists only in a secure context (https:, localhost).
-import { LazyReadFunctionReadQueue, TrustedCert, startTls, type RootCertsDatabase } from "subtls";
+// subtls comes as build/out/subtls.js (build/build.mjs), bound to the global crypto.
+import { LazyReadFunctionReadQueue, TrustedCert, startTls, type RootCertsDatabase } from "#subtls";
 import type { StreamEnd } from "../ports/streams.ts";
 import type { TlsClientOptions, TlsConn, TlsConnector } from "../ports/tls.ts";
 
