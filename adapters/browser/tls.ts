@@ -88,7 +88,9 @@ export function browserTls(opts: BrowserTlsOptions = {}): TlsConnector {
       const r = await reader.read();
       return r.done ? undefined : r.value;
     });
-    const send = (data: Uint8Array) => { writer.write(data).catch((e: unknown) => { failed ??= e; }); };
+    const send = (data: Uint8Array) => {
+      try { writer.write(data).catch((e: unknown) => { failed ??= e; }); } catch (e) { failed ??= e; }
+    };
     const ms = o.timeout ?? HANDSHAKE_MS;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<never>((_, reject) => {
@@ -104,6 +106,9 @@ export function browserTls(opts: BrowserTlsOptions = {}): TlsConnector {
       });
       hs.catch(() => {});
       session = await Promise.race([late, hs]);
+      // subtls sends the client's Finished with the first read or write: send it now, so the handshake is done
+      // for the server too (as node:tls's secureConnect) and a close() at once still ends in order.
+      await session.write(new Uint8Array(0));
     } catch (e) {
       reader.releaseLock();
       writer.releaseLock();
