@@ -88,7 +88,7 @@ AllowedIPs = ${INNER.a4}/32
 Endpoint = ${OUTER.a4}:51820
 `;
 
-test("Chromium -> relay -> wireguard-go: https fetch and connectTls verify against the CA given, in the page and in the Worker; 4 MB down and 1 MB up intact; another CA, another name, no CA each fail in one line", async () => {
+test("Chromium -> relay -> wireguard-go: https fetch and connectTls verify against the CA given, in the page and in the Worker (there as tlsRoots); 4 MB down and 1 MB up intact; another CA, another name, no CA each fail in one line", async () => {
   if (why) return notRun(why);
   const page = await ChromiumPage.open(L!.b);
   try {
@@ -122,12 +122,13 @@ test("Chromium -> relay -> wireguard-go: https fetch and connectTls verify again
       const upMs = performance.now() - t1;
       const upOk = echo.bytes === o.up && echo.sha256 === await hex(upBody);
       await t.close();
-      // The tunnel in its Worker: the handshake runs there.
-      const r = await wg.connectWorker(o.config, { relay: o.relay });
-      const wres = await r.fetch(o.good, { tls });
+      // The tunnel in its Worker: the handshake runs there, the CA given once for the tunnel (tlsRoots).
+      const r = await wg.connectWorker(o.config, { relay: o.relay, tlsRoots: [o.ca] });
+      const named = { servername: "files.wg" };
+      const wres = await r.fetch(o.good, { tls: named });
       const wbody = await wres.text();
-      const wrogue = await fail(r.fetch(o.rogue, { tls }));
-      const ws = await r.connectTls(o.peer, o.goodPort, tls);
+      const wrogue = await fail(r.fetch(o.rogue, { tls: named }));
+      const ws = await r.connectTls(o.peer, o.goodPort, named);
       const ww = ws.writable.getWriter();
       await ww.write(new TextEncoder().encode("GET / HTTP/1.0\r\n\r\n"));
       let wraw = "";
