@@ -8,6 +8,8 @@
 //   // or WebTransport where the browser and the relay have it, WebSocket otherwise:
 //   const t = await connect(configText, { relay: "https://relay.example/" });
 //   const page = await (await t.fetch("http://10.0.0.1/")).text();
+//   // https: and connectTls verify the server against the CA given (no system roots in a page):
+//   const doc = await (await t.fetch("https://files.wg/", { tls: { ca: caPem } })).text();
 //   console.log(t.status().peers[0].lastHandshake);
 //   await t.close();
 //   // or the whole tunnel in a Worker, the page's thread left free:
@@ -22,6 +24,7 @@ import { WebSocketBind, type WebSocketBindOptions } from "../ports/websocket-bin
 import { GATEWAY } from "../ports/relay-channel.ts";
 import { ConfigError } from "../../src/wgquick.ts";
 import { RemoteTunnel } from "../tunnel/remote.ts";
+import { browserTls } from "../browser/tls.ts";
 
 export { Tunnel, type TunnelConfig, type TunnelStatus } from "../tunnel/tunnel.ts";
 export { NetError } from "../../src/netstack/index.ts";
@@ -29,7 +32,8 @@ export { ConfigError } from "../../src/wgquick.ts";
 export { WebSocketBind, type RelayEvent, type RelayCounters } from "../ports/websocket-bind.ts";
 export { WebTransportBind, type WebTransportBindOptions, type WebTransportCounters } from "../browser/webtransport-bind.ts";
 export { AutoBind, type TransportEvent, type TransportName } from "../browser/auto-bind.ts";
-export { RemoteTunnel, type RemoteConn } from "../tunnel/remote.ts";
+export { RemoteTunnel, type RemoteConn, type RemoteTlsConn } from "../tunnel/remote.ts";
+export { browserTls, type BrowserTlsOptions } from "../browser/tls.ts";
 
 /**
  * The inner MTU when the config gives none and WebTransport may carry the
@@ -68,6 +72,12 @@ export interface ConnectOptions extends Omit<WebSocketBindOptions, "onevent">, T
    * sections), so none is dropped unsaid; default: console.warn.
    */
   onwarning?: (message: string) => void;
+  /**
+   * PEM certificates trusted for every TLS connection (connectTls, https:
+   * fetch) besides each call's `ca`. A page has no system roots: with
+   * neither, a TLS connection fails with one line saying so.
+   */
+  tlsRoots?: string | string[];
 }
 
 /** The config's settings a page cannot carry out, one line each. */
@@ -135,6 +145,7 @@ export async function connect(config: string | TunnelConfig, opts: ConnectOption
       // The relay resolves names; the page passes them on as written.
       endpoint: (host, port) => ({ address: host, port }),
       defaultEndpoint: GATEWAY,
+      tls: browserTls({ roots: opts.tlsRoots }),
       ...(wt === null ? {} : { defaultMtu: WEBTRANSPORT_MTU }),
     }, config, opts);
   } catch (e) {

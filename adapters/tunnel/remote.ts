@@ -10,7 +10,7 @@
 // not own its whole buffer (a view into a larger one) is copied once to
 // become transferable; the netstack's read chunks own theirs.
 import { NetError } from "../../src/netstack/index.ts";
-import type { Tunnel, TunnelStatus } from "./tunnel.ts";
+import type { ConnectTlsOptions, Tunnel, TunnelFetchInit, TunnelStatus } from "./tunnel.ts";
 import type { HttpRequestInit } from "../http/client.ts";
 
 /** The part of a MessagePort (or Worker, or a worker's global scope) this uses. */
@@ -23,8 +23,9 @@ export interface PortLike {
 const WINDOW = 16;
 
 type Call =
-  | { op: "fetch"; url: string; init: { method?: string; headers?: [string, string][]; body?: Uint8Array | string | null } }
+  | { op: "fetch"; url: string; init: { method?: string; headers?: [string, string][]; body?: Uint8Array | string | null; tls?: TunnelFetchInit["tls"] } }
   | { op: "connect"; host: string; port: number }
+  | { op: "connectTls"; host: string; port: number; opts: ConnectTlsOptions }
   | { op: "ping"; address: string; opts: { timeout?: number; size?: number } }
   | { op: "resolve"; name: string }
   | { op: "status" }
@@ -149,7 +150,7 @@ export function serveTunnel(port: PortLike, tunnel: Tunnel): void {
 async function answer(t: Tunnel, call: Call): Promise<[unknown, Transferable[]]> {
   switch (call.op) {
     case "fetch": {
-      const res = await t.fetch(call.url, call.init as HttpRequestInit);
+      const res = await t.fetch(call.url, call.init as HttpRequestInit & Pick<TunnelFetchInit, "tls">);
       const ch = new MessageChannel();
       if (res.body) void pumpOut(res.body, ch.port1);
       else { ch.port1.postMessage({ end: true }); ch.port1.close(); }
@@ -166,6 +167,14 @@ async function answer(t: Tunnel, call: Call): Promise<[unknown, Transferable[]]>
       c.closed.then(() => closed.port1.postMessage({ end: true }), (e) => closed.port1.postMessage({ error: fault(e) }));
       const info = { localAddress: c.localAddress, localPort: c.localPort, remoteAddress: c.remoteAddress, remotePort: c.remotePort };
       return [{ ...info, readable: down.port2, writable: up.port2, closed: closed.port2 }, [down.port2, up.port2, closed.port2]];
+    }
+    case "connectTls": {
+      const c = await t.connectTls(call.host, call.port, call.opts);
+      const down = new MessageChannel(), up = new MessageChannel(), closed = new MessageChannel();
+      void pumpOut(c.readable, down.port1);
+      pushIn(up.port1, c.writable, () => c.abort());
+      closed.port1.onmessage = () => c.abort();
+      return [{ alpn: c.alpn, readable: down.port2, writable: up.port2, abort: closed.port2 }, [down.port2, up.port2, closed.port2]];
     }
     case "ping": return [await t.ping(call.address, call.opts), []];
     case "resolve": return [await t.resolve(call.name), []];
@@ -194,9 +203,21 @@ export interface RemoteConn {
   abort(): void;
 }
 
+/** A TLS connection of a RemoteTunnel: the plaintext streams of a TlsConn, in this thread. */
+export interface RemoteTlsConn {
+  readonly readable: ReadableStream<Uint8Array>;
+  readonly writable: WritableStream<Uint8Array>;
+  /** The ALPN protocol the server chose, or null. */
+  readonly alpn: string | null;
+  /** Ends the sending side (as closing the writable). */
+  close(): Promise<void>;
+  /** Resets the connection. */
+  abort(): void;
+}
+
 /**
  * The Tunnel in another thread, through the port serveTunnel answers on:
- * fetch, connect, ping, resolve, status (a Promise here) and close.
+ * fetch, connect, connectTls, ping, resolve, status (a Promise here) and close.
  */
 export class RemoteTunnel {
   private next = 1;
@@ -224,12 +245,12 @@ export class RemoteTunnel {
     });
   }
 
-  /** As Tunnel.fetch; a body is a string or bytes (copied across), the response's body streams back. */
-  async fetch(url: string | URL, init: { method?: string; headers?: HeadersInit; body?: string | Uint8Array | ArrayBuffer | null } = {}): Promise<Response> {
+  /** As Tunnel.fetch (`tls` too, for https:); a body is a string or bytes (copied across), the response's body streams back. */
+  async fetch(url: string | URL, init: { method?: string; headers?: HeadersInit; body?: string | Uint8Array | ArrayBuffer | null; tls?: TunnelFetchInit["tls"] } = {}): Promise<Response> {
     const b = init.body;
     const body = b == null || typeof b === "string" ? b : b instanceof ArrayBuffer ? new Uint8Array(b.slice(0)) : b.slice();
     const r = await this.call<{ status: number; statusText: string; headers: [string, string][]; body: MessagePort }>(
-      { op: "fetch", url: String(url), init: { method: init.method, headers: pairs(new Headers(init.headers)), body } },
+      { op: "fetch", url: String(url), init: { method: init.method, headers: pairs(new Headers(init.headers)), body, ...(init.tls ? { tls: init.tls } : {}) } },
       body instanceof Uint8Array ? [body.buffer] : [],
     );
     const stream = pumpIn(r.body);
@@ -248,6 +269,20 @@ export class RemoteTunnel {
       readable: pumpIn(r.readable), writable: pushOut(r.writable), closed,
       localAddress: r.localAddress, localPort: r.localPort, remoteAddress: r.remoteAddress, remotePort: r.remotePort,
       abort: () => r.closed.postMessage("abort"),
+    };
+  }
+
+  /** As Tunnel.connectTls: the handshake runs in the other thread, the plaintext comes here. */
+  async connectTls(host: string, port: number, opts: ConnectTlsOptions = {}): Promise<RemoteTlsConn> {
+    const r = await this.call<{ alpn: string | null; readable: MessagePort; writable: MessagePort; abort: MessagePort }>(
+      { op: "connectTls", host, port, opts });
+    const writable = pushOut(r.writable);
+    return {
+      readable: pumpIn(r.readable), writable, alpn: r.alpn,
+      close: async () => {
+        if (!writable.locked) { try { await writable.close(); } catch { /* already closed or failed */ } }
+      },
+      abort: () => { r.abort.postMessage("abort"); r.abort.close(); },
     };
   }
 
