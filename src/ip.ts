@@ -119,6 +119,16 @@ export function parsePrefix(s: string): Prefix {
 }
 
 /** Zeroes the host bits of a prefix (10.0.0.7/24 -> 10.0.0.0/24). */
+/** Whether prefix `p` holds address `a` (bytes of the same family; p's host bits need not be zero). */
+export function prefixContains(p: Prefix, a: Uint8Array): boolean {
+  if (p.bytes.length !== a.length) return false;
+  for (let bit = 0; bit < p.cidr; bit += 8) {
+    const mask = (0xff << (8 - Math.min(8, p.cidr - bit))) & 0xff;
+    if ((p.bytes[bit >> 3] & mask) !== (a[bit >> 3] & mask)) return false;
+  }
+  return true;
+}
+
 export function maskPrefix(p: Prefix): Prefix {
   const bytes = p.bytes.slice();
   for (let i = 0; i < bytes.length; i++) {

@@ -7,7 +7,8 @@
 // names are the relay's to resolve, as its network is the one that reaches
 // them. The token, if the relay wants one, comes from WG_RELAY_TOKEN, never
 // from the command line (which every user of the machine can read).
-import { parseAddress, parsePrefix } from "../../src/ip.ts";
+import { parseAddress, parsePrefix, prefixContains } from "../../src/ip.ts";
+import type { Endpoint } from "../../src/engine.ts";
 import type { Bind } from "../ports/bind.ts";
 import type { Host } from "../ports/host.ts";
 import { UserError } from "../ports/errors.ts";
@@ -28,17 +29,6 @@ export function parseRelayUrl(s: string): URL {
   return u;
 }
 
-/** Whether prefix `p` ("10.0.0.0/8") holds address `a` (bytes of the same family). */
-function holds(p: string, a: Uint8Array): boolean {
-  const { bytes, cidr } = parsePrefix(p);
-  if (bytes.length !== a.length) return false;
-  for (let bit = 0; bit < cidr; bit += 8) {
-    const m = cidr - bit >= 8 ? 0xff : (0xff << (8 - (cidr - bit))) & 0xff;
-    if ((bytes[bit >> 3] & m) !== (a[bit >> 3] & m)) return false;
-  }
-  return true;
-}
-
 /**
  * Refuses a TUN setup whose routes would carry the relay's own connection
  * into the tunnel (AllowedIPs = 0.0.0.0/0 with a relay on the internet):
@@ -54,11 +44,16 @@ export async function checkRelayRoute(rt: Host, relay: URL, peers: { allowedIps:
   }
   for (const p of peers) {
     for (const a of p.allowedIps) {
-      if (holds(a, address)) {
+      if (prefixContains(parsePrefix(a), address)) {
         throw new UserError(`${path}: line ${p.line}: AllowedIPs ${a} holds the relay's address ${host}: its WebSocket would be routed into the tunnel (route the relay outside, or narrow AllowedIPs)`);
       }
     }
   }
+}
+
+/** A peer's Endpoint as the relay is asked for it: the host as written (a name is the relay's to resolve). */
+export function relayEndpoint(host: string, port: number): Endpoint {
+  return { address: host.replace(/^\[|\]$/g, ""), port };
 }
 
 /** Opens the relay bind; `note` gets one line as each endpoint's WebSocket opens or closes. */

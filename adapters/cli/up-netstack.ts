@@ -23,7 +23,7 @@ import { openTunnel, type Limits, type Tunnel } from "../tunnel/tunnel.ts";
 import { serveHost, stdioTunnel, tcpClientTunnel, tcpServerTunnel } from "../proxy/forward.ts";
 import { udpProxyTunnel } from "../proxy/udp-forward.ts";
 import { namedEndpoints, watchDevice } from "../ports/reresolve.ts";
-import { openRelayBind } from "./relay-bind.ts";
+import { openRelayBind, relayEndpoint } from "./relay-bind.ts";
 import { serveHttpProxy } from "../proxy/http-proxy.ts";
 import { Slots } from "../proxy/connections.ts";
 import { serveSocks5 } from "../proxy/socks5.ts";
@@ -161,7 +161,7 @@ export async function upNetstack(rt: Host, name: string, path: string, runDir: s
   for (const peer of conf.peers) {
     if (!peer.endpoint) continue;
     // Through a relay a name is the relay's to resolve.
-    if (relay) { endpoints.set(`${peer.endpoint.host}:${peer.endpoint.port}`, { address: peer.endpoint.host.replace(/^\[|\]$/g, ""), port: peer.endpoint.port }); continue; }
+    if (relay) { endpoints.set(`${peer.endpoint.host}:${peer.endpoint.port}`, relayEndpoint(peer.endpoint.host, peer.endpoint.port)); continue; }
     try {
       endpoints.set(`${peer.endpoint.host}:${peer.endpoint.port}`, await rt.resolve(peer.endpoint.host, peer.endpoint.port));
     } catch {

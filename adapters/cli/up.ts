@@ -7,7 +7,7 @@ import { parseWgQuick, toDeviceConfig, type WgQuickConfig } from "../../src/wgqu
 import { parsePrefix, maskPrefix, formatPrefix } from "../../src/ip.ts";
 import { Device } from "../ports/device.ts";
 import { namedEndpoints, watchDevice } from "../ports/reresolve.ts";
-import { checkRelayRoute, openRelayBind, parseRelayUrl } from "./relay-bind.ts";
+import { checkRelayRoute, openRelayBind, parseRelayUrl, relayEndpoint } from "./relay-bind.ts";
 import { serveUapi } from "../ports/uapi-server.ts";
 import { readConfig, writeConfig } from "./config-file.ts";
 import { upNetstack } from "./up-netstack.ts";
@@ -107,7 +107,7 @@ export async function up(rt: Host, target: string, opts: { netstack?: boolean; n
     if (!peer.endpoint) continue;
     const key = `${peer.endpoint.host}:${peer.endpoint.port}`;
     // Through a relay a name is the relay's to resolve: its network is the one that reaches the peer.
-    if (relay) { endpoints.set(key, { address: peer.endpoint.host.replace(/^\[|\]$/g, ""), port: peer.endpoint.port }); continue; }
+    if (relay) { endpoints.set(key, relayEndpoint(peer.endpoint.host, peer.endpoint.port)); continue; }
     try {
       endpoints.set(key, await rt.resolve(peer.endpoint.host, peer.endpoint.port));
     } catch {

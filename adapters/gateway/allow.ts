@@ -3,7 +3,7 @@
 // loopback, its private networks and its cloud's metadata service, so the
 // default is least privilege: public destinations only. WG_ALLOW widens it
 // by naming what else is wanted; a wildcard never names a local one.
-import { parseAddress, parsePrefix, type Prefix } from "../../src/ip.ts";
+import { parseAddress, parsePrefix, prefixContains, type Prefix } from "../../src/ip.ts";
 
 /**
  * A destination check: may a flow go to `host` (an address literal or a
@@ -39,16 +39,6 @@ const LOCAL_V6 = ["::/128", "::1/128", "fc00::/7", "fe80::/10", "fec0::/10", "ff
 // the resolver ("127.1", "0x7f000001"), so it is not a public name either.
 const LOCAL_SUFFIXES = ["localhost", "local", "internal", "home.arpa", "lan", "intranet", "corp", "private"];
 
-function contains(p: Prefix, a: Uint8Array): boolean {
-  if (p.bytes.length !== a.length) return false;
-  for (let bit = 0; bit < p.cidr; bit += 8) {
-    const keep = Math.min(8, p.cidr - bit);
-    const mask = (0xff << (8 - keep)) & 0xff;
-    if ((p.bytes[bit >> 3] & mask) !== (a[bit >> 3] & mask)) return false;
-  }
-  return true;
-}
-
 /** The IPv4 address an IPv6 one carries (mapped, compatible, NAT64, 6to4), if any. */
 function embeddedV4(a: Uint8Array): Uint8Array | null {
   const zero = (from: number, to: number) => a.subarray(from, to).every((x) => x === 0);
@@ -74,9 +64,9 @@ export function isLocalDestination(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, "").toLowerCase();
   const a = literal(h);
   if (a !== null) {
-    if (a.length === 4) return LOCAL_V4.some((p) => contains(p, a));
+    if (a.length === 4) return LOCAL_V4.some((p) => prefixContains(p, a));
     const v4 = embeddedV4(a);
-    return v4 !== null ? LOCAL_V4.some((p) => contains(p, v4)) : LOCAL_V6.some((p) => contains(p, a));
+    return v4 !== null ? LOCAL_V4.some((p) => prefixContains(p, v4)) : LOCAL_V6.some((p) => prefixContains(p, a));
   }
   const name = h.replace(/\.$/, "");
   const labels = name.split(".");
@@ -137,7 +127,7 @@ export function allowList(spec: string | undefined): AllowList {
     const h = host.replace(/^\[|\]$/g, "").toLowerCase().replace(/\.$/, "");
     const a = literal(h);
     return rules.some((r) => (r.port === null || r.port === port) &&
-      (r.prefix !== null ? a !== null && contains(r.prefix, a) : r.host !== null && r.host === h));
+      (r.prefix !== null ? a !== null && prefixContains(r.prefix, a) : r.host !== null && r.host === h));
   };
   const check = ((host: string, port: number): boolean => {
     if (names(host, port)) return true;

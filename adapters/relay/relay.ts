@@ -18,7 +18,7 @@
 //    message, or, for a batch client, joins the datagrams of the same I/O
 //    turn in one message (flushed by `defer`, never a timer).
 // 4. Either side closing, idleness, or shutdown closes both at once.
-import { formatAddress, maskPrefix, parseAddress, parsePrefix } from "../../src/ip.ts";
+import { formatAddress, maskPrefix, parseAddress, parsePrefix, prefixContains } from "../../src/ip.ts";
 import { sourceKey } from "../../src/ratelimiter.ts";
 import { UserError } from "../ports/errors.ts";
 import { BATCH_BYTES, BATCH_HEADER, chooseSubprotocol, countBatch, framingOf, forEachInBatch, joinBatch, type Framing } from "../ports/framing.ts";
@@ -213,20 +213,10 @@ export class AllowList {
       return r ? r.nets[0].bytes : null;
     }
     for (const r of this.rules) {
-      if (r.port === port && r.nets.some((n) => contains(n, b))) return b;
+      if (r.port === port && r.nets.some((n) => prefixContains(n, b))) return b;
     }
     return null;
   }
-}
-
-function contains(net: { bytes: Uint8Array; cidr: number }, a: Uint8Array): boolean {
-  if (net.bytes.length !== a.length) return false;
-  for (let bit = 0; bit < net.cidr; bit += 8) {
-    const keep = Math.min(8, net.cidr - bit);
-    const mask = (0xff << (8 - keep)) & 0xff;
-    if ((a[bit >> 3] & mask) !== net.bytes[bit >> 3]) return false;
-  }
-  return true;
 }
 
 // ---- token ----

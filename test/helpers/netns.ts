@@ -40,16 +40,25 @@ const TOOLS: [string, string][] = [
   ["wireguard-go", "wireguard-go"], ["wg", "wireguard-tools"], ["ip", "iproute2"], ["ping", "iputils-ping"], ["iperf3", "iperf3"],
 ];
 
+/**
+ * Which of `need` ([program, Debian package]) are not on PATH (or in
+ * /usr/sbin), as one line with the apt-get command that installs them;
+ * null when all are there.
+ */
+export function missingTools(need: [string, string][]): string | null {
+  const path = (process.env.PATH ?? "/usr/bin:/bin").split(":").concat("/usr/sbin");
+  const lacking = need.filter(([bin]) => !path.some((d) => {
+    try { accessSync(join(d, bin), constants.X_OK); return true; } catch { return false; }
+  }));
+  if (lacking.length === 0) return null;
+  return `missing ${lacking.map(([b]) => b).join(", ")} (apt-get install --no-install-recommends ${[...new Set(lacking.map(([, p]) => p))].join(" ")})`;
+}
+
 /** Why the namespace tests cannot run here, or null when they can. */
 export function unavailable(): string | null {
   if (process.getuid?.() !== 0) return "not root (network namespaces, TUN devices and wireguard-go need root)";
-  const path = (process.env.PATH ?? "/usr/bin:/bin").split(":");
-  const lacking = TOOLS.filter(([bin]) => !path.some((d) => {
-    try { accessSync(join(d, bin), constants.X_OK); return true; } catch { return false; }
-  }));
-  if (lacking.length) {
-    return `missing ${lacking.map(([b]) => b).join(", ")} (apt-get install --no-install-recommends ${[...new Set(lacking.map(([, p]) => p))].join(" ")})`;
-  }
+  const lacking = missingTools(TOOLS);
+  if (lacking) return lacking;
   if (!existsSync("/dev/net/tun")) return "no /dev/net/tun";
   if (!existsSync(CLI)) return `${CLI} is not built (npm run build)`;
   return null;

@@ -13,9 +13,8 @@
 // fails the suite; elsewhere one test says why nothing ran.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { accessSync, constants } from "node:fs";
 import { join } from "node:path";
-import { INNER, Layout, OUTER, keypair, must, notRun, poll, run, unavailable, wgCommand, wgQuickConf, type Proc, type RuntimeName } from "../helpers/netns.ts";
+import { INNER, Layout, OUTER, keypair, missingTools, must, notRun, poll, run, unavailable, wgCommand, wgQuickConf, type Proc, type RuntimeName } from "../helpers/netns.ts";
 
 const PORT_A = 51840;
 const DNS_FWD = 5353, ECHO_FWD = 9000, ECHO_PORT = 9000, IDLE_S = 2;
@@ -77,12 +76,7 @@ if (mode === "bulk") {
 `;
 
 function missing(): string | null {
-  const why = unavailable();
-  if (why) return why;
-  const path = (process.env.PATH ?? "/usr/bin:/bin").split(":").concat("/usr/sbin");
-  const need: [string, string][] = [["dig", "dnsutils"], ["dnsmasq", "dnsmasq-base"], ["ssh", "openssh-client"], ["sshd", "openssh-server"], ["ssh-keygen", "openssh-client"]];
-  const lacking = need.filter(([b]) => !path.some((d) => { try { accessSync(join(d, b), constants.X_OK); return true; } catch { return false; } }));
-  return lacking.length ? `missing ${lacking.map(([b]) => b).join(", ")} (apt-get install --no-install-recommends ${[...new Set(lacking.map(([, p]) => p))].join(" ")})` : null;
+  return unavailable() ?? missingTools([["dig", "dnsutils"], ["dnsmasq", "dnsmasq-base"], ["ssh", "openssh-client"], ["sshd", "openssh-server"], ["ssh-keygen", "openssh-client"]]);
 }
 
 const otherRuntime = "Deno" in globalThis ? "Deno" : process.versions.bun ? "Bun" : null;

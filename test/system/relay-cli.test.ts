@@ -11,10 +11,9 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createHash, randomBytes } from "node:crypto";
-import { accessSync, closeSync, constants, createReadStream, openSync, writeSync } from "node:fs";
+import { closeSync, createReadStream, existsSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { CLI, INNER, Layout, OUTER, RUN_DIR, keypair, must, notRun, poll, run, unavailable, wgCommand, wgQuickConf, type Proc, type RuntimeName } from "../helpers/netns.ts";
-import { existsSync } from "node:fs";
+import { CLI, INNER, Layout, OUTER, RUN_DIR, keypair, missingTools, must, notRun, poll, run, unavailable, wgCommand, wgQuickConf, type Proc, type RuntimeName } from "../helpers/netns.ts";
 
 const PORT_A = 51860, RELAY = 8091, HTTP = 8080, FORWARD = 2280;
 const BIG = 64 << 20;
@@ -37,11 +36,7 @@ http.createServer((req, res) => {
 `;
 
 function missing(): string | null {
-  const why = unavailable();
-  if (why) return why;
-  const path = (process.env.PATH ?? "/usr/bin:/bin").split(":");
-  return path.some((d) => { try { accessSync(join(d, "curl"), constants.X_OK); return true; } catch { return false; } }) ? null
-    : "missing curl (apt-get install --no-install-recommends curl)";
+  return unavailable() ?? missingTools([["curl", "curl"]]);
 }
 
 const otherRuntime = "Deno" in globalThis ? "Deno" : process.versions.bun ? "Bun" : null;
